@@ -1,0 +1,136 @@
+package checkpoint
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Budget is the single byte budget for everything read but not acknowledged
+// (agent.memory_limit). Safe for concurrent use.
+//
+// Waiters are served in FIFO order: a large request at the head of the queue
+// is not starved by a stream of small ones behind it. Waiting uses one
+// channel per blocked Acquire and no helper goroutines, so a cancelled
+// Acquire leaks nothing.
+type Budget struct {
+	mu      sync.Mutex
+	limit   int64
+	held    int64
+	waiters list.List // of *budgetWaiter, FIFO
+}
+
+type budgetWaiter struct {
+	n     int64
+	ready chan struct{} // closed by grantLocked once n bytes are held for it
+}
+
+// NewBudget returns a budget of limit bytes (limit > 0). It panics when
+// limit <= 0: that is a wiring bug, configuration validation rejects it.
+func NewBudget(limit int64) *Budget {
+	if limit <= 0 {
+		panic(fmt.Sprintf("checkpoint: NewBudget(%d): limit must be > 0", limit))
+	}
+	return &Budget{limit: limit}
+}
+
+// Acquire blocks until n bytes are available or ctx is done (then it returns
+// ctx.Err() and holds nothing). A request larger than the whole limit is
+// granted once nothing else is held, so a huge read can never deadlock.
+//
+// Acquire(ctx, 0) returns nil at once; a negative n panics (caller bug). When
+// ctx is already done Acquire returns ctx.Err() without acquiring, even if
+// the bytes are free.
+func (b *Budget) Acquire(ctx context.Context, n int64) error {
+	if n < 0 {
+		panic(fmt.Sprintf("checkpoint: Budget.Acquire(%d): negative size", n))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	if b.waiters.Len() == 0 && b.fitsLocked(n) {
+		b.held += n
+		b.mu.Unlock()
+		return nil
+	}
+	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	elem := b.waiters.PushBack(w)
+	b.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		select {
+		case <-w.ready:
+			// Granted while we were being cancelled: give the bytes back
+			// so the contract "holds nothing" holds.
+			b.held -= n
+		default:
+			b.waiters.Remove(elem)
+		}
+		// Either path may let the (new) head of the queue proceed.
+		b.grantLocked()
+		b.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Release returns n bytes previously acquired. It never blocks and may be
+// called from any goroutine. Releasing more than is held panics: the
+// accounting would be wrong from then on, which is a caller bug.
+func (b *Budget) Release(n int64) {
+	if n == 0 {
+		return
+	}
+	if n < 0 {
+		panic(fmt.Sprintf("checkpoint: Budget.Release(%d): negative size", n))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.held {
+		panic(fmt.Sprintf("checkpoint: Budget.Release(%d) with only %d held", n, b.held))
+	}
+	b.held -= n
+	b.grantLocked()
+}
+
+// InUse reports the bytes currently held (for the logship_inflight_bytes
+// gauge). Safe from any goroutine.
+func (b *Budget) InUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held
+}
+
+// Limit reports the configured limit in bytes.
+func (b *Budget) Limit() int64 { return b.limit }
+
+// fitsLocked reports whether n more bytes may be held now. An oversize
+// request fits only when nothing is held.
+func (b *Budget) fitsLocked(n int64) bool {
+	return b.held+n <= b.limit || b.held == 0
+}
+
+// grantLocked wakes waiters from the head of the queue while they fit.
+func (b *Budget) grantLocked() {
+	for {
+		front := b.waiters.Front()
+		if front == nil {
+			return
+		}
+		w := front.Value.(*budgetWaiter)
+		if !b.fitsLocked(w.n) {
+			return
+		}
+		b.held += w.n
+		b.waiters.Remove(front)
+		close(w.ready)
+	}
+}

@@ -1,0 +1,250 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+const waitFor = 5 * time.Second
+
+// acquireAsync starts Acquire in a goroutine (which exits when Acquire
+// returns) and returns the channel receiving its result.
+func acquireAsync(ctx context.Context, b *Budget, n int64) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- b.Acquire(ctx, n) }()
+	return ch
+}
+
+func mustBlock(t *testing.T, ch <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		t.Fatalf("Acquire returned %v, want it to block", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func mustReturn(t *testing.T, ch <-chan error, want error) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		if !errors.Is(err, want) && err != want {
+			t.Fatalf("Acquire = %v, want %v", err, want)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Acquire still blocked")
+	}
+}
+
+// waitQueued waits until n Acquire calls are queued.
+func waitQueued(t *testing.T, b *Budget, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		b.mu.Lock()
+		l := b.waiters.Len()
+		b.mu.Unlock()
+		if l == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters queued, want %d", l, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBudget(t *testing.T) {
+	t.Run("within limit", func(t *testing.T) {
+		b := NewBudget(100)
+		for range 4 {
+			if err := b.Acquire(t.Context(), 25); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b.InUse() != 100 || b.Limit() != 100 {
+			t.Fatalf("InUse=%d Limit=%d", b.InUse(), b.Limit())
+		}
+		if err := b.Acquire(t.Context(), 0); err != nil {
+			t.Fatal(err)
+		}
+		b.Release(100)
+		if b.InUse() != 0 {
+			t.Fatalf("InUse=%d", b.InUse())
+		}
+	})
+	t.Run("blocks until release", func(t *testing.T) {
+		b := NewBudget(100)
+		if err := b.Acquire(t.Context(), 80); err != nil {
+			t.Fatal(err)
+		}
+		ch := acquireAsync(t.Context(), b, 30)
+		mustBlock(t, ch)
+		b.Release(10)
+		mustReturn(t, ch, nil)
+		if b.InUse() != 100 {
+			t.Fatalf("InUse=%d, want 100", b.InUse())
+		}
+	})
+	t.Run("ctx cancel holds nothing", func(t *testing.T) {
+		b := NewBudget(100)
+		if err := b.Acquire(t.Context(), 100); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		ch := acquireAsync(ctx, b, 50)
+		waitQueued(t, b, 1)
+		cancel()
+		mustReturn(t, ch, context.Canceled)
+		waitQueued(t, b, 0)
+		b.Release(100)
+		if b.InUse() != 0 {
+			t.Fatalf("InUse=%d after cancelled Acquire", b.InUse())
+		}
+	})
+	t.Run("ctx deadline", func(t *testing.T) {
+		b := NewBudget(10)
+		if err := b.Acquire(t.Context(), 10); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		if err := b.Acquire(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Acquire = %v", err)
+		}
+		if b.InUse() != 10 {
+			t.Fatalf("InUse=%d", b.InUse())
+		}
+	})
+	t.Run("already cancelled", func(t *testing.T) {
+		b := NewBudget(10)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := b.Acquire(ctx, 1); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Acquire = %v", err)
+		}
+		if b.InUse() != 0 {
+			t.Fatalf("InUse=%d", b.InUse())
+		}
+	})
+	t.Run("oversize granted when empty", func(t *testing.T) {
+		b := NewBudget(100)
+		if err := b.Acquire(t.Context(), 1000); err != nil {
+			t.Fatal(err)
+		}
+		if b.InUse() != 1000 {
+			t.Fatalf("InUse=%d", b.InUse())
+		}
+		ch := acquireAsync(t.Context(), b, 1)
+		mustBlock(t, ch)
+		b.Release(1000)
+		mustReturn(t, ch, nil)
+	})
+	t.Run("oversize waits for everything", func(t *testing.T) {
+		b := NewBudget(100)
+		if err := b.Acquire(t.Context(), 10); err != nil {
+			t.Fatal(err)
+		}
+		big := acquireAsync(t.Context(), b, 500)
+		mustBlock(t, big)
+		b.Release(10)
+		mustReturn(t, big, nil)
+		b.Release(500)
+	})
+	t.Run("fifo: large waiter not starved", func(t *testing.T) {
+		b := NewBudget(100)
+		if err := b.Acquire(t.Context(), 60); err != nil {
+			t.Fatal(err)
+		}
+		big := acquireAsync(t.Context(), b, 80)
+		waitQueued(t, b, 1)
+		small := acquireAsync(t.Context(), b, 10) // would fit, but queues behind big
+		waitQueued(t, b, 2)
+		mustBlock(t, small)
+		b.Release(60)
+		mustReturn(t, big, nil)
+		mustReturn(t, small, nil)
+		if b.InUse() != 90 {
+			t.Fatalf("InUse=%d", b.InUse())
+		}
+	})
+	t.Run("cancelled head unblocks the next", func(t *testing.T) {
+		b := NewBudget(100)
+		if err := b.Acquire(t.Context(), 60); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		big := acquireAsync(ctx, b, 80)
+		waitQueued(t, b, 1)
+		small := acquireAsync(t.Context(), b, 10)
+		waitQueued(t, b, 2)
+		cancel()
+		mustReturn(t, big, context.Canceled)
+		mustReturn(t, small, nil)
+		if b.InUse() != 70 {
+			t.Fatalf("InUse=%d", b.InUse())
+		}
+	})
+	t.Run("misuse panics", func(t *testing.T) {
+		for name, f := range map[string]func(){
+			"zero limit":       func() { NewBudget(0) },
+			"negative acquire": func() { _ = NewBudget(1).Acquire(context.Background(), -1) },
+			"over release":     func() { NewBudget(10).Release(1) },
+			"negative release": func() { NewBudget(10).Release(-1) },
+		} {
+			t.Run(name, func(t *testing.T) {
+				defer func() {
+					if recover() == nil {
+						t.Fatal("no panic")
+					}
+				}()
+				f()
+			})
+		}
+	})
+}
+
+// TestBudgetStress races many acquirers, releasers and cancellations; the
+// budget must never exceed its limit (except a lone oversize holder) and end
+// empty.
+func TestBudgetStress(t *testing.T) {
+	const limit = 1000
+	b := NewBudget(limit)
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() { // exits after its iterations
+			for i := range 200 {
+				n := int64(1 + (g*7+i*13)%300)
+				if g%8 == 0 && i%20 == 0 {
+					n = 2 * limit // oversize
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				if i%3 != 0 {
+					cancel()
+					ctx, cancel = context.WithTimeout(t.Context(), time.Duration(i%3)*time.Millisecond)
+				}
+				err := b.Acquire(ctx, n)
+				cancel()
+				if err != nil {
+					continue
+				}
+				if in := b.InUse(); in > limit && in != n {
+					t.Errorf("InUse=%d exceeds limit while holding %d", in, n)
+				}
+				b.Release(n)
+			}
+		})
+	}
+	wg.Wait()
+	if b.InUse() != 0 {
+		t.Fatalf("InUse=%d at the end", b.InUse())
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiters.Len() != 0 {
+		t.Fatalf("%d waiters left", b.waiters.Len())
+	}
+}

@@ -1,0 +1,235 @@
+package checkpoint
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// doubleAcks counts, process-wide, Ack.Done calls that were ignored because
+// the token had already been resolved (or was unknown to its tracker).
+var doubleAcks atomic.Uint64
+
+// DoubleAcks reports how many Ack.Done calls were ignored process-wide
+// because their token had already been resolved. Any non-zero value is a bug
+// in an ack path; export it as a counter.
+func DoubleAcks() uint64 { return doubleAcks.Load() }
+
+// closedChan is returned by Drained when nothing is pending.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+const (
+	minRing     = 16
+	maxIdleRing = 1024 // ring capacity kept when the window empties
+)
+
+// entry is one registered record in the pending window.
+type entry struct {
+	end   int64
+	acked bool
+}
+
+// Tracker follows the pending lines of one file generation. Add is called
+// from the file's single reader goroutine; Ack.Done from any goroutine.
+//
+// The pending window is a ring of {end, acked} entries in file order;
+// sequence numbers map to ring slots, so Add and Done are O(1) amortised and
+// each takes one short mutex section. Acknowledged bytes go back to the
+// budget at once; the committed offset advances only across the contiguous
+// acknowledged prefix, so a withheld acknowledgement (a batch being retried)
+// holds the checkpoint back without holding the budget of later records.
+type Tracker struct {
+	budget *Budget
+
+	mu        sync.Mutex
+	ring      []entry // len is 0 or a power of two
+	head      int     // ring index of the oldest entry (seq headSeq)
+	n         int     // entries in the window (acked or not), oldest first
+	headSeq   uint64
+	nextSeq   uint64
+	lastEnd   int64
+	committed int64
+	pending   int           // entries not yet acknowledged
+	drained   chan struct{} // non-nil while someone waits for pending == 0
+	doubles   uint64
+}
+
+// NewTracker starts a tracker whose committed offset is start. Acknowledged
+// bytes are released to budget (which may be nil).
+func NewTracker(start int64, budget *Budget) *Tracker {
+	if start < 0 {
+		panic(fmt.Sprintf("checkpoint: NewTracker(%d): negative offset", start))
+	}
+	return &Tracker{budget: budget, committed: start, lastEnd: start}
+}
+
+// Add registers a record that ends at file offset end and holds size bytes of
+// the budget, and returns the token the pipeline must resolve exactly once.
+// end must not decrease between calls.
+//
+// The reader must already hold size bytes of the tracker's budget (Acquire
+// before reading); ownership passes to the token, and Done releases them.
+//
+// Add panics when end is below the previous end (or below start) or size is
+// negative: both are reader bugs that would otherwise move a checkpoint
+// backwards or corrupt the budget. Equal ends are allowed (e.g. the parts of
+// a split line other than the last may share an offset).
+func (t *Tracker) Add(end, size int64) Ack {
+	if size < 0 {
+		panic(fmt.Sprintf("checkpoint: Tracker.Add(%d, %d): negative size", end, size))
+	}
+	t.mu.Lock()
+	if end < t.lastEnd {
+		last := t.lastEnd
+		t.mu.Unlock()
+		panic(fmt.Sprintf("checkpoint: Tracker.Add(%d): end before previous end %d", end, last))
+	}
+	if t.n == len(t.ring) {
+		t.grow()
+	}
+	t.ring[(t.head+t.n)&(len(t.ring)-1)] = entry{end: end}
+	t.n++
+	t.pending++
+	t.lastEnd = end
+	seq := t.nextSeq
+	t.nextSeq++
+	t.mu.Unlock()
+	return Ack{t: t, seq: seq, size: size}
+}
+
+// grow doubles the ring, keeping entries in order from index 0.
+func (t *Tracker) grow() {
+	size := max(len(t.ring)*2, minRing)
+	ring := make([]entry, size)
+	if t.n > 0 {
+		mask := len(t.ring) - 1
+		for i := 0; i < t.n; i++ {
+			ring[i] = t.ring[(t.head+i)&mask]
+		}
+	}
+	t.ring = ring
+	t.head = 0
+}
+
+// done resolves seq. It returns false when the token was already resolved or
+// is unknown; the caller then must not release its bytes.
+func (t *Tracker) done(seq uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq < t.headSeq || seq >= t.nextSeq {
+		// Below the window: resolved and committed already. At or above
+		// nextSeq: never issued.
+		t.doubles++
+		return false
+	}
+	mask := len(t.ring) - 1
+	i := (t.head + int(seq-t.headSeq)) & mask
+	if t.ring[i].acked {
+		t.doubles++
+		return false
+	}
+	t.ring[i].acked = true
+	t.pending--
+	if seq == t.headSeq {
+		for t.n > 0 && t.ring[t.head].acked {
+			t.committed = t.ring[t.head].end
+			t.ring[t.head] = entry{}
+			t.head = (t.head + 1) & mask
+			t.n--
+			t.headSeq++
+		}
+		if t.n == 0 && len(t.ring) > maxIdleRing {
+			t.ring, t.head = nil, 0
+		}
+	}
+	if t.pending == 0 && t.drained != nil {
+		close(t.drained)
+		t.drained = nil
+	}
+	return true
+}
+
+// Committed is the end offset of the longest acknowledged contiguous prefix.
+// Safe from any goroutine.
+func (t *Tracker) Committed() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.committed
+}
+
+// Pending is the number of records added and not yet acknowledged.
+// Safe from any goroutine.
+func (t *Tracker) Pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pending
+}
+
+// Window is the number of records added and not yet committed: the pending
+// ones plus those acknowledged behind a pending one. Its memory is about 16
+// bytes per record; readers may use it to cap how far a single withheld
+// acknowledgement lets them run ahead. Safe from any goroutine.
+func (t *Tracker) Window() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// DoubleAcks reports how many Done calls on this tracker's tokens were
+// ignored because the token had already been resolved.
+func (t *Tracker) DoubleAcks() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.doubles
+}
+
+// Drained returns a channel closed whenever Pending()==0 at the time of the
+// call (a fresh channel per call; closed immediately if already drained).
+//
+// Callers that ask while the same records are pending may share one channel;
+// it is closed the first time Pending reaches 0 after the call. Records added
+// after the call delay it until they are acknowledged too.
+func (t *Tracker) Drained() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending == 0 {
+		return closedChan
+	}
+	if t.drained == nil {
+		t.drained = make(chan struct{})
+	}
+	return t.drained
+}
+
+// Ack is the acknowledgement token of one record. The zero Ack is a no-op.
+type Ack struct {
+	t    *Tracker
+	seq  uint64
+	size int64
+}
+
+// Done marks the record acknowledged by the broker. Calling Done twice on the
+// same token is a bug: the second call is ignored and counted.
+//
+// Done may be called from any goroutine, concurrently with Add and other
+// Done calls. It never blocks beyond two short mutex sections (tracker, then
+// budget) and releases the record's bytes to the budget at once.
+func (a Ack) Done() {
+	if a.t == nil {
+		return
+	}
+	if !a.t.done(a.seq) {
+		doubleAcks.Add(1)
+		return
+	}
+	if a.t.budget != nil {
+		a.t.budget.Release(a.size)
+	}
+}
+
+// Size is the number of budget bytes the token releases when resolved.
+func (a Ack) Size() int64 { return a.size }
