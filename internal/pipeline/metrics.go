@@ -1,0 +1,61 @@
+package pipeline
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type producerMetrics struct {
+	acked             prometheus.Counter
+	retried           prometheus.Counter
+	dropped           *prometheus.CounterVec
+	sendErrors        *prometheus.CounterVec
+	ackLatency        prometheus.Histogram
+	metadataRefreshes prometheus.Counter
+}
+
+func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
+	m := &producerMetrics{
+		acked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_records_acked_total",
+			Help: "Records acknowledged by the broker with RecordMetadata.",
+		}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_records_retried_total",
+			Help: "Records re-sent after a failed or ambiguous produce request (an upper bound on duplicates from retries).",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logship_records_dropped_total",
+			Help: "Records dropped by an explicit policy, by reason.",
+		}, []string{"reason"}),
+		sendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logship_send_errors_total",
+			Help: "Failed produce requests, by Kafka error code or transport class.",
+		}, []string{"code"}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "logship_ack_latency_seconds",
+			Help:    "Delay from a line being read to its RecordMetadata.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		metadataRefreshes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_metadata_refreshes_total",
+			Help: "Forced cluster metadata refreshes after leader or routing errors.",
+		}),
+	}
+	for _, reason := range []string{"too_large", "invalid"} {
+		m.dropped.WithLabelValues(reason)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.acked, m.retried, m.dropped, m.sendErrors, m.ackLatency, m.metadataRefreshes} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

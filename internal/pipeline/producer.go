@@ -1,0 +1,541 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+)
+
+// ErrClosed is returned by Append after Close has begun.
+var ErrClosed = errors.New("pipeline: producer closed")
+
+// ProducerOptions configures a Producer. Zero durations and sizes are
+// replaced by the documented defaults of agent.yaml.
+type ProducerOptions struct {
+	Brokers  []string
+	ClientID string
+	// Acks is the acknowledgement level. Only kafka.RequireAll gives the
+	// delivery guarantee; config validation demands an explicit opt-in for
+	// anything else. kafka.RequireNone is refused: it returns no offsets.
+	Acks            kafka.RequiredAcks
+	Compression     kafka.Compression
+	Linger          time.Duration
+	BatchBytes      int
+	RequestTimeout  time.Duration
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+	MetadataRefresh time.Duration
+	TLS             *tls.Config
+	SASL            sasl.Mechanism
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer // may be nil
+	// Delivered, if set, is called by the sender goroutine of a partition
+	// with the RecordMetadata of every acknowledged record, just before its
+	// Ack is resolved. It must not block. Meant for tests and tooling.
+	Delivered func(*Record, RecordMetadata)
+}
+
+// Producer is the accumulator and the senders: one open batch and one
+// background sender per topic-partition, at most one produce request in
+// flight per partition (so order within a partition is kept across
+// retries). Retriable errors are retried forever with capped, jittered
+// backoff; a record is never skipped because its batch failed.
+type Producer struct {
+	opts      ProducerOptions
+	transport *kafka.Transport
+	client    *kafka.Client
+	log       *slog.Logger
+	m         *producerMetrics
+
+	sendCtx  context.Context // cancelled by a hard stop
+	hardStop context.CancelFunc
+
+	mu      sync.Mutex
+	closing bool
+	queues  map[topicPartition]*partitionQueue
+	wg      sync.WaitGroup // one per partition sender goroutine
+
+	metaMu      sync.Mutex
+	partCounts  map[string]partitionCount
+	lastRefresh time.Time
+
+	lastAck   atomic.Int64 // unix nanos of the last acknowledgement
+	errLogged sync.Map     // error class -> time.Time of last log line
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+type partitionCount struct {
+	n       int
+	fetched time.Time
+}
+
+// NewProducer validates opts and builds the Kafka client. It opens no
+// connection: the first Partitions or send call dials.
+func NewProducer(opts ProducerOptions) (*Producer, error) {
+	if len(opts.Brokers) == 0 {
+		return nil, errors.New("pipeline: no brokers configured")
+	}
+	if opts.Acks == kafka.RequireNone {
+		return nil, errors.New("pipeline: acks=none returns no RecordMetadata and is refused")
+	}
+	setDefault(&opts.ClientID, "logship")
+	setDefault(&opts.Linger, 10*time.Millisecond)
+	setDefault(&opts.BatchBytes, 1<<20)
+	setDefault(&opts.RequestTimeout, 30*time.Second)
+	setDefault(&opts.RetryBackoff, 100*time.Millisecond)
+	setDefault(&opts.RetryBackoffMax, 10*time.Second)
+	setDefault(&opts.MetadataRefresh, 5*time.Second)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newProducerMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	transport := &kafka.Transport{
+		DialTimeout: 10 * time.Second,
+		IdleTimeout: 60 * time.Second,
+		MetadataTTL: opts.MetadataRefresh,
+		ClientID:    opts.ClientID,
+		TLS:         opts.TLS,
+		SASL:        opts.SASL,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Producer{
+		opts:       opts,
+		transport:  transport,
+		client:     &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: opts.RequestTimeout, Transport: transport},
+		log:        opts.Logger.With("component", "producer"),
+		m:          m,
+		sendCtx:    ctx,
+		hardStop:   cancel,
+		queues:     make(map[topicPartition]*partitionQueue),
+		partCounts: make(map[string]partitionCount),
+	}, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Partitions returns the number of partitions of topic from cached cluster
+// metadata (refreshed every MetadataRefresh). It returns an error when the
+// cluster cannot be reached or the topic does not exist; callers retry.
+func (p *Producer) Partitions(ctx context.Context, topic string) (int, error) {
+	p.metaMu.Lock()
+	pc, ok := p.partCounts[topic]
+	p.metaMu.Unlock()
+	if ok && time.Since(pc.fetched) < p.opts.MetadataRefresh {
+		return pc.n, nil
+	}
+	res, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("pipeline: metadata for topic %s: %w", topic, err)
+	}
+	for _, t := range res.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return 0, fmt.Errorf("pipeline: metadata for topic %s: %w", topic, t.Error)
+		}
+		if len(t.Partitions) == 0 {
+			return 0, fmt.Errorf("pipeline: topic %s has no partitions", topic)
+		}
+		p.metaMu.Lock()
+		p.partCounts[topic] = partitionCount{n: len(t.Partitions), fetched: time.Now()}
+		p.metaMu.Unlock()
+		return len(t.Partitions), nil
+	}
+	return 0, fmt.Errorf("pipeline: topic %s: %w", topic, kafka.UnknownTopicOrPartition)
+}
+
+// refreshMetadata drops the cached cluster state so the next request
+// fetches fresh metadata (kafka-go refreshes only on its TTL otherwise). It
+// is rate limited to once per second.
+func (p *Producer) refreshMetadata() {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if time.Since(p.lastRefresh) < time.Second {
+		return
+	}
+	p.lastRefresh = time.Now()
+	clear(p.partCounts)
+	p.transport.CloseIdleConnections()
+	p.m.metadataRefreshes.Inc()
+}
+
+// Append adds records bound for one topic-partition to that partition's
+// open batch, sealing batches at BatchBytes. It is called from reader
+// goroutines and never blocks on the network (memory is bounded upstream
+// by the checkpoint budget). After Close has begun it returns ErrClosed and
+// takes none of the records.
+func (p *Producer) Append(topic string, partition int, recs []Record) error {
+	tp := topicPartition{topic, partition}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	q := p.queues[tp]
+	if q == nil {
+		q = &partitionQueue{tp: tp, wake: make(chan struct{}, 1)}
+		p.queues[tp] = q
+		p.wg.Add(1)
+		// Exits when the producer is closing and the queue is empty, or on
+		// a hard stop.
+		go p.runSender(q)
+	}
+	p.mu.Unlock()
+	q.append(recs, p.opts.BatchBytes)
+	return nil
+}
+
+// LastAck is the time of the last broker acknowledgement (zero if none).
+func (p *Producer) LastAck() time.Time {
+	n := p.lastAck.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Close stops accepting records, sends every open batch without waiting for
+// linger, and waits until every record is acknowledged or ctx is done. On
+// ctx expiry it abandons in-flight requests: those records stay
+// unacknowledged, so their files' checkpoints stay before them and they are
+// read again after restart. It returns the number of records left
+// unacknowledged.
+func (p *Producer) Close(ctx context.Context) int {
+	p.mu.Lock()
+	p.closing = true
+	queues := make([]*partitionQueue, 0, len(p.queues))
+	for _, q := range p.queues {
+		queues = append(queues, q)
+	}
+	p.mu.Unlock()
+	for _, q := range queues {
+		q.close()
+	}
+	done := make(chan struct{})
+	// Exits when every sender has returned (each returns on an empty queue
+	// or on the hard stop below).
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.hardStop()
+		<-done
+	}
+	p.hardStop()
+	p.transport.CloseIdleConnections()
+	left := 0
+	for _, q := range queues {
+		left += q.pending()
+	}
+	return left
+}
+
+// partitionQueue is the accumulator of one topic-partition: the open batch
+// and the sealed batches waiting for the sender.
+type partitionQueue struct {
+	tp       topicPartition
+	wake     chan struct{} // capacity 1: "something changed"
+	mu       sync.Mutex
+	open     *batch
+	sealed   []*batch
+	closing  bool
+	inFlight int
+}
+
+type batch struct {
+	records []Record
+	bytes   int
+	created time.Time
+}
+
+func (q *partitionQueue) append(recs []Record, maxBytes int) {
+	q.mu.Lock()
+	notify := false
+	for i := range recs {
+		sz := recs[i].size()
+		if q.open != nil && q.open.bytes+sz > maxBytes && len(q.open.records) > 0 {
+			q.sealed = append(q.sealed, q.open)
+			q.open = nil
+			notify = true
+		}
+		if q.open == nil {
+			q.open = &batch{created: time.Now(), records: make([]Record, 0, min(len(recs)-i, 1024))}
+			notify = true
+		}
+		q.open.records = append(q.open.records, recs[i])
+		q.open.bytes += sz
+	}
+	q.mu.Unlock()
+	if notify {
+		q.signal()
+	}
+}
+
+func (q *partitionQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *partitionQueue) close() {
+	q.mu.Lock()
+	q.closing = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+// pending counts records not yet acknowledged (queued or in flight).
+func (q *partitionQueue) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := q.inFlight
+	if q.open != nil {
+		n += len(q.open.records)
+	}
+	for _, b := range q.sealed {
+		n += len(b.records)
+	}
+	return n
+}
+
+// next blocks until a batch is ready: a sealed one, or the open one once
+// linger has passed (at once when closing). It returns nil when the queue
+// is closing and empty, or on stop.
+func (q *partitionQueue) next(linger time.Duration, stop <-chan struct{}) *batch {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		if len(q.sealed) > 0 {
+			b := q.sealed[0]
+			q.sealed[0] = nil
+			q.sealed = q.sealed[1:]
+			q.inFlight = len(b.records)
+			q.mu.Unlock()
+			return b
+		}
+		wait := time.Hour
+		if q.open != nil && len(q.open.records) > 0 {
+			age := time.Since(q.open.created)
+			if q.closing || age >= linger {
+				b := q.open
+				q.open = nil
+				q.inFlight = len(b.records)
+				q.mu.Unlock()
+				return b
+			}
+			wait = linger - age
+		} else if q.closing {
+			q.mu.Unlock()
+			return nil
+		}
+		q.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-q.wake:
+		case <-timer.C:
+		case <-stop:
+			return nil
+		}
+	}
+}
+
+func (q *partitionQueue) sent() {
+	q.mu.Lock()
+	q.inFlight = 0
+	q.mu.Unlock()
+}
+
+// runSender is the background sender of one topic-partition. It returns
+// when the queue is closing and drained, or on a hard stop.
+func (p *Producer) runSender(q *partitionQueue) {
+	defer p.wg.Done()
+	for {
+		b := q.next(p.opts.Linger, p.sendCtx.Done())
+		if b == nil {
+			return
+		}
+		if !p.deliver(q.tp, b.records) {
+			return // hard stop: the batch stays unacknowledged
+		}
+		q.sent()
+	}
+}
+
+// deliver sends records until the broker acknowledges them, retrying
+// retriable errors forever. A batch the broker rejects as too large is
+// split in halves; a single record that is still too large (or invalid) is
+// dropped by policy: counted, logged, and acknowledged so its file's
+// checkpoint can move on. deliver returns false only on a hard stop.
+func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
+	backoff := p.opts.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			p.m.retried.Add(float64(len(recs)))
+		}
+		base, err := p.produce(tp, recs)
+		if err == nil {
+			p.acked(tp, recs, base)
+			return true
+		}
+		if p.sendCtx.Err() != nil {
+			return false
+		}
+		code := errorCode(err)
+		p.m.sendErrors.WithLabelValues(code).Inc()
+		switch {
+		case errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge):
+			if len(recs) > 1 {
+				half := len(recs) / 2
+				return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+			}
+			p.drop(tp, recs, "too_large", err)
+			return true
+		case errors.Is(err, kafka.InvalidRecord):
+			if len(recs) > 1 {
+				half := len(recs) / 2
+				return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+			}
+			p.drop(tp, recs, "invalid", err)
+			return true
+		case isLeaderError(err):
+			p.refreshMetadata()
+		}
+		p.logOnce(code, "produce failed, retrying", "topic", tp.topic, "partition", tp.partition,
+			"records", len(recs), "error", err)
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(backoff*2, p.opts.RetryBackoffMax)
+		select {
+		case <-time.After(sleep):
+		case <-p.sendCtx.Done():
+			return false
+		}
+	}
+}
+
+// produce sends one produce request and returns the base offset assigned by
+// the broker, or the transport or broker error.
+func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
+	krecs := make([]kafka.Record, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		krecs[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: kafka.NewBytes(r.Value)}
+		if r.Key != nil {
+			krecs[i].Key = kafka.NewBytes(r.Key)
+		}
+	}
+	res, err := p.client.Produce(p.sendCtx, &kafka.ProduceRequest{
+		Topic:        tp.topic,
+		Partition:    tp.partition,
+		RequiredAcks: p.opts.Acks,
+		Records:      kafka.NewRecordReader(krecs...),
+		Compression:  p.opts.Compression,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if res == nil {
+		return 0, errors.New("pipeline: produce returned no response")
+	}
+	if res.Error != nil {
+		return 0, res.Error
+	}
+	for idx, rerr := range res.RecordErrors {
+		return 0, fmt.Errorf("pipeline: record %d rejected: %w", idx, rerr)
+	}
+	return res.BaseOffset, nil
+}
+
+func (p *Producer) acked(tp topicPartition, recs []Record, base int64) {
+	now := time.Now()
+	p.lastAck.Store(now.UnixNano())
+	for i := range recs {
+		r := &recs[i]
+		if p.opts.Delivered != nil {
+			p.opts.Delivered(r, RecordMetadata{Topic: tp.topic, Partition: tp.partition, Offset: base + int64(i)})
+		}
+		p.m.ackLatency.Observe(now.Sub(r.Time).Seconds())
+		r.Ack.Done()
+	}
+	p.m.acked.Add(float64(len(recs)))
+}
+
+func (p *Producer) drop(tp topicPartition, recs []Record, reason string, err error) {
+	p.m.dropped.WithLabelValues(reason).Add(float64(len(recs)))
+	p.log.Error("record dropped by policy", "topic", tp.topic, "partition", tp.partition,
+		"reason", reason, "bytes", len(recs[0].Value), "error", err)
+	for i := range recs {
+		recs[i].Ack.Done()
+	}
+}
+
+// logOnce logs at most one line per error class per interval.
+func (p *Producer) logOnce(class, msg string, args ...any) {
+	now := time.Now()
+	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < 30*time.Second {
+		return
+	}
+	p.errLogged.Store(class, now)
+	p.log.Warn(msg, args...)
+}
+
+func isLeaderError(err error) bool {
+	for _, e := range []error{kafka.NotLeaderForPartition, kafka.LeaderNotAvailable, kafka.UnknownTopicOrPartition,
+		kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch, kafka.NotController, kafka.BrokerNotAvailable,
+		kafka.ReplicaNotAvailable, kafka.KafkaStorageError} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	// kafka-go reports a partition missing from its cached layout as a
+	// plain error ("... has no leader", "... not found").
+	msg := err.Error()
+	return strings.Contains(msg, "no leader") || strings.Contains(msg, "not found") || isNetError(err)
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// errorCode is the label for logship_send_errors_total: the Kafka error
+// name, or a coarse class for transport errors.
+func errorCode(err error) string {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return strings.ToLower(strings.ReplaceAll(ke.Title(), " ", "_"))
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case isNetError(err):
+		return "network"
+	}
+	return "other"
+}
