@@ -1,0 +1,15 @@
+package main
+
+import (
+	"os"
+	"syscall"
+
+	"github.com/logship/logship/internal/checkpoint"
+)
+
+// sameFile reports whether st is the file generation e describes (device
+// and inode; the fingerprint is the tailer's concern).
+func sameFile(st os.FileInfo, e checkpoint.FileState) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && uint64(sys.Dev) == e.Device && sys.Ino == e.Inode
+}
