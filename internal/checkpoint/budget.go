@@ -101,6 +101,20 @@ func (b *Budget) Release(n int64) {
 	b.grantLocked()
 }
 
+// Charge adds n bytes without waiting, possibly beyond the limit; later
+// Acquire calls wait until usage is back under it. It is for costs known
+// only after a read (the per-record overhead of many short lines): waiting
+// for them while holding the read's bytes could deadlock readers against
+// each other. The bytes are returned with Release like acquired ones.
+func (b *Budget) Charge(n int64) {
+	if n < 0 {
+		panic(fmt.Sprintf("checkpoint: Budget.Charge(%d): negative size", n))
+	}
+	b.mu.Lock()
+	b.held += n
+	b.mu.Unlock()
+}
+
 // InUse reports the bytes currently held (for the logship_inflight_bytes
 // gauge). Safe from any goroutine.
 func (b *Budget) InUse() int64 {

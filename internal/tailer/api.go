@@ -1,0 +1,47 @@
+// Package tailer discovers the files of one pipeline and reads them line by
+// line with its own descriptors and offsets. It knows nothing about Kafka: it
+// hands complete lines to a Sink, each carrying a checkpoint.Ack, and learns
+// what was delivered only through its per-file checkpoint.Tracker.
+package tailer
+
+import (
+	"context"
+
+	"github.com/logship/logship/internal/checkpoint"
+)
+
+// Source identifies the file generation a line came from.
+type Source struct {
+	Pipeline string
+	Path     string // path at discovery time (informative)
+	Device   uint64
+	Inode    uint64
+}
+
+// Line is one complete line, or one part of a line longer than
+// max_line_bytes, read from a file.
+type Line struct {
+	// Data is the line without its "\n" and without a trailing "\r". The
+	// sink may keep it until the Ack is resolved; the tailer never reuses it.
+	Data []byte
+	// End is the file offset just past the line's newline (or past the part).
+	End int64
+	// Part is 0 for a whole line; for oversize lines split by policy it is
+	// 1, 2, ... and Last marks the final part. Truncated marks a line cut by
+	// the truncate policy.
+	Part      int
+	Last      bool
+	Truncated bool
+	// Ack must be resolved exactly once, by the sink, after the broker
+	// acknowledged the record built from this line (or after an explicit,
+	// counted drop).
+	Ack checkpoint.Ack
+}
+
+// Sink receives lines. Emit is called from a file's reader goroutine with
+// lines in file order; it may block to apply backpressure and returns
+// ctx.Err() when ctx is done. It must not keep the lines slice after it
+// returns (it may keep the Line values).
+type Sink interface {
+	Emit(ctx context.Context, src *Source, lines []Line) error
+}

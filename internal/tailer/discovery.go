@@ -1,0 +1,496 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/logship/logship/internal/checkpoint"
+)
+
+// candidate is a regular file found by a rescan.
+type candidate struct {
+	path string
+	info fileInfo // of the symlink target for symlinks
+}
+
+// errChanged reports a path that changed between stat and open.
+var errChanged = errors.New("file changed while opening")
+
+// excluded reports whether path matches an exclude glob, by base name or full
+// path.
+func (t *Tailer) excluded(path string) bool {
+	base := filepath.Base(path)
+	for _, ex := range t.excludes {
+		if ok, _ := filepath.Match(ex, base); ok {
+			return true
+		}
+		if ok, _ := filepath.Match(ex, path); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// matches reports whether path matches one of the path globs and no exclude.
+func (t *Tailer) matches(path string) bool {
+	for _, pat := range t.patterns {
+		if ok, _ := filepath.Match(pat, path); ok {
+			return !t.excluded(path)
+		}
+	}
+	return false
+}
+
+// matchesDir reports whether path may be a directory holding matches.
+func (t *Tailer) matchesDir(path string) bool {
+	for _, d := range t.dirPats {
+		if ok, _ := filepath.Match(d, path); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// rescanOnce is one full discovery pass, the source of truth: it refreshes
+// the directory watches, opens new files, reopens known ones that came back,
+// marks the generations not found any more as gone, counts rotations and
+// forgets what is no longer needed. Called only from the Run goroutine.
+func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
+	initial := t.scans == 0
+	t.scans++
+	now := time.Now()
+	t.updateWatches(w)
+	cands := t.discover()
+
+	seen := make(map[fileKey]bool, len(cands))
+	byPath := make(map[string]*generation, len(cands))
+	for _, c := range cands {
+		if ctx.Err() != nil {
+			return
+		}
+		if seen[c.info.key] {
+			// Another name of a file already handled (a symlink or hard
+			// link): never opened twice, but its events wake the reader.
+			t.mu.Lock()
+			if g := t.gens[c.info.key]; g != nil {
+				byPath[c.path] = g
+			}
+			t.mu.Unlock()
+			continue
+		}
+		if g := t.handle(ctx, c, initial, now); g != nil {
+			seen[c.info.key] = true
+			byPath[c.path] = g
+		}
+	}
+
+	for path, g := range byPath {
+		if old, ok := t.pathKeys[path]; ok && old.key != g.key {
+			t.m.rotations.Inc()
+			t.log.Info("file rotated", "path", path, "old_inode", old.key.ino, "inode", g.key.ino)
+		}
+		t.pathKeys[path] = pathKey{key: g.key, seen: now}
+	}
+	for path, pk := range t.pathKeys {
+		if now.Sub(pk.seen) > t.forget {
+			delete(t.pathKeys, path)
+		}
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.byPath = byPath
+	for k, g := range t.gens {
+		if seen[k] {
+			continue
+		}
+		g.mu.Lock()
+		switch {
+		case g.running && !g.gone:
+			g.gone, g.goneSince = true, now
+			g.signal()
+			t.log.Debug("file gone from its path, draining", "path", g.path, "inode", k.ino)
+		case !g.running && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
+			delete(t.gens, k)
+		}
+		g.mu.Unlock()
+	}
+	for k, st := range t.restored {
+		if now.Sub(st.Updated) > t.forget {
+			delete(t.restored, k)
+		}
+	}
+}
+
+// handle brings one discovered file under a reader and returns its
+// generation, or nil when it could not be opened (retried at the next
+// rescan).
+func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time.Time) *generation {
+	t.mu.Lock()
+	g := t.gens[c.info.key]
+	rst, hasRst := t.restored[c.info.key]
+	t.mu.Unlock()
+
+	if g != nil {
+		g.mu.Lock()
+		g.lastSeen = now
+		if g.path != c.path {
+			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
+			g.path = c.path
+		}
+		if g.gone {
+			g.gone = false
+			g.signal()
+		}
+		running, unlinked, fp, fpLen, readEnd := g.running, g.unlinked, g.fp, g.fpLen, g.readEnd
+		g.mu.Unlock()
+		if running {
+			return g
+		}
+		if unlinked {
+			// The old file is gone for good: this inode now holds a new one.
+			f, info, ok := t.open(c)
+			if !ok {
+				return nil
+			}
+			return t.newGeneration(ctx, c.path, f, info, 0, now)
+		}
+		// A closed generation found again (renamed back under a matched
+		// name, or its reader stopped on a read error): reopen it where it
+		// stopped if it is still the same content.
+		f, info, ok := t.open(c)
+		if !ok {
+			return nil
+		}
+		switch matchState(f, info.size, fp, fpLen, readEnd) {
+		case resume:
+			t.startReader(ctx, g, f, info, readEnd)
+			return g
+		case truncated:
+			t.countTruncation(c.path, readEnd, info.size)
+		}
+		return t.newGeneration(ctx, c.path, f, info, 0, now)
+	}
+
+	f, info, ok := t.open(c)
+	if !ok {
+		return nil
+	}
+	start := int64(0)
+	switch {
+	case hasRst:
+		switch matchState(f, info.size, rst.Fingerprint, rst.FingerprintLen, rst.Offset) {
+		case resume:
+			start = rst.Offset
+		case truncated:
+			t.countTruncation(c.path, rst.Offset, info.size)
+		default:
+			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
+		}
+		t.mu.Lock()
+		delete(t.restored, info.key)
+		t.mu.Unlock()
+	case initial && t.startEnd:
+		// start_at: end applies to the files present at start-up; files
+		// that appear later are new and are read from the beginning.
+		start = lastLineStart(f, info.size, t.maxLine)
+	}
+	return t.newGeneration(ctx, c.path, f, info, start, now)
+}
+
+// countTruncation counts and logs a file found shorter than its offset.
+func (t *Tailer) countTruncation(path string, offset, size int64) {
+	t.m.truncations.Inc()
+	t.log.Info("file truncated, reading from the start", "path", path, "offset", offset, "size", size)
+}
+
+// newGeneration registers a new generation of the open file f starting at
+// start and starts its reader. It replaces any older generation with the
+// same key.
+func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, info fileInfo, start int64, now time.Time) *generation {
+	g := &generation{
+		key:      info.key,
+		wake:     make(chan struct{}, 1),
+		path:     path,
+		src:      &Source{Pipeline: t.name, Path: path, Device: info.key.dev, Inode: info.key.ino},
+		tracker:  checkpoint.NewTracker(start, t.budget),
+		fp:       emptyFingerprint,
+		size:     info.size,
+		lastSeen: now,
+	}
+	if n := int(min(info.size, fingerprintMax)); n > 0 {
+		if fp, err := fingerprint(f, n); err == nil {
+			g.fp, g.fpLen = fp, n
+		}
+	}
+	t.mu.Lock()
+	t.gens[info.key] = g
+	t.mu.Unlock()
+	t.log.Info("file opened", "path", path, "inode", info.key.ino, "offset", start, "size", info.size)
+	t.startReader(ctx, g, f, info, start)
+	return g
+}
+
+// open opens c for reading and checks it is still the regular file that was
+// discovered. A failure is logged and counted once per path until an open
+// succeeds again.
+func (t *Tailer) open(c candidate) (*os.File, fileInfo, bool) {
+	f, err := os.OpenFile(c.path, openFlags, 0)
+	var info fileInfo
+	if err == nil {
+		info, err = fstat(f)
+		if err == nil && (!info.regular || info.key != c.info.key) {
+			err = fmt.Errorf("open %s: %w", c.path, errChanged)
+		}
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		if errors.Is(err, errChanged) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fileInfo{}, false // raced with a rename; the next rescan sees the new state
+		}
+		if !t.openFailed[c.path] {
+			t.openFailed[c.path] = true
+			t.m.discoveryErrs.WithLabelValues(reasonOpen).Inc()
+			t.log.Warn("cannot open file, retrying at rescans", "path", c.path, "error", err)
+		}
+		return nil, fileInfo{}, false
+	}
+	delete(t.openFailed, c.path)
+	return f, info, true
+}
+
+// startReader hands f to a new reader goroutine for g starting at offset.
+func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, info fileInfo, offset int64) {
+	g.mu.Lock()
+	g.running = true
+	g.gone = false
+	g.size = info.size
+	r := &reader{
+		t:         t,
+		g:         g,
+		f:         f,
+		log:       t.log.With("path", g.path),
+		src:       g.src,
+		tracker:   g.tracker,
+		fp:        g.fp,
+		fpLen:     g.fpLen,
+		split:     splitter{max: t.maxLine, truncate: t.truncate},
+		lineStart: offset,
+		scanned:   offset,
+		size:      info.size,
+		buf:       make([]byte, t.bufSize),
+		poll:      t.pollMin,
+		lastGrow:  time.Now(),
+	}
+	g.mu.Unlock()
+	t.m.filesOpen.Inc()
+	// Exits when ctx is done, after closing a rotated or deleted file that
+	// was drained, or on a read error; it closes f in every case.
+	t.wg.Go(func() { r.run(ctx) })
+}
+
+// discover expands the path globs and returns the regular files, in glob
+// order, skipping excluded paths, and counting (once per path) matches that
+// are not regular files or dangling symlinks. Non-regular files are never
+// opened.
+func (t *Tailer) discover() []candidate {
+	var out []candidate
+	seen := make(map[string]bool)
+	for _, pat := range t.patterns {
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			continue // validated in New
+		}
+		for _, path := range matches {
+			if seen[path] || t.excluded(path) {
+				continue
+			}
+			seen[path] = true
+			info, reason, err := classify(path)
+			if reason == "" && err != nil {
+				continue // vanished meanwhile
+			}
+			if reason != "" {
+				if t.skipped[path] != reason {
+					t.skipped[path] = reason
+					t.m.discoveryErrs.WithLabelValues(reason).Inc()
+					t.log.Info("skipping matched path", "path", path, "reason", reason, "error", err)
+				}
+				continue
+			}
+			delete(t.skipped, path)
+			out = append(out, candidate{path: path, info: info})
+		}
+	}
+	for path := range t.skipped {
+		if !seen[path] {
+			delete(t.skipped, path)
+		}
+	}
+	return out
+}
+
+// classify stats path without following a symlink first; a symlink must
+// resolve to a regular file. It returns a skip reason, or "" with err set
+// when the path disappeared.
+func classify(path string) (fileInfo, string, error) {
+	lfi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fileInfo{}, "", err
+		}
+		return fileInfo{}, reasonStat, err
+	}
+	fi := lfi
+	reason := reasonNotRegular
+	if lfi.Mode()&fs.ModeSymlink != 0 {
+		reason = reasonSymlink
+		if fi, err = os.Stat(path); err != nil {
+			return fileInfo{}, reasonSymlink, err
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return fileInfo{}, reason, nil
+	}
+	info, err := toFileInfo(fi)
+	if err != nil {
+		return fileInfo{}, reasonStat, err
+	}
+	return info, "", nil
+}
+
+// updateWatches adds a watch on every existing directory that can hold
+// matches (the expansion of each glob's directory part) and is not watched
+// yet, e.g. because it was removed and re-created. A failure (ENOSPC,
+// EMFILE, ...) is logged and counted once per directory: discovery then
+// relies on rescans for it. Called from the Run goroutine.
+func (t *Tailer) updateWatches(w *fsnotify.Watcher) {
+	if w == nil {
+		return
+	}
+	watched := make(map[string]bool)
+	for _, d := range w.WatchList() {
+		watched[d] = true
+	}
+	for _, dp := range t.dirPats {
+		dirs, err := filepath.Glob(dp)
+		if err != nil {
+			continue
+		}
+		for _, d := range dirs {
+			if watched[d] {
+				continue
+			}
+			watched[d] = true
+			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+				continue
+			}
+			if err := w.Add(d); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if !t.watchFailed[d] {
+					t.watchFailed[d] = true
+					t.m.discoveryErrs.WithLabelValues(reasonWatchAdd).Inc()
+					t.log.Warn("cannot watch directory, relying on rescans", "dir", d, "error", err, "rescan_interval", t.rescan)
+				}
+				continue
+			}
+			delete(t.watchFailed, d)
+		}
+	}
+}
+
+// watchEvents drains the watcher's Events and Errors channels. Events are
+// hints: a write wakes the reader of that path; a create, rename, remove or
+// attribute change of a relevant path asks for a debounced rescan. An error
+// (overflow included: events were lost) asks for a rescan too. It exits when
+// ctx is done or the watcher's channels are closed.
+func (t *Tailer) watchEvents(ctx context.Context, w *fsnotify.Watcher) {
+	var lastLog time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			t.onEvent(ev)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			reason := reasonWatchError
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				reason = reasonOverflow
+			}
+			t.m.discoveryErrs.WithLabelValues(reason).Inc()
+			if time.Since(lastLog) >= time.Minute {
+				lastLog = time.Now()
+				t.log.Warn("file watcher error, rescanning", "error", err)
+			}
+			t.requestRescan()
+		}
+	}
+}
+
+// onEvent handles one fsnotify event (from the watchEvents goroutine).
+func (t *Tailer) onEvent(ev fsnotify.Event) {
+	t.mu.Lock()
+	g := t.byPath[ev.Name]
+	t.mu.Unlock()
+	if g != nil {
+		g.signal()
+	}
+	switch {
+	case ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove):
+		if g != nil || t.matches(ev.Name) || t.matchesDir(ev.Name) {
+			t.requestRescan()
+		}
+	case ev.Has(fsnotify.Chmod):
+		// An open file being unlinked shows up only as an attribute change.
+		if g != nil {
+			t.requestRescan()
+		}
+	case ev.Has(fsnotify.Write):
+		if g == nil && t.matches(ev.Name) {
+			t.requestRescan() // a create we missed
+		}
+	}
+}
+
+// lastLineStart returns where a file read "from the end" starts: just after
+// its last newline, so that a line being written is shipped whole; size when
+// no newline is found within the last maxLine bytes; 0 when the whole file is
+// one unterminated line of at most maxLine bytes.
+func lastLineStart(f *os.File, size int64, maxLine int) int64 {
+	const chunk = 64 << 10
+	buf := make([]byte, min(chunk, size))
+	limit := max(0, size-int64(maxLine)-1)
+	for end := size; end > limit; {
+		n := min(int64(len(buf)), end-limit)
+		if got, _ := f.ReadAt(buf[:n], end-n); int64(got) < n {
+			return size // shrank meanwhile; the reader will notice
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] == '\n' {
+				return end - n + i + 1
+			}
+		}
+		end -= n
+	}
+	if limit == 0 {
+		return 0
+	}
+	return size
+}

@@ -1,0 +1,447 @@
+package tailer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/logship/logship/internal/checkpoint"
+)
+
+// reader follows one open file generation. All its fields are owned by its
+// goroutine (run); what Snapshot needs is copied to the generation under
+// g.mu.
+//
+// Offsets: lineStart is the first byte not covered by an emitted line (the
+// start of the held-back partial line); in normal mode the bytes
+// [lineStart, scanned) are known to hold no newline and are re-read with the
+// next read, so no partial line is kept in memory (or in the budget) while
+// the reader waits. In discard mode (truncate policy, a line longer than
+// max_line_bytes) lineStart is the start of the over-long line and scanPos
+// the next byte searched for its newline.
+type reader struct {
+	t   *Tailer
+	g   *generation
+	f   *os.File
+	log *slog.Logger
+
+	src     *Source
+	tracker *checkpoint.Tracker
+	fp      string
+	fpLen   int
+	split   splitter
+
+	lineStart int64
+	scanned   int64
+	discard   bool
+	scanPos   int64
+	size      int64 // last known size (fstat, or a short read)
+
+	buf   []byte // reused read buffer of Options.ReadBufferBytes
+	spans []span
+	lines []Line
+
+	lastGrow time.Time // last time the file was seen growing
+	poll     time.Duration
+	closing  bool // exiting because a gone file was drained
+}
+
+// sinkError wraps a Sink.Emit failure.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return "sink emit: " + e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// next is the offset of the next byte the reader has not looked at.
+func (r *reader) next() int64 {
+	if r.discard {
+		return r.scanPos
+	}
+	return r.scanned
+}
+
+// run is the reader goroutine. It exits when ctx is done, when a gone file
+// has been read to EOF, stayed quiet for close_inactive and all its lines are
+// acknowledged, or on a read error (the next rescan reopens the file). It
+// always closes the file.
+func (r *reader) run(ctx context.Context) {
+	defer r.exit()
+	for ctx.Err() == nil {
+		var err error
+		switch {
+		case r.next() >= r.size:
+			if err = r.refresh(); err != nil || r.next() < r.size {
+				break
+			}
+			var done bool
+			if done, err = r.idle(ctx); done {
+				return
+			}
+		case r.tracker.Window() >= r.t.maxWindow:
+			r.wait(ctx, r.t.pollMin, nil)
+		case r.discard:
+			err = r.discardStep(ctx)
+		default:
+			err = r.readStep(ctx)
+		}
+		if err != nil {
+			r.failed(ctx, err)
+			return
+		}
+	}
+}
+
+// failed reports the error that stops the reader.
+func (r *reader) failed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // shutting down: Emit and Acquire return ctx errors
+	}
+	var se *sinkError
+	if errors.As(err, &se) {
+		r.t.fail(fmt.Errorf("tailer: pipeline %q: %s: %w", r.t.name, r.f.Name(), err))
+		return
+	}
+	r.t.m.discoveryErrs.WithLabelValues(reasonRead).Inc()
+	r.log.Warn("read failed, reopening at next rescan", "error", err)
+}
+
+// exit closes the file and hands the generation back to the tailer.
+func (r *reader) exit() {
+	unlinked := false
+	if info, err := fstat(r.f); err == nil {
+		unlinked = info.nlink == 0
+	}
+	if err := r.f.Close(); err != nil {
+		r.log.Debug("close failed", "error", err)
+	}
+	r.t.m.filesOpen.Dec()
+	r.g.mu.Lock()
+	r.g.running = false
+	r.g.readEnd = r.lineStart
+	r.g.unlinked = unlinked
+	r.g.size = r.size
+	r.g.mu.Unlock()
+	if r.closing {
+		r.log.Info("file closed after rotation or deletion", "offset", r.lineStart, "unlinked", unlinked)
+	}
+}
+
+// refresh re-stats the open file at EOF and checks that it is still the same
+// content: a size below the read offset, or first bytes that no longer hash
+// to the fingerprint, mean it was truncated or rewritten in place, and the
+// generation restarts at 0 with a new tracker and Source. It also extends
+// the fingerprint as the file grows to fingerprintMax bytes.
+func (r *reader) refresh() error {
+	info, err := fstat(r.f)
+	if err != nil {
+		return err
+	}
+	if info.size > r.size {
+		r.lastGrow = time.Now()
+		r.poll = r.t.pollMin
+	}
+	r.size = info.size
+	if r.size < r.lineStart || (r.discard && r.size < r.scanPos) {
+		return r.restart()
+	}
+	n := int(min(r.size, fingerprintMax))
+	if n < r.fpLen {
+		return r.restart()
+	}
+	if n > 0 {
+		var buf [fingerprintMax]byte
+		b, err := prefix(r.f, n, &buf)
+		if errors.Is(err, errShortFile) {
+			return r.restart()
+		}
+		if err != nil {
+			return err
+		}
+		if r.fpLen > 0 && hashHex(b[:r.fpLen]) != r.fp {
+			return r.restart()
+		}
+		if n > r.fpLen {
+			r.fp, r.fpLen = hashHex(b), n
+		}
+	}
+	r.g.mu.Lock()
+	r.g.size = r.size
+	r.g.fp, r.g.fpLen = r.fp, r.fpLen
+	r.g.mu.Unlock()
+	return nil
+}
+
+// restart begins a new generation of the same inode at offset 0 after a
+// truncation. The old tracker keeps its pending acknowledgements (they still
+// release budget) but leaves the checkpoint.
+func (r *reader) restart() error {
+	r.g.mu.Lock()
+	path := r.g.path
+	r.g.mu.Unlock()
+	r.t.countTruncation(path, r.lineStart, r.size)
+	src := *r.src
+	src.Path = path
+	r.src = &src
+	r.tracker = checkpoint.NewTracker(0, r.t.budget)
+	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
+	r.split.partNo = 0
+	r.fp, r.fpLen = emptyFingerprint, 0
+	if n := int(min(r.size, fingerprintMax)); n > 0 {
+		if fp, err := fingerprint(r.f, n); err == nil {
+			r.fp, r.fpLen = fp, n
+		}
+	}
+	r.g.mu.Lock()
+	r.g.src, r.g.tracker = r.src, r.tracker
+	r.g.fp, r.g.fpLen = r.fp, r.fpLen
+	r.g.size = r.size
+	r.g.mu.Unlock()
+	return nil
+}
+
+// idle runs at EOF. A live file waits for a wake-up or the next poll. A gone
+// file (rotated away or deleted) that stayed quiet for close_inactive — since
+// its last growth and since it was found gone, so late writes to a renamed
+// file are still read — has its unterminated last line flushed, then waits
+// until every line is acknowledged, and reports done so the file is closed.
+func (r *reader) idle(ctx context.Context) (done bool, err error) {
+	r.g.mu.Lock()
+	gone, goneSince := r.g.gone, r.g.goneSince
+	r.g.mu.Unlock()
+	if !gone {
+		r.backoff(r.wait(ctx, r.poll, nil))
+		return false, nil
+	}
+	quiet := r.lastGrow
+	if goneSince.After(quiet) {
+		quiet = goneSince
+	}
+	if left := r.t.closeIdle - time.Since(quiet); left > 0 {
+		r.backoff(r.wait(ctx, min(r.poll, left), nil))
+		return false, nil
+	}
+	if r.discard || r.lineStart < r.size {
+		return false, r.flush(ctx)
+	}
+	if r.tracker.Pending() == 0 {
+		r.closing = true
+		return true, nil
+	}
+	r.backoff(r.wait(ctx, r.poll, r.tracker.Drained()))
+	return false, nil
+}
+
+// wait blocks for d, a wake-up, drained or ctx, and reports whether the
+// timer expired.
+func (r *reader) wait(ctx context.Context, d time.Duration, drained <-chan struct{}) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-r.g.wake:
+	case <-drained:
+	case <-timer.C:
+		return true
+	}
+	return false
+}
+
+// backoff doubles the poll interval after an idle poll, up to PollMax.
+func (r *reader) backoff(expired bool) {
+	if expired {
+		r.poll = min(2*r.poll, r.t.pollMax)
+	}
+}
+
+// readStep reads from lineStart (re-reading the held-back partial line), and
+// emits the complete lines. The budget is acquired for the whole read and
+// the bytes not kept by emitted lines are released right after it.
+func (r *reader) readStep(ctx context.Context) error {
+	start := r.lineStart
+	want := int(r.scanned-start) + r.t.bufSize
+	if lim := max(r.split.max+1, r.t.bufSize); want > lim {
+		want = lim
+	}
+	if limit := r.t.budget.Limit(); int64(want) > limit {
+		// Never ask for more than the whole budget unless one line needs it.
+		want = max(int(limit), int(r.scanned-start)+1)
+	}
+	want = int(min(int64(want), r.size-start))
+	if err := r.t.budget.Acquire(ctx, int64(want)); err != nil {
+		return err
+	}
+	buf := r.buf
+	if want > len(buf) {
+		buf = make([]byte, want) // a line longer than the buffer; dropped after this read
+	}
+	n, err := r.f.ReadAt(buf[:want], start)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.t.budget.Release(int64(want))
+		return fmt.Errorf("read %s at %d: %w", r.f.Name(), start, err)
+	}
+	if n < want {
+		r.size = start + int64(n) // shrank: the next refresh decides
+	}
+	spans, consumed, discard := r.split.scan(buf[:n], start, r.spans[:0])
+	var held int64
+	for _, sp := range spans {
+		held += sp.size
+	}
+	r.t.budget.Release(int64(want) - held)
+	r.lineStart = start + int64(consumed)
+	if discard {
+		r.discard, r.scanPos = true, start+int64(n)
+	} else {
+		r.scanned = start + int64(n)
+	}
+	r.t.m.bytesRead.Add(float64(consumed))
+	return r.emit(ctx, buf, spans)
+}
+
+// discardStep searches the newline that ends an over-long line under the
+// truncate policy, without keeping any of its bytes.
+func (r *reader) discardStep(ctx context.Context) error {
+	want := int(min(int64(r.t.bufSize), r.t.budget.Limit(), r.size-r.scanPos))
+	if err := r.t.budget.Acquire(ctx, int64(want)); err != nil {
+		return err
+	}
+	n, err := r.f.ReadAt(r.buf[:want], r.scanPos)
+	r.t.budget.Release(int64(want))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s at %d: %w", r.f.Name(), r.scanPos, err)
+	}
+	if j := bytes.IndexByte(r.buf[:n], '\n'); j >= 0 {
+		nl := r.scanPos + int64(j)
+		return r.emitTruncated(ctx, nl, nl+1)
+	}
+	r.scanPos += int64(n)
+	if n < want {
+		r.size = r.scanPos
+	}
+	return nil
+}
+
+// emitTruncated emits the over-long line starting at lineStart whose content
+// ends at nl, with its first max_line_bytes re-read from the file, Truncated
+// set and End = end (just past its newline, or EOF for a closed file).
+func (r *reader) emitTruncated(ctx context.Context, nl, end int64) error {
+	size := r.split.max
+	if err := r.t.budget.Acquire(ctx, int64(size)); err != nil {
+		return err
+	}
+	data := make([]byte, size)
+	n, err := r.f.ReadAt(data, r.lineStart)
+	if n < size {
+		r.t.budget.Release(int64(size))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s at %d: %w", r.f.Name(), r.lineStart, err)
+		}
+		r.size = min(r.size, r.lineStart+int64(n)) // shrank: the next refresh decides
+		return nil
+	}
+	r.t.budget.Charge(LineOverhead)
+	ack := r.tracker.Add(end, int64(size)+LineOverhead)
+	r.t.m.linesRead.Inc()
+	r.t.m.linesTruncated.Inc()
+	r.t.m.bytesTruncated.Add(float64(nl - r.lineStart - int64(size)))
+	r.t.m.bytesRead.Add(float64(end - r.lineStart))
+	r.lineStart, r.scanned, r.discard = end, end, false
+	r.lines = append(r.lines[:0], Line{Data: data, End: end, Truncated: true, Ack: ack})
+	return r.send(ctx)
+}
+
+// flush emits the unterminated remainder of a gone file as its last line
+// (End = EOF): the file will not be read again, and the line must not be
+// lost.
+func (r *reader) flush(ctx context.Context) error {
+	if r.discard {
+		return r.emitTruncated(ctx, r.size, r.size)
+	}
+	start, rem := r.lineStart, int(r.size-r.lineStart)
+	if err := r.t.budget.Acquire(ctx, int64(rem)); err != nil {
+		return err
+	}
+	buf := r.buf
+	if rem > len(buf) {
+		buf = make([]byte, rem)
+	}
+	n, err := r.f.ReadAt(buf[:rem], start)
+	if n < rem {
+		r.t.budget.Release(int64(rem))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s at %d: %w", r.f.Name(), start, err)
+		}
+		r.size = start + int64(n)
+		return nil
+	}
+	spans := r.split.final(buf[:rem], start, r.spans[:0])
+	var held int64
+	for _, sp := range spans {
+		held += sp.size
+	}
+	r.t.budget.Release(int64(rem) - held)
+	r.lineStart, r.scanned = r.size, r.size
+	r.t.m.bytesRead.Add(float64(rem))
+	return r.emit(ctx, buf, spans)
+}
+
+// LineOverhead is what each line costs in the memory budget beyond its
+// bytes: the record, its tracker entry and its produce-request encoding
+// while it is in flight. Without it a budget of short lines would let
+// millions of records pile up.
+const LineOverhead = 128
+
+// emit copies the lines of one read into one exactly-sized allocation,
+// registers each with the tracker (in file order) and hands them to the sink.
+func (r *reader) emit(ctx context.Context, buf []byte, spans []span) error {
+	r.spans = spans[:0]
+	if len(spans) == 0 {
+		return nil
+	}
+	total := 0
+	for _, sp := range spans {
+		total += sp.to - sp.from
+	}
+	block := make([]byte, total)
+	r.t.budget.Charge(LineOverhead * int64(len(spans)))
+	lines := r.lines[:0]
+	off := 0
+	for _, sp := range spans {
+		n := copy(block[off:], buf[sp.from:sp.to])
+		lines = append(lines, Line{
+			Data:      block[off : off+n : off+n],
+			End:       sp.end,
+			Part:      sp.part,
+			Last:      sp.last,
+			Truncated: sp.truncated,
+			Ack:       r.tracker.Add(sp.end, sp.size+LineOverhead),
+		})
+		off += n
+		if sp.part == 1 {
+			r.t.m.linesSplit.Inc()
+		}
+		if sp.truncated {
+			r.t.m.linesTruncated.Inc()
+			r.t.m.bytesTruncated.Add(float64(sp.dropped))
+		}
+	}
+	r.t.m.linesRead.Add(float64(len(lines)))
+	r.lines = lines
+	return r.send(ctx)
+}
+
+// send hands r.lines to the sink and forgets them.
+func (r *reader) send(ctx context.Context) error {
+	err := r.t.sink.Emit(ctx, r.src, r.lines)
+	clear(r.lines) // drop references to the data the sink now owns
+	r.lines = r.lines[:0]
+	if err != nil {
+		return &sinkError{err: err}
+	}
+	return nil
+}

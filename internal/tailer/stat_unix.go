@@ -1,0 +1,27 @@
+//go:build unix
+
+package tailer
+
+import (
+	"fmt"
+	"io/fs"
+	"syscall"
+)
+
+// toFileInfo extracts device, inode, size and kind from a stat result.
+func toFileInfo(fi fs.FileInfo) (fileInfo, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileInfo{}, fmt.Errorf("stat %s: no device/inode information", fi.Name())
+	}
+	return fileInfo{
+		key:     fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, //nolint:unconvert // widths differ by platform
+		size:    fi.Size(),
+		regular: fi.Mode().IsRegular(),
+		nlink:   uint64(st.Nlink), //nolint:unconvert // widths differ by platform
+	}, nil
+}
+
+// openFlags opens for reading without blocking on a FIFO that replaced a
+// regular file between stat and open (regular files ignore O_NONBLOCK).
+const openFlags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_CLOEXEC

@@ -1,0 +1,418 @@
+package tailer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logship/logship/internal/checkpoint"
+	"github.com/logship/logship/internal/config"
+)
+
+// Defaults for zero Options and Pipeline fields.
+const (
+	DefaultReadBufferBytes = 64 << 10
+	DefaultPollMin         = 250 * time.Millisecond
+	DefaultPollMax         = 2 * time.Second
+	DefaultForgetAfter     = 24 * time.Hour
+	DefaultMaxWindow       = 1 << 16
+	DefaultMaxLineBytes    = 1 << 20
+	DefaultRescanInterval  = 5 * time.Second
+	DefaultCloseInactive   = 5 * time.Second
+
+	maxMaxLineBytes = 1 << 30
+	rescanDebounce  = 50 * time.Millisecond
+)
+
+// Options configure one Tailer (one pipeline). Pipeline, Budget and Sink are
+// required; zero values of the other fields take the defaults above.
+type Options struct {
+	// Pipeline supplies Name, Paths, Exclude, StartAt, MaxLineBytes,
+	// OversizePolicy, RescanInterval and CloseInactive. Zero values take the
+	// config defaults; Format and Multiline are the pipeline's business.
+	Pipeline config.Pipeline
+	// Budget is the agent-wide byte budget; readers Acquire before reading
+	// and the trackers release bytes as lines are acknowledged.
+	Budget *checkpoint.Budget
+	// Sink receives the lines; it owns their Acks once Emit returns nil.
+	Sink Sink
+	// Restore holds this pipeline's persisted entries; entries of other
+	// pipelines are ignored. A discovered file whose identity matches an
+	// entry resumes at its Offset.
+	Restore []checkpoint.FileState
+	// Logger is enriched with component=tailer and pipeline; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the metrics (constant label pipeline); may be nil.
+	Registerer prometheus.Registerer
+
+	// ReadBufferBytes is each reader's read size (default 64 KiB). Lines
+	// longer than it are read with a temporary larger buffer, up to
+	// MaxLineBytes+1.
+	ReadBufferBytes int
+	// PollMin and PollMax bound the poll interval of a reader at EOF: it
+	// starts at PollMin and doubles while the file stays idle (defaults
+	// 250ms and 2s). fsnotify events wake readers sooner.
+	PollMin, PollMax time.Duration
+	// ForgetAfter is how long an entry whose file is not found any more (a
+	// restored entry never matched, or a closed generation whose file is not
+	// at any matched path) stays in Snapshot (default 24h, measured from
+	// FileState.Updated / the last time the file was seen). Closed
+	// generations of unlinked files are dropped sooner: once acknowledged
+	// up to their end and reported by one Snapshot.
+	ForgetAfter time.Duration
+	// MaxWindow caps the records of one file added and not yet committed
+	// (tracker Window); a reader pauses at the cap so a withheld
+	// acknowledgement cannot let it run ahead without bound (default 65536).
+	MaxWindow int
+}
+
+// Tailer discovers the files of one pipeline and runs one reader goroutine
+// per open file generation. Create it with New, run it with Run, and read its
+// checkpoint state with Snapshot.
+type Tailer struct {
+	name      string
+	patterns  []string
+	dirPats   []string // filepath.Dir of each pattern, for directory watches
+	excludes  []string
+	startEnd  bool
+	maxLine   int
+	truncate  bool
+	rescan    time.Duration
+	closeIdle time.Duration
+	bufSize   int
+	pollMin   time.Duration
+	pollMax   time.Duration
+	forget    time.Duration
+	maxWindow int
+
+	budget *checkpoint.Budget
+	sink   Sink
+	log    *slog.Logger
+	m      *metrics
+
+	started atomic.Bool
+	wg      sync.WaitGroup // reader goroutines
+
+	failOnce sync.Once
+	failErr  error
+	cancel   context.CancelFunc
+
+	rescanReq chan struct{} // capacity 1: event loop → Run loop
+
+	// mu guards the maps below. Only the Run goroutine mutates them; the
+	// event loop, Snapshot and the lag gauge read them.
+	mu       sync.Mutex
+	gens     map[fileKey]*generation
+	byPath   map[string]*generation
+	restored map[fileKey]checkpoint.FileState
+
+	// State owned by the Run goroutine (no lock).
+	scans       int
+	pathKeys    map[string]pathKey // last file seen at each path, to count rotations
+	skipped     map[string]string  // path → reason, counted and logged once
+	openFailed  map[string]bool    // path → open failure logged once
+	watchFailed map[string]bool    // directory → watch failure logged once
+}
+
+// pathKey is the file last seen at a path, and when.
+type pathKey struct {
+	key  fileKey
+	seen time.Time
+}
+
+// generation is one file generation (device, inode, content since the last
+// truncation) and the state its reader shares with the tailer.
+type generation struct {
+	key  fileKey
+	wake chan struct{} // capacity 1; fsnotify hints and rescans signal the reader
+
+	mu        sync.Mutex
+	path      string
+	src       *Source
+	tracker   *checkpoint.Tracker
+	fp        string
+	fpLen     int
+	size      int64
+	running   bool      // a reader goroutine owns an open descriptor
+	gone      bool      // not found at any matched path by the last rescan
+	goneSince time.Time // when gone was set
+	lastSeen  time.Time // last rescan that found the file
+	readEnd   int64     // where a new reader resumes; valid while !running
+	unlinked  bool      // link count was 0 when the reader closed the file
+	reported  bool      // drained, unlinked and included in a Snapshot: forget
+}
+
+// signal wakes the generation's reader without blocking.
+func (g *generation) signal() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// New validates opts and returns a Tailer. It registers the metrics but
+// opens no file, watch or goroutine. Errors name the invalid settings.
+func New(opts Options) (*Tailer, error) {
+	p := opts.Pipeline
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if p.Name == "" {
+		bad("name is empty")
+	}
+	if len(p.Paths) == 0 {
+		bad("paths is empty")
+	}
+	t := &Tailer{
+		name:        p.Name,
+		budget:      opts.Budget,
+		sink:        opts.Sink,
+		rescanReq:   make(chan struct{}, 1),
+		gens:        make(map[fileKey]*generation),
+		byPath:      make(map[string]*generation),
+		restored:    make(map[fileKey]checkpoint.FileState),
+		skipped:     make(map[string]string),
+		pathKeys:    make(map[string]pathKey),
+		openFailed:  make(map[string]bool),
+		watchFailed: make(map[string]bool),
+	}
+	for _, pat := range p.Paths {
+		if !filepath.IsAbs(pat) {
+			bad("path %q is not absolute", pat)
+			continue
+		}
+		if _, err := filepath.Match(pat, ""); err != nil {
+			bad("path %q: %w", pat, err)
+			continue
+		}
+		pat = filepath.Clean(pat)
+		t.patterns = append(t.patterns, pat)
+		if d := filepath.Dir(pat); !slices.Contains(t.dirPats, d) {
+			t.dirPats = append(t.dirPats, d)
+		}
+	}
+	for _, ex := range p.Exclude {
+		if _, err := filepath.Match(ex, ""); err != nil {
+			bad("exclude %q: %w", ex, err)
+			continue
+		}
+		t.excludes = append(t.excludes, ex)
+	}
+	switch p.StartAt {
+	case "", "beginning":
+	case "end":
+		t.startEnd = true
+	default:
+		bad("start_at %q: want beginning or end", p.StartAt)
+	}
+	switch p.OversizePolicy {
+	case "", "split":
+	case "truncate":
+		t.truncate = true
+	default:
+		bad("oversize_policy %q: want split or truncate", p.OversizePolicy)
+	}
+	switch {
+	case p.MaxLineBytes == 0:
+		t.maxLine = DefaultMaxLineBytes
+	case p.MaxLineBytes < 0 || p.MaxLineBytes > maxMaxLineBytes:
+		bad("max_line_bytes %d: want 1..%d", p.MaxLineBytes, maxMaxLineBytes)
+	default:
+		t.maxLine = int(p.MaxLineBytes)
+	}
+	t.rescan = orDefault(p.RescanInterval, DefaultRescanInterval, "rescan_interval", bad)
+	t.closeIdle = orDefault(p.CloseInactive, DefaultCloseInactive, "close_inactive", bad)
+	t.pollMin = orDefault(opts.PollMin, DefaultPollMin, "poll_min", bad)
+	t.pollMax = max(t.pollMin, orDefault(opts.PollMax, DefaultPollMax, "poll_max", bad))
+	t.forget = orDefault(opts.ForgetAfter, DefaultForgetAfter, "forget_after", bad)
+	t.bufSize = orDefault(opts.ReadBufferBytes, DefaultReadBufferBytes, "read_buffer_bytes", bad)
+	t.maxWindow = orDefault(opts.MaxWindow, DefaultMaxWindow, "max_window", bad)
+	if opts.Budget == nil {
+		bad("budget is nil")
+	}
+	if opts.Sink == nil {
+		bad("sink is nil")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("tailer: pipeline %q: %w", p.Name, err)
+	}
+
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t.log = logger.With("component", "tailer", "pipeline", p.Name)
+
+	now := time.Now()
+	for _, st := range opts.Restore {
+		if st.Pipeline != "" && st.Pipeline != p.Name {
+			continue
+		}
+		st.Pipeline = p.Name
+		if st.Updated.IsZero() {
+			st.Updated = now
+		}
+		k := fileKey{st.Device, st.Inode}
+		if old, ok := t.restored[k]; ok && old.Updated.After(st.Updated) {
+			continue
+		}
+		t.restored[k] = st
+	}
+
+	m, err := newMetrics(opts.Registerer, p.Name, t.lagBytes)
+	if err != nil {
+		return nil, err
+	}
+	t.m = m
+	return t, nil
+}
+
+// orDefault returns v, or def when v is zero; negative values are reported.
+func orDefault[T int | time.Duration](v, def T, name string, bad func(string, ...any)) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		bad("%s %v: must not be negative", name, v)
+		return def
+	}
+	return v
+}
+
+// Run discovers and reads files until ctx is done. It then stops every
+// reader (a reader blocked in Sink.Emit or Budget.Acquire unblocks through
+// ctx) and returns once all its goroutines have exited. It returns nil after
+// ctx is done, or an error when the sink violated its contract by failing
+// with something other than a context error. Run may be called once.
+func (t *Tailer) Run(ctx context.Context) error {
+	if !t.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("tailer: pipeline %q: Run called twice", t.name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t.cancel = cancel
+
+	var events sync.WaitGroup
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.m.discoveryErrs.WithLabelValues(reasonWatcher).Inc()
+		t.log.Warn("file watcher unavailable, relying on rescans", "error", err, "rescan_interval", t.rescan)
+		w = nil
+	} else {
+		// Exits when ctx is done (or fsnotify closes its channels).
+		events.Go(func() { t.watchEvents(ctx, w) })
+	}
+
+	t.rescanOnce(ctx, w)
+	ticker := time.NewTicker(t.rescan)
+	defer ticker.Stop()
+	var debounce <-chan time.Time
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-ticker.C:
+			t.rescanOnce(ctx, w)
+		case <-t.rescanReq:
+			if debounce == nil {
+				debounce = time.After(rescanDebounce)
+			}
+		case <-debounce:
+			debounce = nil
+			t.rescanOnce(ctx, w)
+		}
+	}
+
+	cancel()
+	events.Wait()
+	if w != nil {
+		if err := w.Close(); err != nil {
+			t.log.Debug("closing file watcher failed", "error", err)
+		}
+	}
+	t.wg.Wait()
+	return t.failErr
+}
+
+// fail records a fatal error and stops Run. Called from reader goroutines.
+func (t *Tailer) fail(err error) {
+	t.failOnce.Do(func() {
+		t.failErr = err
+		t.cancel()
+	})
+}
+
+// requestRescan asks the Run loop for a debounced rescan; never blocks.
+func (t *Tailer) requestRescan() {
+	select {
+	case t.rescanReq <- struct{}{}:
+	default:
+	}
+}
+
+// Snapshot returns one entry per known file generation: its identity, the
+// committed offset of its tracker (never beyond what was acknowledged) and
+// its last known size; plus the restored entries whose files have not been
+// found (yet). Entries are sorted by path. Safe from any goroutine, also
+// before Run and after it returned (acknowledgements may still arrive).
+//
+// Snapshot is meant for the single checkpoint writer: a drained generation of
+// an unlinked file is returned once more and then forgotten.
+func (t *Tailer) Snapshot() []checkpoint.FileState {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]checkpoint.FileState, 0, len(t.gens)+len(t.restored))
+	for _, g := range t.gens {
+		g.mu.Lock()
+		st := checkpoint.FileState{
+			Pipeline:       t.name,
+			Path:           g.path,
+			Device:         g.key.dev,
+			Inode:          g.key.ino,
+			Fingerprint:    g.fp,
+			FingerprintLen: g.fpLen,
+			Offset:         g.tracker.Committed(),
+			Size:           g.size,
+			Updated:        g.lastSeen,
+		}
+		if g.running {
+			st.Updated = now
+		} else if g.unlinked && g.tracker.Pending() == 0 {
+			g.reported = true
+		}
+		g.mu.Unlock()
+		out = append(out, st)
+	}
+	for _, st := range t.restored {
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b checkpoint.FileState) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Device, b.Device), cmp.Compare(a.Inode, b.Inode))
+	})
+	return out
+}
+
+// lagBytes is the logship_file_lag_bytes gauge: bytes of known generations
+// not yet acknowledged. Called by the metrics registry on scrape.
+func (t *Tailer) lagBytes() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lag int64
+	for _, g := range t.gens {
+		g.mu.Lock()
+		lag += max(0, g.size-g.tracker.Committed())
+		g.mu.Unlock()
+	}
+	return float64(lag)
+}
