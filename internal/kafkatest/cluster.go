@@ -1,0 +1,733 @@
+// Package kafkatest runs a real Apache Kafka cluster (KRaft, combined
+// broker+controller nodes on 127.0.0.1) for end-to-end tests and for the
+// scripts/kafka command, and gives tests the fault controls (stop, kill,
+// pause, restart) and the independent verifier (ReadAll, HighWatermarks) that
+// TESTING.md asks for.
+//
+// The broker jars come from Maven Central through scripts/kafka.pom.xml and are
+// cached under $LOGSHIP_CACHE (default <repo root>/.cache). Each node runs in a
+// JVM of its own, in its own process group, with its data in the cluster's
+// work directory.
+//
+// Typical use from TestMain:
+//
+//	func TestMain(m *testing.M) {
+//		c, err := kafkatest.Start(context.Background(), kafkatest.Options{Nodes: 1})
+//		if err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1) // fail, never skip, when the broker cannot start
+//		}
+//		cluster = c
+//		code := m.Run()
+//		if code != 0 {
+//			c.Keep()
+//		}
+//		c.Close()
+//		os.Exit(code)
+//	}
+//
+// or, per test, StartForTest.
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// EnvKeep names the environment variable that, when set to a non-empty value
+// other than "0", keeps every cluster's work directory on Close.
+const EnvKeep = "LOGSHIP_KEEP"
+
+// ErrNodeNotRunning is returned (wrapped) by node controls that need a live
+// broker process (Stop, Kill, Pause, Resume) when the node has none.
+var ErrNodeNotRunning = errors.New("node not running")
+
+// ErrNodeRunning is returned (wrapped) by Restart when the node's process is
+// still alive.
+var ErrNodeRunning = errors.New("node still running")
+
+// defaultHeapMB is a broker's maximum heap unless Options.HeapMB says otherwise.
+const defaultHeapMB = 384
+
+// Options configures Start. The zero value starts one node in a fresh
+// temporary directory.
+type Options struct {
+	// Nodes is the number of combined broker+controller nodes: 1 (RF 1) or 3
+	// (RF 3, min.insync.replicas 2). 0 means 1.
+	Nodes int
+	// Dir is the cluster's work directory. Empty means a new directory under
+	// os.TempDir(). It must not already hold a cluster.
+	Dir string
+	// Keep keeps Dir on Close (also forced by $LOGSHIP_KEEP).
+	Keep bool
+	// Detached starts brokers in sessions of their own without a parent-death
+	// signal, so they outlive the calling process (used by the CLI). Close
+	// still kills them.
+	Detached bool
+	// HeapMB is each broker's maximum heap in MiB. 0 means 384.
+	HeapMB int
+	// ReadyTimeout bounds how long Start and Restart wait for nodes to answer
+	// metadata requests, in addition to the context. 0 means 90s.
+	ReadyTimeout time.Duration
+	// BrokerConfig overrides or adds server.properties entries on every node.
+	BrokerConfig map[string]string
+	// Logger receives lifecycle events. nil discards them.
+	Logger *slog.Logger
+}
+
+// Timings records how long the phases of Start took.
+type Timings struct {
+	Jars    time.Duration // finding or fetching the jars
+	Archive time.Duration // finding or training the class-data-sharing archive
+	Format  time.Duration // kafka-storage format of every node
+	Ready   time.Duration // launching the JVMs until every node answered
+}
+
+// NodeState is the observed state of a node's process.
+type NodeState int
+
+// Node states, as reported by NodeInfo.State.
+const (
+	NodeStopped NodeState = iota // no live process
+	NodeRunning                  // live and not stopped by a signal
+	NodePaused                   // live but stopped by SIGSTOP
+)
+
+// String returns "stopped", "running" or "paused".
+func (s NodeState) String() string {
+	switch s {
+	case NodeRunning:
+		return "running"
+	case NodePaused:
+		return "paused"
+	default:
+		return "stopped"
+	}
+}
+
+// NodeInfo describes one node at the time Node was called.
+type NodeInfo struct {
+	Index          int       // position in the cluster; also the Kafka node.id
+	Addr           string    // client listener, "127.0.0.1:port"
+	ControllerAddr string    // KRaft controller listener
+	Dir            string    // server.properties, log4j2.xml, logs and data/
+	LogPath        string    // the broker's log4j2 log
+	PID            int       // process (and process group) id; 0 if never started
+	State          NodeState // observed when Node was called
+}
+
+// node is the mutable state of one node; guarded by Cluster.mu.
+type node struct {
+	index          int
+	brokerPort     int
+	controllerPort int
+	dir            string
+	pid            int
+	done           chan struct{} // closed when an owned process exits; nil when attached
+}
+
+func (n *node) addr() string           { return "127.0.0.1:" + strconv.Itoa(n.brokerPort) }
+func (n *node) controllerAddr() string { return "127.0.0.1:" + strconv.Itoa(n.controllerPort) }
+func (n *node) propsPath() string      { return filepath.Join(n.dir, "server.properties") }
+func (n *node) logPath() string        { return filepath.Join(n.dir, "server.log") }
+
+// Cluster is a running (or attached) Kafka cluster. Its methods are safe for
+// concurrent use. Node indexes run from 0 to NumNodes()-1 and equal the Kafka
+// node ids.
+type Cluster struct {
+	dir       string
+	libs      string
+	clusterID string
+	voters    string // --initial-controllers value shared by every node's format
+	archive   string // AppCDS archive the JVMs map, or ""
+	// dumpArchive makes the JVMs write an AppCDS archive there on exit (training).
+	dumpArchive string
+	heapMB      int
+	detached    bool
+	ready       time.Duration
+	timings     Timings
+	log         *slog.Logger
+
+	mu     sync.Mutex
+	nodes  []*node
+	keep   bool
+	closed bool
+}
+
+// Start fetches the jars if needed (EnsureJars), formats and launches
+// opts.Nodes nodes, and returns once every node answers a metadata request
+// listing all brokers. ctx bounds the whole start; the processes themselves
+// are not tied to it. The first Start with a given cache and JDK also trains
+// a class-data-sharing archive (one throw-away broker start and stop, about
+// 10s) that later JVMs map to start about twice as fast; set
+// $LOGSHIP_KAFKA_CDS=0 to skip it. On failure every started process is
+// killed, the work directory is kept for inspection, and the error includes
+// the tail of the failing node's logs.
+//
+// Attached (non-Detached) brokers get SIGKILL when the OS thread that
+// started them exits; Go keeps its threads for the life of the process
+// unless a goroutine exits while locked with runtime.LockOSThread, so do not
+// call Start or Restart from such a goroutine.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Nodes == 0 {
+		opts.Nodes = 1
+	}
+	if opts.Nodes != 1 && opts.Nodes != 3 {
+		return nil, fmt.Errorf("kafkatest: start: Nodes must be 1 or 3, got %d", opts.Nodes)
+	}
+	if opts.HeapMB == 0 {
+		opts.HeapMB = defaultHeapMB
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 90 * time.Second
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	t0 := time.Now()
+	libs, err := EnsureJars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jarTime := time.Since(t0)
+	t0 = time.Now()
+	archive := classArchive(ctx, libs, opts.HeapMB, logger)
+	archiveTime := time.Since(t0)
+
+	ports, err := freePorts(2 * opts.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "kafkatest-"); err != nil {
+			return nil, fmt.Errorf("kafkatest: start: %w", err)
+		}
+	} else {
+		if dir, err = filepath.Abs(dir); err != nil {
+			return nil, fmt.Errorf("kafkatest: start: %w", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, stateFileName)); err == nil {
+			return nil, fmt.Errorf("kafkatest: start: %s already holds a cluster", dir)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("kafkatest: start: %w", err)
+		}
+	}
+	c := &Cluster{
+		dir:       dir,
+		libs:      libs,
+		clusterID: newKafkaUUID(),
+		heapMB:    opts.HeapMB,
+		archive:   archive,
+		detached:  opts.Detached,
+		ready:     opts.ReadyTimeout,
+		log:       logger.With("component", "kafkatest", "dir", dir),
+		keep:      opts.Keep,
+	}
+	c.timings.Jars, c.timings.Archive = jarTime, archiveTime
+	for i := range opts.Nodes {
+		c.nodes = append(c.nodes, &node{
+			index:          i,
+			brokerPort:     ports[2*i],
+			controllerPort: ports[2*i+1],
+			dir:            filepath.Join(dir, "node-"+strconv.Itoa(i)),
+		})
+	}
+	if len(c.nodes) > 1 {
+		c.voters = c.initialControllers()
+	}
+	if err := c.start(ctx, opts.BrokerConfig); err != nil {
+		c.Keep()
+		if cerr := c.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, fmt.Errorf("%w\n(work dir kept: %s)", err, dir)
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, extra map[string]string) error {
+	t0 := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, n := range c.nodes {
+		if err := c.writeNodeFiles(n, extra); err != nil {
+			return err
+		}
+		g.Go(func() error { return c.format(gctx, n) }) // exits when the format JVM does
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	c.timings.Format = time.Since(t0)
+
+	t1 := time.Now()
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		if err := c.launch(n); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	err := c.saveState()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.ready)
+	defer cancel()
+	g, gctx = errgroup.WithContext(ctx)
+	for _, n := range c.nodes {
+		g.Go(func() error { return c.waitReady(gctx, n, len(c.nodes)) }) // bounded by gctx
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	c.timings.Ready = time.Since(t1)
+	c.log.Info("cluster started", "nodes", len(c.nodes), "bootstrap", c.Bootstrap(),
+		"jars", c.timings.Jars, "archive", c.timings.Archive, "format", c.timings.Format, "ready", c.timings.Ready)
+	return nil
+}
+
+// Timings reports how long the phases of Start took (zero for an attached
+// cluster).
+func (c *Cluster) Timings() Timings { return c.timings }
+
+// Dir returns the cluster's work directory.
+func (c *Cluster) Dir() string { return c.dir }
+
+// NumNodes returns the number of nodes.
+func (c *Cluster) NumNodes() int { return len(c.nodes) }
+
+// Bootstrap returns the client listeners of all nodes, comma separated
+// ("127.0.0.1:p0,127.0.0.1:p1,..."), whatever their state.
+func (c *Cluster) Bootstrap() string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.addr()
+	}
+	return strings.Join(addrs, ",")
+}
+
+// Node describes node i. It panics if i is out of range.
+func (c *Cluster) Node(i int) NodeInfo {
+	c.mu.Lock()
+	n := c.nodes[i]
+	pid := n.pid
+	c.mu.Unlock()
+	info := NodeInfo{
+		Index:          n.index,
+		Addr:           n.addr(),
+		ControllerAddr: n.controllerAddr(),
+		Dir:            n.dir,
+		LogPath:        n.logPath(),
+		PID:            pid,
+	}
+	if pid != 0 && procMatches(pid, n.propsPath()) {
+		switch alive, stopped := procStatus(pid); {
+		case alive && stopped:
+			info.State = NodePaused
+		case alive:
+			info.State = NodeRunning
+		}
+	}
+	return info
+}
+
+// Keep makes Close leave the work directory in place (call it when a test
+// failed). Safe from any goroutine.
+func (c *Cluster) Keep() {
+	c.mu.Lock()
+	c.keep = true
+	c.mu.Unlock()
+}
+
+// Close kills every node (SIGKILL to its process group), waits for the
+// processes to exit, and removes the work directory unless Keep was called,
+// Options.Keep was set or $LOGSHIP_KEEP is set. It applies to detached and
+// attached clusters alike. Calls after the first return nil.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	keep := c.keep || keepFromEnv()
+	c.mu.Unlock()
+
+	var errs []error
+	for i := range c.nodes {
+		if err := c.Kill(i); err != nil && !errors.Is(err, ErrNodeNotRunning) {
+			errs = append(errs, err)
+		}
+	}
+	if keep {
+		c.log.Info("work dir kept", "path", c.dir)
+	} else if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("kafkatest: close: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func keepFromEnv() bool {
+	v := os.Getenv(EnvKeep)
+	return v != "" && v != "0"
+}
+
+// Stop sends SIGTERM to node i (and SIGCONT, in case it is paused) and waits
+// for a clean exit. If ctx ends first (default deadline 60s when ctx has
+// none) the node is killed and an error says the clean stop did not finish.
+func (c *Cluster) Stop(ctx context.Context, i int) error {
+	ctx, cancel := withDefaultTimeout(ctx, 60*time.Second)
+	defer cancel()
+	n, pid, err := c.live(i)
+	if err != nil {
+		return fmt.Errorf("kafkatest: stop: %w", err)
+	}
+	if err := signalGroup(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("kafkatest: stop node %d: %w", i, err)
+	}
+	_ = signalGroup(pid, syscall.SIGCONT) // a paused JVM handles SIGTERM only once continued
+	if err := c.waitExit(ctx, n, pid); err != nil {
+		kerr := c.Kill(i)
+		return errors.Join(fmt.Errorf("kafkatest: stop node %d: no clean exit, killed: %w", i, err), kerr)
+	}
+	c.log.Info("node stopped", "node", i)
+	return nil
+}
+
+// Kill sends SIGKILL to node i's process group and waits (up to 30s) until
+// the process is gone.
+func (c *Cluster) Kill(i int) error {
+	n, pid, err := c.live(i)
+	if err != nil {
+		return fmt.Errorf("kafkatest: kill: %w", err)
+	}
+	if err := signalGroup(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kafkatest: kill node %d: %w", i, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.waitExit(ctx, n, pid); err != nil {
+		return fmt.Errorf("kafkatest: kill node %d: %w", i, err)
+	}
+	c.log.Info("node killed", "node", i)
+	return nil
+}
+
+// Pause freezes node i with SIGSTOP to its process group. Connections stay
+// open; requests hang until Resume.
+func (c *Cluster) Pause(i int) error {
+	_, pid, err := c.live(i)
+	if err != nil {
+		return fmt.Errorf("kafkatest: pause: %w", err)
+	}
+	if err := signalGroup(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("kafkatest: pause node %d: %w", i, err)
+	}
+	if err := waitStopped(pid, true); err != nil {
+		return fmt.Errorf("kafkatest: pause node %d: %w", i, err)
+	}
+	return nil
+}
+
+// Resume continues node i after Pause with SIGCONT.
+func (c *Cluster) Resume(i int) error {
+	_, pid, err := c.live(i)
+	if err != nil {
+		return fmt.Errorf("kafkatest: resume: %w", err)
+	}
+	if err := signalGroup(pid, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("kafkatest: resume node %d: %w", i, err)
+	}
+	if err := waitStopped(pid, false); err != nil {
+		return fmt.Errorf("kafkatest: resume node %d: %w", i, err)
+	}
+	return nil
+}
+
+// waitStopped waits (up to 10s) until the kernel reports pid stopped (or no
+// longer stopped): signal delivery is asynchronous, and callers of Pause
+// rely on the broker being frozen when it returns.
+func waitStopped(pid int, stopped bool) error {
+	if !canSeeStopped {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pollUntil(ctx, 5*time.Millisecond, func() (bool, error) {
+		alive, st := procStatus(pid)
+		if !alive {
+			return false, fmt.Errorf("process %d exited", pid)
+		}
+		return st == stopped, nil
+	})
+}
+
+// Restart starts node i again on the same ports and data directory after Stop
+// or Kill, and waits until it answers a metadata request that lists it (ctx
+// and Options.ReadyTimeout bound the wait). After a Kill the controller
+// refuses the new registration until the old session expires
+// (broker.session.timeout.ms, 9s), so that restart takes a few seconds
+// longer. It fails with ErrNodeRunning if the node's process is still alive.
+func (c *Cluster) Restart(ctx context.Context, i int) error {
+	c.mu.Lock()
+	n := c.nodes[i]
+	if n.pid != 0 && procMatches(n.pid, n.propsPath()) {
+		if alive, _ := procStatus(n.pid); alive {
+			c.mu.Unlock()
+			return fmt.Errorf("kafkatest: restart node %d: %w", i, ErrNodeRunning)
+		}
+	}
+	err := c.launch(n)
+	if err == nil {
+		err = c.saveState()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("kafkatest: restart: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.ready)
+	defer cancel()
+	t0 := time.Now()
+	if err := c.waitReady(ctx, n, 0); err != nil {
+		return fmt.Errorf("kafkatest: restart: %w", err)
+	}
+	c.log.Info("node restarted", "node", i, "ready", time.Since(t0))
+	return nil
+}
+
+// live returns node i and its pid if its process is alive.
+func (c *Cluster) live(i int) (*node, int, error) {
+	if i < 0 || i >= len(c.nodes) {
+		return nil, 0, fmt.Errorf("node %d: no such node (cluster has %d)", i, len(c.nodes))
+	}
+	c.mu.Lock()
+	n := c.nodes[i]
+	pid := n.pid
+	c.mu.Unlock()
+	if pid == 0 || !procMatches(pid, n.propsPath()) {
+		return nil, 0, fmt.Errorf("node %d: %w", i, ErrNodeNotRunning)
+	}
+	if alive, _ := procStatus(pid); !alive {
+		return nil, 0, fmt.Errorf("node %d: %w", i, ErrNodeNotRunning)
+	}
+	return n, pid, nil
+}
+
+func signalGroup(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(-pid, sig); err != nil {
+		return fmt.Errorf("signal %v to process group %d: %w", sig, pid, err)
+	}
+	return nil
+}
+
+// waitExit waits until process pid of n is gone. Owned processes are reaped
+// by their Wait goroutine; attached ones are polled.
+func (c *Cluster) waitExit(ctx context.Context, n *node, pid int) error {
+	c.mu.Lock()
+	done := n.done
+	if n.pid != pid {
+		done = nil
+	}
+	c.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("process %d still alive: %w", pid, context.Cause(ctx))
+		}
+	}
+	return pollUntil(ctx, 50*time.Millisecond, func() (bool, error) {
+		alive, _ := procStatus(pid)
+		return !alive, nil
+	})
+}
+
+// launch starts n's JVM. Called with c.mu held.
+func (c *Cluster) launch(n *node) error {
+	java, err := javaPath()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(filepath.Join(n.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("node %d: %w", n.index, err)
+	}
+	defer out.Close() // the child holds its own descriptor
+	args := append(c.archiveFlags(),
+		"-Xms128m", "-Xmx"+strconv.Itoa(c.heapMB)+"m",
+		"-XX:+UseSerialGC", "-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError",
+		"-Xlog:gc:file="+filepath.Join(n.dir, "gc.log")+":uptime:filecount=2,filesize=4m",
+		"-Djava.awt.headless=true",
+		"-Dlog4j2.configurationFile="+filepath.Join(n.dir, "log4j2.xml"),
+		"-Dkafka.logs.dir="+n.dir,
+		"-cp", filepath.Join(c.libs, "*"),
+		"kafka.Kafka", n.propsPath())
+	cmd := exec.Command(java, args...)
+	cmd.Dir = n.dir
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = sysProcAttr(c.detached)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("node %d: start %s: %w", n.index, java, err)
+	}
+	n.pid = cmd.Process.Pid
+	if c.detached {
+		n.done = nil
+		// Reap the child if this process lives long enough; the goroutine exits
+		// when the child does (or with this process).
+		go func() { _ = cmd.Wait() }()
+	} else {
+		done := make(chan struct{})
+		n.done = done
+		// Exits when the broker process does; closing done lets waitExit return.
+		go func() {
+			_ = cmd.Wait()
+			close(done)
+		}()
+	}
+	c.log.Info("node launched", "node", n.index, "pid", n.pid, "addr", n.addr())
+	return nil
+}
+
+// archiveFlags returns the JVM flags that use (or train) the AppCDS archive.
+func (c *Cluster) archiveFlags() []string {
+	switch {
+	case c.dumpArchive != "":
+		return []string{"-XX:ArchiveClassesAtExit=" + c.dumpArchive}
+	case c.archive != "":
+		return []string{"-XX:SharedArchiveFile=" + c.archive, "-Xshare:auto"}
+	}
+	return nil
+}
+
+func javaPath() (string, error) {
+	if home := os.Getenv("JAVA_HOME"); home != "" {
+		p := filepath.Join(home, "bin", "java")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("kafkatest: java not found (install a JDK 17+ or set JAVA_HOME): %w", err)
+	}
+	return p, nil
+}
+
+// waitReady waits until n answers a metadata request listing itself and at
+// least want brokers. It fails early, with the log tail, if the process exits.
+func (c *Cluster) waitReady(ctx context.Context, n *node, want int) error {
+	c.mu.Lock()
+	pid := n.pid
+	c.mu.Unlock()
+	var last error
+	err := pollUntil(ctx, 100*time.Millisecond, func() (bool, error) {
+		if alive, _ := procStatus(pid); !alive {
+			return false, errors.New("broker process exited")
+		}
+		ids, err := brokerIDs(ctx, n.addr())
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		if !containsInt(ids, n.index) || len(ids) < want {
+			last = fmt.Errorf("metadata lists brokers %v", ids)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		if last != nil {
+			err = fmt.Errorf("%w (last: %v)", err, last)
+		}
+		return fmt.Errorf("kafkatest: node %d (%s) not ready: %w\n%s", n.index, n.addr(), err, nodeLogTail(n))
+	}
+	return nil
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// pollUntil calls cond every interval until it returns true, returns an
+// error, or ctx ends.
+func pollUntil(ctx context.Context, interval time.Duration, cond func() (bool, error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// freePorts reserves n distinct free TCP ports on 127.0.0.1. The ports are
+// released before return, so another process could take one before the broker
+// binds it; the broker then fails to start with a clear log line.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("kafkatest: free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// newKafkaUUID returns a random Kafka Uuid string (16 bytes, unpadded
+// URL-safe base64) that does not start with '-', as Kafka's own generator
+// guarantees, so it never parses as a command-line flag.
+func newKafkaUUID() string {
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		s := base64.RawURLEncoding.EncodeToString(b[:])
+		if s[0] != '-' {
+			return s
+		}
+	}
+}
