@@ -1,0 +1,456 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logship/logship/internal/kafkatest"
+)
+
+// ---- writer: the ground truth ----
+
+// writer appends "<file_id> <seq> <payload>\n" lines to N files and keeps
+// the ledger of what it wrote.
+type writer struct {
+	mu      sync.Mutex
+	paths   []string
+	files   []*os.File
+	next    []int // next sequence number per file
+	payload string
+}
+
+func newWriter(t testing.TB, dir string, n, payloadLen int) *writer {
+	t.Helper()
+	w := &writer{payload: strings.Repeat("x", payloadLen)}
+	for i := range n {
+		p := filepath.Join(dir, fmt.Sprintf("app-%02d.log", i))
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.paths = append(w.paths, p)
+		w.files = append(w.files, f)
+		w.next = append(w.next, 0)
+	}
+	t.Cleanup(func() {
+		for _, f := range w.files {
+			f.Close()
+		}
+	})
+	return w
+}
+
+// write appends n lines to file i in one write call.
+func (w *writer) write(t testing.TB, i, n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var buf bytes.Buffer
+	for range n {
+		fmt.Fprintf(&buf, "%d %d %s\n", i, w.next[i], w.payload)
+		w.next[i]++
+	}
+	if _, err := w.files[i].Write(buf.Bytes()); err != nil {
+		t.Errorf("writer: %v", err)
+	}
+}
+
+// run writes rate lines per second spread over all files until ctx is done
+// (or the test ends).
+func (w *writer) run(t testing.TB, ctx context.Context, rate int) <-chan struct{} {
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { cancel(); <-done })
+	const tick = 10 * time.Millisecond
+	per := max(rate/int(time.Second/tick)/len(w.files), 1)
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(tick)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				for i := range w.files {
+					w.write(t, i, per)
+				}
+			}
+		}
+	}()
+	return done
+}
+
+// written returns the ledger: lines written per file.
+func (w *writer) written() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.next...)
+}
+
+func (w *writer) total() int {
+	n := 0
+	for _, c := range w.written() {
+		n += c
+	}
+	return n
+}
+
+// ---- agent under test ----
+
+type agentProc struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	cfgPath string
+	logPath string
+	http    string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+	runs    int
+}
+
+type agentConfig struct {
+	Brokers     string
+	Topic       string
+	Glob        string
+	Key         string
+	Partitioner string
+	Serializer  string
+	MemoryLimit string
+	Extra       string // extra YAML appended under the pipeline
+	AgentExtra  string // extra YAML under agent:
+}
+
+func newAgent(t testing.TB, c agentConfig) *agentProc {
+	t.Helper()
+	dir := t.TempDir()
+	a := &agentProc{t: t, bin: agentBin, dir: dir, cfgPath: filepath.Join(dir, "agent.yaml"),
+		logPath: filepath.Join(dir, "agent.log"), http: freeAddr(t)}
+	if c.Key == "" {
+		c.Key = "source"
+	}
+	if c.Partitioner == "" {
+		c.Partitioner = "hash"
+	}
+	if c.Serializer == "" {
+		c.Serializer = "raw"
+	}
+	if c.MemoryLimit == "" {
+		c.MemoryLimit = "32MiB"
+	}
+	cfg := fmt.Sprintf(`agent:
+  host: test-host
+  data_dir: %s
+  memory_limit: %s
+  shutdown_timeout: 20s
+  checkpoint_interval: 200ms
+  log_level: debug
+%shttp:
+  listen: %q
+kafka:
+  brokers: [%q]
+  linger: 5ms
+  request_timeout: 10s
+  retry_backoff_max: 1s
+  metadata_refresh: 2s
+pipelines:
+  - name: test
+    paths: [%q]
+    topic: %s
+    key: %s
+    partitioner: %s
+    serializer: %s
+    rescan_interval: 500ms
+%s`, filepath.Join(dir, "data"), c.MemoryLimit, indent(c.AgentExtra, "  "), a.http, c.Brokers, c.Glob, c.Topic,
+		c.Key, c.Partitioner, c.Serializer, indent(c.Extra, "    "))
+	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a.kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(a.logPath)
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("agent log tail (%s):\n%s", a.logPath, b)
+		}
+	})
+	return a
+}
+
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString(prefix + l + "\n")
+	}
+	return b.String()
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start launches the agent; its stderr (logs) is appended to logPath.
+func (a *agentProc) start() {
+	a.t.Helper()
+	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.runs++
+	fmt.Fprintf(logf, "---- start %d ----\n", a.runs)
+	cmd := exec.Command(a.bin, "run", "-config", a.cfgPath)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.cmd = cmd
+	a.exited = make(chan struct{})
+	go func() {
+		a.exitErr = cmd.Wait()
+		logf.Close()
+		close(a.exited)
+	}()
+	waitFor(a.t, 30*time.Second, "agent /healthz", func() bool {
+		if !a.running() {
+			a.t.Fatalf("agent exited during start-up: %v", a.exitErr)
+		}
+		resp, err := http.Get("http://" + a.http + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func (a *agentProc) running() bool {
+	if a.cmd == nil {
+		return false
+	}
+	select {
+	case <-a.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL and waits.
+func (a *agentProc) kill() {
+	if !a.running() {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGCONT)
+	_ = a.cmd.Process.Kill()
+	<-a.exited
+}
+
+// term sends SIGTERM and waits for a clean exit.
+func (a *agentProc) term(timeout time.Duration) {
+	a.t.Helper()
+	if !a.running() {
+		a.t.Fatalf("agent not running (exit: %v)", a.exitErr)
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+		if a.exitErr != nil {
+			a.t.Fatalf("agent exited with %v after SIGTERM", a.exitErr)
+		}
+	case <-time.After(timeout):
+		a.t.Fatalf("agent did not exit within %s of SIGTERM", timeout)
+	}
+}
+
+func (a *agentProc) signal(sig syscall.Signal) {
+	if a.running() {
+		_ = a.cmd.Process.Signal(sig)
+	}
+}
+
+// metric scrapes /metrics and returns the sum of all series of name.
+func (a *agentProc) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return sumMetric(resp.Body, name)
+}
+
+func sumMetric(r io.Reader, name string) (float64, error) {
+	sc := bufio.NewScanner(r)
+	sum, found := 0.0, false
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+		found = true
+	}
+	if !found {
+		return 0, fmt.Errorf("metric %s not found", name)
+	}
+	return sum, sc.Err()
+}
+
+// rss returns the agent's peak resident set (VmHWM) in bytes.
+func (a *agentProc) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return -1
+}
+
+// ---- verifier ----
+
+// tally is what Kafka holds for one test topic, parsed from the writer's
+// line format.
+type tally struct {
+	count     map[[2]int]int // (file, seq) -> copies
+	order     map[int][]int  // file -> seqs in partition-offset order (one partition per file with key: source)
+	messages  int
+	malformed int
+}
+
+func readTally(t testing.TB, topic string) *tally {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	msgs, err := cluster.ReadAll(ctx, topic)
+	if err != nil {
+		t.Fatalf("read topic %s: %v", topic, err)
+	}
+	return tallyOf(msgs)
+}
+
+func tallyOf(msgs []kafkatest.Message) *tally {
+	tl := &tally{count: map[[2]int]int{}, order: map[int][]int{}, messages: len(msgs)}
+	for _, m := range msgs {
+		f := bytes.SplitN(m.Value, []byte(" "), 3)
+		if len(f) < 2 {
+			tl.malformed++
+			continue
+		}
+		file, err1 := strconv.Atoi(string(f[0]))
+		seq, err2 := strconv.Atoi(string(f[1]))
+		if err1 != nil || err2 != nil {
+			tl.malformed++
+			continue
+		}
+		tl.count[[2]int{file, seq}]++
+		tl.order[file] = append(tl.order[file], seq)
+	}
+	return tl
+}
+
+// check compares the tally with the writer's ledger: it returns lines
+// missing (written, not in Kafka) and duplicate copies.
+func (tl *tally) check(written []int) (missing, dups int, firstMissing string) {
+	for file, n := range written {
+		for seq := range n {
+			c := tl.count[[2]int{file, seq}]
+			if c == 0 {
+				if missing == 0 {
+					firstMissing = fmt.Sprintf("file %d seq %d", file, seq)
+				}
+				missing++
+			}
+			if c > 1 {
+				dups += c - 1
+			}
+		}
+	}
+	return missing, dups, firstMissing
+}
+
+// waitFor polls cond until it returns true or the deadline passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitShipped waits until the topic's high watermarks add up to at least n
+// records.
+func waitShipped(t testing.TB, topic string, n int, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, fmt.Sprintf("%d records in %s", n, topic), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hw, err := cluster.HighWatermarks(ctx, topic)
+		if err != nil {
+			return false
+		}
+		sum := int64(0)
+		for _, v := range hw {
+			sum += v
+		}
+		return sum >= int64(n)
+	})
+}
+
+var topicSeq int
+
+func newTopic(t testing.TB, partitions int) string {
+	t.Helper()
+	topicSeq++
+	name := fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), topicSeq)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cluster.CreateTopic(ctx, name, partitions, 1, nil); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	return name
+}
