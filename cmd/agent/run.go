@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -25,6 +27,9 @@ import (
 // flush the accumulator → wait for acknowledgements (bounded by
 // shutdown_timeout) → write the final checkpoint.
 func cmdRun(args []string, stderr io.Writer) int {
+	// Signals first: a SIGTERM during start-up must still mean "drain".
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "agent.yaml", "configuration file")
@@ -37,8 +42,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(cfg.Agent, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	setMemoryLimit(cfg.Agent, log)
 	if err := runAgent(ctx, cfg, log); err != nil {
 		log.Error("agent failed", "error", err)
 		return exitFailure
@@ -56,6 +60,20 @@ func newLogger(a config.Agent, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit derived from
+// agent.memory_limit (the budget of bytes in flight) unless GOMEMLIMIT is
+// set: twice the budget plus a fixed allowance for the runtime, buffers of
+// in-flight requests and metrics. The budget bounds what is retained; this
+// makes the collector return freed memory before the heap doubles.
+func setMemoryLimit(a config.Agent, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := 2*int64(a.MemoryLimit) + 32<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("go runtime memory limit set", "bytes", limit)
 }
 
 // agent is the wired set of long-lived parts.
