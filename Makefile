@@ -1,4 +1,5 @@
 # logship — build, test, demo, bench. `make test` is what CI runs.
+SHELL    := /bin/bash
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -12,7 +13,7 @@ build:
 # The whole suite: static checks, then every package with the race
 # detector, including the end-to-end tests against a real Kafka broker.
 test: lint
-	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 40m -v ./... 2>&1 | grep --line-buffered -vE "^=== (RUN|PAUSE|CONT|NAME)"; exit $${PIPESTATUS[0]}
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -147,6 +147,10 @@ func (p *Producer) Partitions(ctx context.Context, topic string) (int, error) {
 	if ok && time.Since(pc.fetched) < p.opts.MetadataRefresh {
 		return pc.n, nil
 	}
+	// Bounded: before the first successful metadata fetch kafka-go waits
+	// for the cluster on every request.
+	ctx, cancel := context.WithTimeout(ctx, p.opts.RequestTimeout)
+	defer cancel()
 	res, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("pipeline: metadata for topic %s: %w", topic, err)

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte(`kafka:
+  brokers: ["127.0.0.1:9092"]
+pipelines:
+  - name: app
+    paths: ["/var/log/app/*.log"]
+    topic: logs.app
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`kafka:
+  brokers: ["127.0.0.1:9092"]
+  acks: none
+pipelines:
+  - name: app
+    paths: ["relative/*.log"]
+    topc: logs.app
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{"valid", []string{"validate", "-config", good}, exitOK, []string{"ok", "pipeline app", "topic=logs.app"}, nil},
+		{"invalid reports every problem with file and line", []string{"validate", "-config", bad}, exitUsage, nil,
+			[]string{"bad.yaml:3: kafka.acks", "bad.yaml:6: pipelines[0].paths[0]", "bad.yaml:7:", "topc"}},
+		{"missing file", []string{"validate", "-config", filepath.Join(dir, "nope.yaml")}, exitUsage, nil, []string{"nope.yaml"}},
+		{"run with invalid config touches nothing", []string{"run", "-config", bad}, exitUsage, nil, []string{"bad.yaml:3"}},
+		{"version", []string{"version"}, exitOK, []string{"logship "}, nil},
+		{"unknown command", []string{"frobnicate"}, exitUsage, nil, []string{"unknown command"}},
+		{"no command", nil, exitUsage, nil, []string{"usage"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, errb.String())
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out.String())
+				}
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(errb.String(), s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errb.String())
+				}
+			}
+		})
+	}
+}
