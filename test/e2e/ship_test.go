@@ -380,3 +380,38 @@ func TestMemoryBoundedWhileBrokerPaused(t *testing.T) {
 	}
 	t.Logf("all %d lines shipped after resume; peak RSS overall %.1f MiB", w.total(), float64(peak)/(1<<20))
 }
+
+// TestBrokerUnreachableAtStart: the agent starts while the cluster is down,
+// keeps running, keeps the data in the files, and ships everything once the
+// broker is back — without a restart.
+func TestBrokerUnreachableAtStart(t *testing.T) {
+	topic := newTopic(t, 3)
+	dir := t.TempDir()
+	w := newWriter(t, dir, 3, 80)
+	for i := range 3 {
+		w.write(t, i, 1000)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cluster.Stop(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
+	a.start() // waits for /healthz: the agent runs without a broker
+	for i := range 3 {
+		w.write(t, i, 1000)
+	}
+	time.Sleep(3 * time.Second) // the outage, with the agent up and files growing
+	if !a.running() {
+		t.Fatalf("agent exited while the broker was unreachable: %v", a.exitErr)
+	}
+	restart(t)
+	waitShipped(t, topic, w.total(), 2*time.Minute)
+	a.term(30 * time.Second)
+	tl := readTally(t, topic)
+	missing, _, first := tl.check(w.written())
+	if missing != 0 {
+		t.Fatalf("%d missing (first %s)", missing, first)
+	}
+	t.Logf("agent started with the broker down; all %d lines shipped once it came back", w.total())
+}
