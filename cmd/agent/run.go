@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,16 +29,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// Signals first: a SIGTERM during start-up must still mean "drain".
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "agent.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+	cfg, _, code := loadConfig("run", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := newLogger(cfg.Agent, stderr)
 	setMemoryLimit(cfg.Agent, log)
@@ -81,7 +73,6 @@ type agent struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	budget   *checkpoint.Budget
-	store    *checkpoint.Store
 	producer *pipeline.Producer
 	tailers  []*tailer.Tailer
 	flusher  *checkpoint.Flusher
@@ -133,7 +124,7 @@ func wire(cfg *config.Config, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &agent{cfg: cfg, log: log, budget: budget, store: store, producer: producer, started: time.Now()}
+	a := &agent{cfg: cfg, log: log, budget: budget, producer: producer, started: time.Now()}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
 		return nil, err

@@ -13,20 +13,31 @@ import (
 	"github.com/logship/logship/internal/config"
 )
 
-// cmdValidate checks a configuration without touching any file or broker.
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+// loadConfig parses the -config flag of a sub-command and loads the file.
+// On failure it prints the problems to stderr and returns a nil config and
+// the exit code.
+func loadConfig(cmd string, args []string, stderr io.Writer) (*config.Config, string, int) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "agent.yaml", "configuration file")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return nil, "", exitUsage
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return nil, "", exitUsage
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return cfg, *path, exitOK
+}
+
+// cmdValidate checks a configuration without touching any file or broker.
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	cfg, path, code := loadConfig("validate", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
 	fmt.Fprint(stdout, cfg.Summary())
 	return exitOK
 }
@@ -34,16 +45,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 // cmdCheckpoints lists the checkpoint store: files, identities, offsets and
 // the bytes not yet shipped (current size minus committed offset).
 func cmdCheckpoints(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("checkpoints", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "agent.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+	cfg, _, code := loadConfig("checkpoints", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	// Read-only: no recovery, no quarantine, so it is safe while the agent runs.
 	entries, err := checkpoint.ReadFile(filepath.Join(cfg.Agent.DataDir, checkpoint.FileName))

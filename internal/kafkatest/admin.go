@@ -55,6 +55,16 @@ func (c *Cluster) runningNodes() []*node {
 	return out
 }
 
+// setDeadline bounds conn by the earlier of ctx's deadline and
+// requestTimeout from now.
+func setDeadline(ctx context.Context, conn *kafka.Conn) {
+	deadline := time.Now().Add(requestTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = conn.SetDeadline(deadline)
+}
+
 // dial opens a fresh connection to addr whose deadline is the earlier of ctx's
 // and requestTimeout from now. Fresh connections mean fresh metadata.
 func dial(ctx context.Context, addr string) (*kafka.Conn, error) {
@@ -63,11 +73,7 @@ func dial(ctx context.Context, addr string) (*kafka.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(requestTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	_ = conn.SetDeadline(deadline)
+	setDeadline(ctx, conn)
 	return conn, nil
 }
 
@@ -309,11 +315,7 @@ func dialPartition(ctx context.Context, p kafka.Partition) (*kafka.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(requestTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	_ = conn.SetDeadline(deadline)
+	setDeadline(ctx, conn)
 	return conn, nil
 }
 

@@ -20,6 +20,7 @@ type Pipeline struct {
 	name        string
 	topic       string
 	host        string
+	hostKey     []byte // the record key for key: host, built once
 	key         string
 	partitioner Partitioner
 	serialize   Serializer
@@ -78,6 +79,7 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		name:        pc.Name,
 		topic:       pc.Topic,
 		host:        host,
+		hostKey:     []byte(host),
 		key:         pc.Key,
 		partitioner: part,
 		serialize:   ser,
@@ -105,7 +107,7 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 	var key []byte
 	switch p.key {
 	case "", "host":
-		key = []byte(p.host)
+		key = p.hostKey
 	case "source":
 		key = []byte(src.Path)
 	}

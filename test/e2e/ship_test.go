@@ -299,7 +299,8 @@ func TestBrokerFaults(t *testing.T) {
 			done := w.run(t, ctx, 4000)
 			waitShipped(t, topic, 2000, time.Minute)
 			fault.inject(t)
-			// C5: a line written after the fault heals reaches Kafka.
+			// The writer goes on for a while after the fault heals; C5 is
+			// that everything, these lines included, reaches Kafka below.
 			time.Sleep(2 * time.Second)
 			stop()
 			<-done
