@@ -213,6 +213,8 @@ func (a *agent) run(ctx context.Context) error {
 		readers.Go(func() error { return t.Run(readCtx) })
 	}
 	for _, d := range a.decoders {
+		// Exits when readCtx is done (pending events stay unacknowledged
+		// and are read again after a restart) or a timeout flush fails.
 		readers.Go(func() error { return d.Run(readCtx) })
 	}
 	a.log.Info("pipelines running")
