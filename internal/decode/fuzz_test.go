@@ -2,10 +2,12 @@ package decode
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/tailer"
 )
 
 // fuzzDecode feeds the lines of input (split at "\n", emitted in batches cut
@@ -15,19 +17,21 @@ import (
 // max_line_bytes.
 func fuzzDecode(t *testing.T, pc config.Pipeline, input []byte, cuts []byte) {
 	r := newRig(t, pc, "/var/log/pods/ns_pod_uid/c/0.log")
-	lines := bytes.Split(input, []byte("\n"))
-	texts := make([]string, len(lines))
-	for i, l := range lines {
-		texts[i] = string(l)
+	var lines []tailer.Line
+	for _, l := range bytes.Split(input, []byte("\n")) {
+		lines = append(lines, r.lines(string(l))...)
 	}
-	for len(texts) > 0 {
-		n := len(texts)
+	all := len(lines)
+	for len(lines) > 0 {
+		n := len(lines)
 		if len(cuts) > 0 {
 			n = min(int(cuts[0])%4+1, n)
 			cuts = cuts[1:]
 		}
-		r.emit(texts[:n]...)
-		texts = texts[n:]
+		if err := r.d.Emit(context.Background(), r.src, lines[:n]); err != nil {
+			t.Fatal(err)
+		}
+		lines = lines[n:]
 	}
 	r.flushAll()
 	r.settled()
@@ -41,8 +45,8 @@ func fuzzDecode(t *testing.T, pc config.Pipeline, input []byte, cuts []byte) {
 			t.Fatal("event without lines")
 		}
 	}
-	if covered != len(lines) {
-		t.Fatalf("events cover %d lines, input has %d", covered, len(lines))
+	if covered != all {
+		t.Fatalf("events cover %d lines, input has %d", covered, all)
 	}
 }
 

@@ -85,16 +85,39 @@ func newRig(t testing.TB, pc config.Pipeline, path string) *rig {
 	return r
 }
 
-// lines builds tailer lines (each registered with the tracker) from texts.
+// lines builds tailer lines (each registered with the tracker) from texts,
+// as the tailer does: a text longer than max_line_bytes is cut into parts
+// (split) or cut short (truncate).
 func (r *rig) lines(texts ...string) []tailer.Line {
 	out := make([]tailer.Line, 0, len(texts))
-	for _, s := range texts {
-		r.end += int64(len(s)) + 1
-		size := int64(len(s)) + 1
+	add := func(ln tailer.Line, size int64) {
 		if err := r.budget.Acquire(context.Background(), size); err != nil {
 			r.t.Fatal(err)
 		}
-		out = append(out, tailer.Line{Data: []byte(s), End: r.end, Ack: r.tr.Add(r.end, size)})
+		ln.Ack = r.tr.Add(ln.End, size)
+		out = append(out, ln)
+	}
+	for _, s := range texts {
+		switch {
+		case len(s) <= r.d.max:
+		case r.d.truncate:
+			r.end += int64(len(s)) + 1
+			add(tailer.Line{Data: []byte(s[:r.d.max]), End: r.end, Truncated: true}, int64(r.d.max))
+			continue
+		default:
+			part := 0
+			for len(s) > r.d.max {
+				part++
+				r.end += int64(r.d.max)
+				add(tailer.Line{Data: []byte(s[:r.d.max]), End: r.end, Part: part}, int64(r.d.max))
+				s = s[r.d.max:]
+			}
+			r.end += int64(len(s)) + 1
+			add(tailer.Line{Data: []byte(s), End: r.end, Part: part + 1, Last: true}, int64(len(s))+1)
+			continue
+		}
+		r.end += int64(len(s)) + 1
+		add(tailer.Line{Data: []byte(s), End: r.end}, int64(len(s))+1)
 	}
 	return out
 }
