@@ -150,6 +150,9 @@ func TestMultiline(t *testing.T) {
 		{"after cri", "cri", 0,
 			[]string{ts1 + " stdout F 2026-1 a", ts1 + " stdout P  at", ts1 + " stdout F  x", ts1 + " stdout F 2026-2 b"},
 			[]string{"2026-1 a\n at x"}, []string{"2026-2 b"}},
+		{"streams mixed in one event", "cri", 0,
+			[]string{ts1 + " stdout F 2026-1 a", ts1 + " stderr P  e", ts1 + " stderr F rr", ts1 + " stdout F 2026-2 b"},
+			[]string{"2026-1 a\n err"}, []string{"2026-2 b"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,4 +307,23 @@ func TestNewRejects(t *testing.T) {
 func ExamplePathFields() {
 	fmt.Println(PathFields("/var/log/pods/prod_web-1_0f3c/nginx/0.log"))
 	// Output: [{k8s_namespace prod} {k8s_pod web-1} {k8s_pod_uid 0f3c} {k8s_container nginx}]
+}
+
+// BenchmarkDecodeCRI measures the per-line cost of the CRI path (F lines
+// and one P/P/F join in four lines), acks resolved by the sink.
+func BenchmarkDecodeCRI(b *testing.B) {
+	r := newRig(b, config.Pipeline{Format: "cri"}, "/var/log/pods/ns_pod_uid/c/0.log")
+	texts := []string{
+		ts1 + " stdout F " + strings.Repeat("x", 100),
+		ts1 + " stdout P " + strings.Repeat("y", 40),
+		ts1 + " stdout P " + strings.Repeat("y", 40),
+		ts1 + " stdout F " + strings.Repeat("y", 40),
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.d.Emit(context.Background(), r.src, r.lines(texts...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(texts)), "ns/line")
 }

@@ -35,7 +35,8 @@ type state struct {
 
 	// The pending event.
 	open      bool
-	midMsg    bool // the last fragment said its message continues
+	midMsg    bool   // the last fragment said its message continues
+	msgStream string // stream of the message being joined from partials
 	msg       []byte
 	owned     bool // msg is the state's own allocation (not a line's Data)
 	ts        time.Time
@@ -76,7 +77,7 @@ func (st *state) frag(d *Decoder, ln *tailer.Line) (f fragment, ok bool) {
 		}
 		return f, false
 	}
-	if st.midMsg && stream != st.stream {
+	if st.midMsg && stream != st.msgStream {
 		// Partials of two streams interleaved: ship what was joined so
 		// far as its own message rather than mixing streams.
 		st.endMessage(d)
@@ -113,6 +114,9 @@ func (st *state) add(d *Decoder, f fragment) {
 	default:
 		st.append(d, f, true)
 		st.lines++
+	}
+	if !st.midMsg {
+		st.msgStream = f.stream
 	}
 	st.midMsg = f.more
 	if !f.more && (d.start == nil || st.lines >= d.maxLines) {
