@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/tailer"
 )
 
 const ts1 = "2026-11-26T21:00:00.123456789Z"
@@ -326,4 +330,81 @@ func BenchmarkDecodeCRI(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(texts)), "ns/line")
+}
+
+// TestConcurrentEmitAndRun: readers of several files emit while Run flushes
+// with a tiny timeout; every line of every file is resolved exactly once
+// and the events of each file arrive in file order.
+func TestConcurrentEmitAndRun(t *testing.T) {
+	const files, batches = 4, 200
+	sink := &orderSink{last: map[*tailer.Source]int64{}}
+	d, err := New(Options{Pipeline: config.Pipeline{Name: "c", Format: "cri", MaxLineBytes: 64,
+		Multiline: config.Multiline{StartPattern: `^start`, MaxLines: 3, Timeout: time.Millisecond}}, Next: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.Run(ctx) }()
+	rigs := make([]*rig, files)
+	var wg sync.WaitGroup
+	for i := range rigs {
+		r := newRig(t, config.Pipeline{Name: "c", MaxLineBytes: 64}, fmt.Sprintf("/x/%d.log", i))
+		r.d = d
+		rigs[i] = r
+		wg.Add(1)
+		go func() { // exits after its batches
+			defer wg.Done()
+			for b := range batches {
+				ls := r.lines(ts1+" stdout F start "+strconv.Itoa(b), ts1+" stdout P  at", ts1+" stdout F  x")
+				if err := d.Emit(ctx, r.src, ls[:1+b%3]); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := d.Emit(ctx, r.src, ls[1+b%3:]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, r := range rigs {
+		for r.tr.Committed() != r.end {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: committed %d of %d", r.src.Path, r.tr.Committed(), r.end)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		r.settled()
+	}
+	cancel()
+	if err := <-runDone; err != context.Canceled {
+		t.Fatalf("Run: %v", err)
+	}
+	if sink.outOfOrder.Load() != 0 {
+		t.Fatalf("%d events out of file order", sink.outOfOrder.Load())
+	}
+}
+
+// orderSink resolves acks at once and counts events whose End is not after
+// the previous event's of the same file.
+type orderSink struct {
+	mu         sync.Mutex
+	last       map[*tailer.Source]int64
+	outOfOrder atomic.Int64
+}
+
+func (s *orderSink) EmitEvents(_ context.Context, src *tailer.Source, evs []Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range evs {
+		if ev.End <= s.last[src] {
+			s.outOfOrder.Add(1)
+		}
+		s.last[src] = ev.End
+		ev.Ack.Done()
+	}
+	return nil
 }
