@@ -316,7 +316,7 @@ func TestCRIKubeletRotation(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("F17: %d logical lines (1 in 4 as P/P/F partials), %d kubelet rotations, %d rotated files gzipped+unlinked: %d records, missing %d, duplicates %d, altered %d",
+	t.Logf("F17: %d logical lines (1 in 4 as P/P/F partials), %d kubelet rotations, %d rotated files gzipped+unlinked: %d records, missing %d, duplicates %d, wrong content %d",
 		total, w.rotations, w.gzipped, len(msgs), missing, dups, bad)
 	if missing != 0 || dups != 0 || bad != 0 {
 		t.Fatalf("C1/C2: missing %d, duplicates %d, wrong content %d", missing, dups, bad)
