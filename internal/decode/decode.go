@@ -271,7 +271,6 @@ func (d *Decoder) flushQuiet(ctx context.Context, now time.Time) error {
 		if st.open && quiet >= d.timeout {
 			d.m.timeoutFlushes.Inc()
 			st.flush(d)
-			st.midMsg = false
 			if err := st.send(ctx, d); err != nil {
 				st.mu.Unlock()
 				return fmt.Errorf("decode: pipeline %s: flush %s: %w", d.name, st.src.Path, err)
