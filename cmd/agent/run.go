@@ -14,6 +14,7 @@ import (
 
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/decode"
 	"github.com/logship/logship/internal/pipeline"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/logship/logship/internal/telemetry"
@@ -75,6 +76,7 @@ type agent struct {
 	budget   *checkpoint.Budget
 	producer *pipeline.Producer
 	tailers  []*tailer.Tailer
+	decoders []*decode.Decoder // run alongside the readers; flush quiet files' pending events
 	flusher  *checkpoint.Flusher
 	http     *telemetry.Server
 	started  time.Time
@@ -131,9 +133,18 @@ func wire(cfg *config.Config, log *slog.Logger) (*agent, error) {
 	}
 	a.flusher = flusher
 	for _, pc := range cfg.Pipelines {
-		sink, err := pipeline.New(pc, cfg.Agent.Host, producer, log, reg)
+		p, err := pipeline.New(pc, cfg.Agent.Host, producer, log, reg)
 		if err != nil {
 			return nil, err
+		}
+		var sink tailer.Sink = p // raw lines without multiline: straight to the records
+		if decode.Enabled(pc) {
+			d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: log, Registerer: reg})
+			if err != nil {
+				return nil, err
+			}
+			a.decoders = append(a.decoders, d)
+			sink = d
 		}
 		if loaded.Reset {
 			// A checkpoint that had to be discarded must not turn into
@@ -200,6 +211,11 @@ func (a *agent) run(ctx context.Context) error {
 	readers, readCtx := errgroup.WithContext(ctx)
 	for _, t := range a.tailers {
 		readers.Go(func() error { return t.Run(readCtx) })
+	}
+	for _, d := range a.decoders {
+		// Exits when readCtx is done (pending events stay unacknowledged
+		// and are read again after a restart) or a timeout flush fails.
+		readers.Go(func() error { return d.Run(readCtx) })
 	}
 	a.log.Info("pipelines running")
 	readErr := readers.Wait()

@@ -115,25 +115,30 @@ func (t *Tracker) grow() {
 	t.head = 0
 }
 
-// done resolves seq. It returns false when the token was already resolved or
-// is unknown; the caller then must not release its bytes.
-func (t *Tracker) done(seq uint64) bool {
+// done resolves the records seq..seq+more, all or none. It returns false
+// when any of them was already resolved or is unknown; the caller then must
+// not release the token's bytes.
+func (t *Tracker) done(seq, more uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if seq < t.headSeq || seq >= t.nextSeq {
+	if seq < t.headSeq || seq+more >= t.nextSeq {
 		// Below the window: resolved and committed already. At or above
 		// nextSeq: never issued.
 		t.doubles++
 		return false
 	}
 	mask := len(t.ring) - 1
-	i := (t.head + int(seq-t.headSeq)) & mask
-	if t.ring[i].acked {
-		t.doubles++
-		return false
+	first := t.head + int(seq-t.headSeq)
+	for k := 0; k <= int(more); k++ {
+		if t.ring[(first+k)&mask].acked {
+			t.doubles++
+			return false
+		}
 	}
-	t.ring[i].acked = true
-	t.pending--
+	for k := 0; k <= int(more); k++ {
+		t.ring[(first+k)&mask].acked = true
+	}
+	t.pending -= int(more) + 1
 	if seq == t.headSeq {
 		for t.n > 0 && t.ring[t.head].acked {
 			t.committed = t.ring[t.head].end
@@ -205,15 +210,51 @@ func (t *Tracker) Drained() <-chan struct{} {
 	return t.drained
 }
 
-// Ack is the acknowledgement token of one record. The zero Ack is a no-op.
+// Ack is the acknowledgement token of one record, or of a run of
+// consecutive records joined with Join. The zero Ack is a no-op.
 type Ack struct {
 	t    *Tracker
-	seq  uint64
+	seq  uint64 // first record covered
+	more uint64 // records covered after seq (0 for a single record)
 	size int64
 }
 
-// Done marks the record acknowledged by the broker. Calling Done twice on the
-// same token is a bug: the second call is ignored and counted.
+// Join returns one token that resolves both a and b, for a record built from
+// several consecutive lines (a joined partial or multiline event). b must be
+// the token issued by the same tracker right after the last record a covers;
+// the joined token then resolves all of them at once, so the committed
+// offset moves past the whole run in one step and never stops inside it.
+// A zero Ack joins as the identity.
+//
+// ok is false when a and b are not consecutive tokens of one tracker (a
+// different file generation, a gap): nothing is joined and both must still be
+// resolved on their own. Join allocates nothing.
+func (a Ack) Join(b Ack) (joined Ack, ok bool) {
+	switch {
+	case b.t == nil:
+		return a, true
+	case a.t == nil:
+		return b, true
+	case a.t != b.t || b.seq != a.seq+a.more+1:
+		return a, false
+	}
+	a.more += b.more + 1
+	a.size += b.size
+	return a, true
+}
+
+// Records is the number of records the token resolves (0 for the zero Ack).
+func (a Ack) Records() int {
+	if a.t == nil {
+		return 0
+	}
+	return int(a.more) + 1
+}
+
+// Done marks the record (or every record of a joined token) acknowledged by
+// the broker. Calling Done twice on the same token is a bug: the second call
+// is ignored and counted; so is a joined token overlapping one already
+// resolved, and then none of its records is resolved by it.
 //
 // Done may be called from any goroutine, concurrently with Add and other
 // Done calls. It never blocks beyond two short mutex sections (tracker, then
@@ -222,7 +263,7 @@ func (a Ack) Done() {
 	if a.t == nil {
 		return
 	}
-	if !a.t.done(a.seq) {
+	if !a.t.done(a.seq, a.more) {
 		doubleAcks.Add(1)
 		return
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/decode"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,12 +36,6 @@ type Pipeline struct {
 // New builds the pipeline described by pc on top of producer. host is the
 // value used for key: host and the envelope's host field.
 func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
-	if pc.Format != "" && pc.Format != "raw" {
-		return nil, fmt.Errorf("pipeline %s: format %q is not supported by this build", pc.Name, pc.Format)
-	}
-	if pc.Multiline.StartPattern != "" {
-		return nil, fmt.Errorf("pipeline %s: multiline is not supported by this build", pc.Name)
-	}
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
@@ -104,13 +100,7 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 		return err
 	}
 	now := time.Now()
-	var key []byte
-	switch p.key {
-	case "", "host":
-		key = p.hostKey
-	case "source":
-		key = []byte(src.Path)
-	}
+	key := p.recordKey(src)
 	// One arena for all serialized values of this call: a single
 	// allocation, sub-sliced per record.
 	size := 0
@@ -134,7 +124,23 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
 		parts[i] = p.partitioner.Partition(key, partitions)
 	}
-	// Hand runs of records bound for the same partition to the producer.
+	return p.append(recs, parts)
+}
+
+// recordKey is the key of src's records.
+func (p *Pipeline) recordKey(src *tailer.Source) []byte {
+	switch p.key {
+	case "", "host":
+		return p.hostKey
+	case "source":
+		return []byte(src.Path)
+	}
+	return nil
+}
+
+// append hands runs of records bound for the same partition to the
+// producer, which then owns their acks.
+func (p *Pipeline) append(recs []Record, parts []int) error {
 	for start := 0; start < len(recs); {
 		end := start + 1
 		for end < len(recs) && parts[end] == parts[start] {
@@ -173,4 +179,58 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	}
 }
 
-var _ tailer.Sink = (*Pipeline)(nil)
+// EmitEvents implements decode.Sink: like Emit, for events decoded from
+// container formats or joined by multiline. The envelope's ts is the
+// event's time when it has one (else the read time), its stream is set, and
+// its fields are the pipeline's followed by the event's (a path field never
+// replaces a configured one). Every event's Ack passes to the producer.
+func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []decode.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	partitions, err := p.partitions(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	key := p.recordKey(src)
+	fields := p.fields
+	if extra := evs[0].Fields; len(extra) > 0 {
+		fields = make([]Field, len(p.fields), len(p.fields)+len(extra))
+		copy(fields, p.fields)
+		for _, f := range extra {
+			if !slices.ContainsFunc(p.fields, func(c Field) bool { return c.Key == f.Key }) {
+				fields = append(fields, Field(f))
+			}
+		}
+	}
+	size := 0
+	for i := range evs {
+		size += len(evs[i].Message)
+	}
+	arena := make([]byte, 0, size+len(evs)*(200+len(p.host)+len(src.Path)+64*len(fields)))
+	recs := make([]Record, len(evs))
+	parts := make([]int, len(evs))
+	env := Event{Host: p.host, Source: src.Path, Fields: fields}
+	for i := range evs {
+		ev := &evs[i]
+		env.Message, env.Offset, env.Stream, env.Time = ev.Message, ev.End, ev.Stream, ev.Time
+		if env.Time.IsZero() {
+			env.Time = now
+		}
+		start := len(arena)
+		var altered bool
+		arena, altered = p.serialize(arena, &env)
+		if altered {
+			p.altered.Inc()
+		}
+		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ev.Ack}
+		parts[i] = p.partitioner.Partition(key, partitions)
+	}
+	return p.append(recs, parts)
+}
+
+var (
+	_ tailer.Sink = (*Pipeline)(nil)
+	_ decode.Sink = (*Pipeline)(nil)
+)

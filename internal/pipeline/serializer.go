@@ -20,6 +20,8 @@ type Event struct {
 	// checkpoint position once the record is acknowledged, so a consumer can
 	// de-duplicate on (source, offset).
 	Offset int64
+	// Stream is "stdout" or "stderr" for container logs; "" omits it.
+	Stream string
 	// Fields are extra string fields: the pipeline's configured fields and,
 	// for container logs, those taken from the path and the log line.
 	Fields []Field
@@ -35,7 +37,8 @@ type Serializer func(dst []byte, ev *Event) (out []byte, altered bool)
 
 // NewSerializer returns the serializer named in the configuration: "raw"
 // (the message bytes verbatim) or "json" (an envelope
-// {"ts","host","source","offset","message","fields"}).
+// {"ts","host","source","offset","message","stream","fields"}; stream and
+// fields only when set).
 func NewSerializer(name string) (Serializer, error) {
 	switch name {
 	case "", "raw":
@@ -61,6 +64,10 @@ func serializeJSON(dst []byte, ev *Event) ([]byte, bool) {
 	dst = strconv.AppendInt(dst, ev.Offset, 10)
 	dst = append(dst, `,"message":`...)
 	dst, altered := appendJSONString(dst, ev.Message)
+	if ev.Stream != "" {
+		dst = append(dst, `,"stream":`...)
+		dst = appendJSONText(dst, ev.Stream)
+	}
 	if len(ev.Fields) > 0 {
 		dst = append(dst, `,"fields":{`...)
 		for i, f := range ev.Fields {

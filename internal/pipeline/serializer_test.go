@@ -74,3 +74,18 @@ func BenchmarkSerializeJSON(b *testing.B) {
 		buf, _ = ser(buf[:0], ev)
 	}
 }
+
+func TestJSONEnvelopeStream(t *testing.T) {
+	ser, _ := NewSerializer("json")
+	for _, tc := range []struct{ stream, want string }{{"stderr", "stderr"}, {"", ""}} {
+		out, _ := ser(nil, &Event{Message: []byte("m"), Stream: tc.stream})
+		var got map[string]any
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("invalid JSON %q: %v", out, err)
+		}
+		s, present := got["stream"]
+		if present != (tc.want != "") || (present && s != tc.want) {
+			t.Fatalf("stream %q: envelope %s", tc.stream, out)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+// Package decode is the stage between the tailer and the record builder for
+// container log formats and multiline events. A Decoder implements
+// tailer.Sink: it parses each line (raw, CRI or Docker json-file), joins
+// partial lines (CRI "P" tags, Docker 16 KiB chunks) and multiline events,
+// and hands complete Events to the downstream Sink, each with ONE
+// checkpoint.Ack that resolves every line it was built from (checkpoint.Ack.Join),
+// so a checkpoint never points inside an event.
+//
+// The decoder is synchronous: Emit decodes and forwards on the caller's
+// goroutine. What it holds between calls is bounded per file: at most one
+// pending event of at most max_line_bytes. A pending event of a file that
+// goes quiet is flushed by Run after the timeout (multiline.timeout, or
+// PartialTimeout for partial lines without multiline), so its acks resolve
+// and a rotated file can be released.
+package decode
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/logship/logship/internal/checkpoint"
+	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/tailer"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Event is one decoded log event: a line, a line joined from partials, or a
+// multiline event.
+type Event struct {
+	// Message is the decoded text without a trailing newline; the lines of
+	// a multiline event are joined with "\n", partials without separator.
+	// The sink may keep it until Ack is resolved.
+	Message []byte
+	// Time is the timestamp of the event's first line taken from the CRI or
+	// Docker record; zero for raw lines and malformed records.
+	Time time.Time
+	// Stream is "stdout" or "stderr" for container logs, "" otherwise.
+	Stream string
+	// End is the file offset just past the event's last line: the
+	// checkpoint position once Ack is resolved.
+	End int64
+	// Part is 0 for a whole event. An event longer than max_line_bytes
+	// under the split policy is emitted as parts 1, 2, ... cut at line
+	// boundaries (the "\n" between two lines at a cut is not repeated);
+	// Last marks the final part.
+	Part int
+	Last bool
+	// Truncated marks an event cut at max_line_bytes by the truncate
+	// policy, or built from a line the tailer truncated.
+	Truncated bool
+	// Fields are taken from the file's Kubernetes path (see PathFields).
+	// The slice is shared by all events of a file: read only.
+	Fields []Field
+	// Ack resolves every line the event was built from. The sink must
+	// resolve it exactly once, after the broker acknowledged the record
+	// (or after an explicit, counted drop).
+	Ack checkpoint.Ack
+}
+
+// Field is one key/value pair taken from a file's path.
+type Field struct{ Key, Value string }
+
+// Sink receives decoded events. EmitEvents is called with events in file
+// order for one file at a time — from the file's reader goroutine, or from
+// Run for a timeout flush — never concurrently for the same src. It may
+// block to apply backpressure and returns ctx.Err() when ctx is done. It
+// must not keep evs after it returns (it may keep the Event values).
+type Sink interface {
+	EmitEvents(ctx context.Context, src *tailer.Source, evs []Event) error
+}
+
+// PartialTimeout is how long a partial line (CRI "P", a Docker chunk without
+// its newline) waits for its continuation before it is shipped as it is,
+// when multiline is off.
+const PartialTimeout = config.DefaultMultilineTimeout
+
+// idleStateAfter is how long the per-file state of a file with nothing
+// pending is kept after its last line (its path fields are cached there).
+const idleStateAfter = 5 * time.Minute
+
+// Options configure a Decoder.
+type Options struct {
+	Pipeline   config.Pipeline
+	Next       Sink
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// LogInterval is the minimum time between two logs of the same
+	// condition; default 30s.
+	LogInterval time.Duration
+}
+
+// Decoder decodes one pipeline's lines. Emit may be called concurrently for
+// different sources; Run flushes quiet files' pending events.
+type Decoder struct {
+	name     string
+	format   string
+	parse    parser
+	start    *regexp.Regexp // nil: multiline off
+	maxLines int
+	timeout  time.Duration
+	max      int
+	truncate bool
+	next     Sink
+	log      *slog.Logger
+	m        *metrics
+	logEvery time.Duration
+
+	mu     sync.Mutex
+	states map[*tailer.Source]*state
+
+	logMu   sync.Mutex
+	logged  map[string]time.Time
+	skipped map[string]int
+}
+
+// Enabled reports whether a pipeline needs the decoder: a container format
+// or multiline. Raw lines without multiline go straight to the record
+// builder.
+func Enabled(pc config.Pipeline) bool {
+	return (pc.Format != "" && pc.Format != "raw") || pc.Multiline.StartPattern != ""
+}
+
+// New validates the options and builds a Decoder; it starts nothing.
+func New(opts Options) (*Decoder, error) {
+	pc := opts.Pipeline
+	d := &Decoder{
+		name:     pc.Name,
+		format:   pc.Format,
+		max:      int(pc.MaxLineBytes),
+		next:     opts.Next,
+		logEvery: opts.LogInterval,
+		states:   map[*tailer.Source]*state{},
+		logged:   map[string]time.Time{},
+		skipped:  map[string]int{},
+	}
+	if d.next == nil {
+		return nil, fmt.Errorf("decode: pipeline %s: no downstream sink", pc.Name)
+	}
+	switch pc.Format {
+	case "", "raw":
+		d.format, d.parse = "raw", parseRaw
+	case "cri":
+		d.parse = parseCRI
+	case "docker":
+		d.parse = parseDocker
+	default:
+		return nil, fmt.Errorf("decode: pipeline %s: unknown format %q", pc.Name, pc.Format)
+	}
+	switch pc.OversizePolicy {
+	case "", "split":
+	case "truncate":
+		d.truncate = true
+	default:
+		return nil, fmt.Errorf("decode: pipeline %s: unknown oversize_policy %q", pc.Name, pc.OversizePolicy)
+	}
+	if d.max <= 0 {
+		d.max = int(config.DefaultMaxLineBytes)
+	}
+	d.timeout = PartialTimeout
+	if ml := pc.Multiline; ml.StartPattern != "" {
+		re, err := regexp.Compile(ml.StartPattern)
+		if err != nil {
+			return nil, fmt.Errorf("decode: pipeline %s: multiline.start_pattern: %w", pc.Name, err)
+		}
+		d.start = re
+		d.maxLines = ml.MaxLines
+		if d.maxLines <= 0 {
+			d.maxLines = config.DefaultMultilineMaxLines
+		}
+		if ml.Timeout > 0 {
+			d.timeout = ml.Timeout
+		}
+	}
+	if d.logEvery <= 0 {
+		d.logEvery = 30 * time.Second
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d.log = logger.With("component", "decode", "pipeline", pc.Name, "format", d.format)
+	m, err := newMetrics(pc.Name, d.format, opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("decode: pipeline %s: register metrics: %w", pc.Name, err)
+	}
+	d.m = m
+	return d, nil
+}
+
+// Emit implements tailer.Sink: it decodes lines (in file order, from the
+// file's reader goroutine) and forwards the events they complete. Lines of
+// an unfinished event stay pending, with their acks, until a later line, Run
+// or the next Emit completes it. Errors are those of the downstream sink.
+func (d *Decoder) Emit(ctx context.Context, src *tailer.Source, lines []tailer.Line) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	st := d.state(src)
+	defer st.mu.Unlock()
+	now := time.Now()
+	for i := range lines {
+		ln := &lines[i]
+		f, ok := st.frag(d, ln)
+		if !ok {
+			d.malformed(src)
+		}
+		st.add(d, f)
+	}
+	st.last = now
+	return st.send(ctx, d)
+}
+
+// state returns src's state, locked.
+func (d *Decoder) state(src *tailer.Source) *state {
+	for {
+		d.mu.Lock()
+		st := d.states[src]
+		if st == nil {
+			st = &state{src: src, fields: PathFields(src.Path)}
+			d.states[src] = st
+		}
+		d.mu.Unlock()
+		st.mu.Lock()
+		if !st.dead {
+			return st
+		}
+		st.mu.Unlock() // removed by Run meanwhile: look again
+	}
+}
+
+// Run flushes, every quarter of the timeout, the pending event of each file
+// that received no line for the timeout, and forgets the state of files idle
+// for a long time. It returns ctx.Err() when ctx is done (pending events are
+// then left unacknowledged, so their lines are read again after a restart),
+// or the downstream sink's error. It is the decoder's only goroutine.
+func (d *Decoder) Run(ctx context.Context) error {
+	tick := min(max(d.timeout/4, 10*time.Millisecond), time.Second)
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tk.C:
+		}
+		if err := d.flushQuiet(ctx, time.Now()); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+	}
+}
+
+// flushQuiet flushes the pending events that have been waiting for at least
+// the timeout at now.
+func (d *Decoder) flushQuiet(ctx context.Context, now time.Time) error {
+	d.mu.Lock()
+	states := make([]*state, 0, len(d.states))
+	for _, st := range d.states {
+		states = append(states, st)
+	}
+	d.mu.Unlock()
+	for _, st := range states {
+		st.mu.Lock()
+		quiet := now.Sub(st.last)
+		if st.open && quiet >= d.timeout {
+			d.m.timeoutFlushes.Inc()
+			st.flush(d)
+			if err := st.send(ctx, d); err != nil {
+				st.mu.Unlock()
+				return fmt.Errorf("decode: pipeline %s: flush %s: %w", d.name, st.src.Path, err)
+			}
+		}
+		if !st.open && quiet >= idleStateAfter {
+			st.dead = true
+			d.mu.Lock()
+			delete(d.states, st.src)
+			d.mu.Unlock()
+		}
+		st.mu.Unlock()
+	}
+	return nil
+}
+
+// malformed counts a record that could not be parsed and logs it at most
+// once per interval per file.
+func (d *Decoder) malformed(src *tailer.Source) {
+	d.m.errors.Inc()
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	now := time.Now()
+	if last, ok := d.logged[src.Path]; ok && now.Sub(last) < d.logEvery {
+		d.skipped[src.Path]++
+		return
+	}
+	d.log.Warn("malformed record shipped as it is", "path", src.Path, "since_last_log", d.skipped[src.Path])
+	d.logged[src.Path] = now
+	delete(d.skipped, src.Path)
+	if len(d.logged) > 1024 { // bound the map: forget paths not logged recently
+		for p, t := range d.logged {
+			if now.Sub(t) >= d.logEvery {
+				delete(d.logged, p)
+				delete(d.skipped, p)
+			}
+		}
+	}
+}
+
+var _ tailer.Sink = (*Decoder)(nil)
