@@ -178,7 +178,7 @@ func TestRenderStatus(t *testing.T) {
 		"app       /var/log/app/a.log  1000    1500  500        1.2s ago  shipping\n",
 		"app       /var/log/app/b.log  20      20    0          -         idle\n",
 		"empty     (no files)\n",
-		"2 pipelines, 2 files",
+		"pipelines: 2, files: 2",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

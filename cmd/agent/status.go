@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -153,6 +154,10 @@ func fetchStatus(listen string) (statusDoc, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // it repeats the method and URL
+		}
 		return doc, fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
@@ -237,7 +242,7 @@ func renderStatus(w io.Writer, doc statusDoc) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d pipelines, %d files\n", len(doc.Pipelines), files)
+	_, err := fmt.Fprintf(w, "\npipelines: %d, files: %d\n", len(doc.Pipelines), files)
 	return err
 }
 

@@ -380,14 +380,14 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 	// The real reload, under load.
 	change.globs = append(change.globs, filepath.Join(dirs["extra"], "*.log"))
 	added := opsPipeline{"added", topics["added"], []string{filepath.Join(dirs["added"], "*.log")}}
-	writeOpsConfig(t, a, "  linger: 6ms", keep, change, added)
+	writeOpsConfig(t, a, "  client_id: logship-reloaded", keep, change, added)
 	reloadAt := time.Now()
 	a.signal(syscall.SIGHUP)
 	waitLog(t, a, "configuration reloaded", 1)
 	reloadTook := time.Since(reloadAt)
 	log := mustRead(t, a.logPath)
-	if !strings.Contains(log, "configuration change requires restart") || !strings.Contains(log, "kafka.linger") {
-		t.Errorf("the kafka.linger change was not reported as requiring a restart")
+	if !strings.Contains(log, "configuration change requires restart") || !strings.Contains(log, "kafka.client_id") {
+		t.Errorf("the kafka.client_id change was not reported as requiring a restart")
 	}
 	dropShipped := hw(t, topics["drop"])
 	// Lines for the removed pipeline, and a marker for the added one written
