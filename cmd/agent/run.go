@@ -128,6 +128,9 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	if env.notify == nil {
 		env.notify = &sdnotify.Notifier{}
 	}
+	if env.level == nil {
+		env.level = new(slog.LevelVar)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -245,12 +248,6 @@ func (p *runningPipeline) start(ctx context.Context, fail func(error)) {
 		}
 		p.done <- err
 	}()
-}
-
-// stop stops reading and waits until the tailer's goroutines have exited.
-func (p *runningPipeline) stop() {
-	p.cancel()
-	<-p.done
 }
 
 func (a *agent) run(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,9 +22,10 @@ import (
 // notifySocket is a fake systemd notification socket: it collects the
 // datagrams the agent sends to $NOTIFY_SOCKET.
 type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	msgs chan string
+	path     string
+	conn     *net.UnixConn
+	msgs     chan string
+	watchdog atomic.Int64 // WATCHDOG=1 keep-alives received
 }
 
 func newNotifySocket(t *testing.T) *notifySocket {
@@ -49,14 +51,19 @@ func newNotifySocket(t *testing.T) *notifySocket {
 			if err != nil {
 				return
 			}
-			s.msgs <- string(buf[:n])
+			if m := string(buf[:n]); m == "WATCHDOG=1\n" {
+				s.watchdog.Add(1)
+			} else {
+				s.msgs <- m
+			}
 		}
 	}()
 	t.Cleanup(func() { s.conn.Close(); <-done })
 	return s
 }
 
-// expect waits for the next datagram and checks it starts with want.
+// expect waits for the next datagram other than a watchdog keep-alive and
+// checks it starts with want.
 func (s *notifySocket) expect(t *testing.T, want string, timeout time.Duration) string {
 	t.Helper()
 	select {
@@ -99,11 +106,14 @@ func (a *agentProc) readyz() int {
 // then READY=1 on SIGHUP, STOPPING=1 on SIGTERM. At the end of the run the
 // /metrics acknowledged count equals what the verifier read from Kafka and
 // lines_read equals lines written; `logship status` is shown against the
-// running and against the stopped agent.
+// running and against the stopped agent. The systemd watchdog gets its
+// keep-alives.
 func TestOpsNotifyMetricsStatus(t *testing.T) {
 	const files, perFile = 4, 5000
 	sock := newNotifySocket(t)
 	t.Setenv("NOTIFY_SOCKET", sock.path)
+	t.Setenv("WATCHDOG_USEC", "1000000") // WatchdogSec=1s: a keep-alive every 500ms
+	t.Setenv("WATCHDOG_PID", "")
 	topic := newTopic(t, 3)
 	dir := t.TempDir()
 	w := newWriter(t, dir, files, 80)
@@ -136,11 +146,14 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 	dropped, _ := a.metric("logship_records_dropped_total")
 	a.term(30 * time.Second)
 	sock.expect(t, "STOPPING=1\n", 5*time.Second)
+	if n := sock.watchdog.Load(); n == 0 {
+		t.Errorf("no WATCHDOG=1 keep-alive with WATCHDOG_USEC set")
+	}
 
 	tl := readTally(t, topic)
 	missing, dups, first := tl.check(w.written())
-	t.Logf("written %d, read %.0f, acked %.0f (metrics), in Kafka %d, retried %.0f, dropped %.0f, missing %d, duplicates %d; reload sent %q",
-		w.total(), read, acked, tl.messages, retried, dropped, missing, dups, reloading)
+	t.Logf("written %d, read %.0f, acked %.0f (metrics), in Kafka %d, retried %.0f, dropped %.0f, missing %d, duplicates %d; reload sent %q; %d watchdog keep-alives",
+		w.total(), read, acked, tl.messages, retried, dropped, missing, dups, reloading, sock.watchdog.Load())
 	if missing != 0 || tl.malformed != 0 {
 		t.Fatalf("missing %d (first %s), malformed %d", missing, first, tl.malformed)
 	}
