@@ -231,23 +231,32 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 type runningPipeline struct {
 	cfg    config.Pipeline
 	tailer *tailer.Tailer
+	// also are run alongside the tailer, under the same context, for parts
+	// of the pipeline with work of their own (e.g. timeout flushes).
+	also   []func(context.Context) error
 	cancel context.CancelFunc
-	done   chan error // Run's result; buffered
+	done   chan error // the result of Run and also; buffered
 }
 
-// start runs the tailer on its own goroutine under ctx. A tailer failing
-// with anything but a context error fails the whole agent through fail.
+// start runs the tailer (and also) on their own goroutines under ctx. One
+// failing with anything but a context error fails the whole agent through
+// fail.
 func (p *runningPipeline) start(ctx context.Context, fail func(error)) {
 	ctx, p.cancel = context.WithCancel(ctx)
 	p.done = make(chan error, 1)
-	// Exits when ctx is done (stop, reload or shutdown) or the tailer fails.
-	go func() {
-		err := p.tailer.Run(ctx)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			fail(err)
-		}
-		p.done <- err
-	}()
+	g := new(errgroup.Group)
+	for _, run := range append([]func(context.Context) error{p.tailer.Run}, p.also...) {
+		// Exits when ctx is done (stop, reload or shutdown) or run fails.
+		g.Go(func() error {
+			err := run(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				fail(err)
+			}
+			return err
+		})
+	}
+	// Exits once every goroutine above has.
+	go func() { p.done <- g.Wait() }()
 }
 
 func (a *agent) run(ctx context.Context) error {
