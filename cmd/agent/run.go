@@ -46,6 +46,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Warn("systemd watchdog disabled", "error", err)
 	}
+	if notifier.Enabled() {
+		log.Info("notifying systemd", "watchdog", notifier.WatchdogInterval())
+	}
 	if err := runAgent(ctx, cfg, runEnv{path: path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
 		return exitFailure
