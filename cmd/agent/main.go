@@ -4,9 +4,10 @@
 //
 // Usage:
 //
-//	logship run         -config agent.yaml   ship logs until SIGTERM/SIGINT
+//	logship run         -config agent.yaml   ship logs until SIGTERM/SIGINT; SIGHUP reloads
 //	logship validate    -config agent.yaml   check the configuration
 //	logship checkpoints -config agent.yaml   list checkpointed files
+//	logship status      -config agent.yaml   pipelines and files of the running agent
 //	logship version
 package main
 
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "checkpoints":
 		return cmdCheckpoints(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "logship %s (commit %s, %s)\n", version, commit(), goVersion())
 		return exitOK
@@ -63,9 +66,13 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: logship <command> [flags]
 
 commands:
-  run         -config FILE   ship log lines to Kafka until SIGTERM or SIGINT
+  run         -config FILE   ship log lines to Kafka until SIGTERM or SIGINT; SIGHUP reloads
   validate    -config FILE   check a configuration and print the effective pipelines
   checkpoints -config FILE   list checkpointed files, offsets and unshipped bytes
+  status      -config FILE [-json]
+                             pipelines and files of the running agent (offset, size,
+                             unshipped bytes, last acknowledgement, state); the last
+                             checkpoint when the agent is not running
   version                    print version, commit and Go version
 `)
 }

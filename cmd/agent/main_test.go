@@ -43,7 +43,7 @@ pipelines:
 			[]string{"bad.yaml:3: kafka.acks", "bad.yaml:6: pipelines[0].paths[0]", "bad.yaml:7:", "topc"}},
 		{"missing file", []string{"validate", "-config", filepath.Join(dir, "nope.yaml")}, exitUsage, nil, []string{"nope.yaml"}},
 		{"run with invalid config touches nothing", []string{"run", "-config", bad}, exitUsage, nil, []string{"bad.yaml:3"}},
-		{"version", []string{"version"}, exitOK, []string{"logship "}, nil},
+		{"version", []string{"version"}, exitOK, []string{"logship ", "commit ", "go1."}, nil},
 		{"unknown command", []string{"frobnicate"}, exitUsage, nil, []string{"unknown command"}},
 		{"no command", nil, exitUsage, nil, []string{"usage"}},
 	} {

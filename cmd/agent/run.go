@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
 	"github.com/logship/logship/internal/pipeline"
+	"github.com/logship/logship/internal/sdnotify"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/logship/logship/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,31 +26,56 @@ import (
 
 // cmdRun ships logs until SIGTERM or SIGINT, then drains: stop reading →
 // flush the accumulator → wait for acknowledgements (bounded by
-// shutdown_timeout) → write the final checkpoint.
+// shutdown_timeout) → write the final checkpoint. SIGHUP reloads the
+// configuration (reload.go).
 func cmdRun(args []string, stderr io.Writer) int {
-	// Signals first: a SIGTERM during start-up must still mean "drain".
+	// Signals first: a SIGTERM during start-up must still mean "drain", and
+	// a SIGHUP must never kill the agent (its default action).
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg, _, code := loadConfig("run", args, stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cfg, path, code := loadConfig("run", args, stderr)
 	if cfg == nil {
 		return code
 	}
-	log := newLogger(cfg.Agent, stderr)
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Agent, level, stderr)
 	setMemoryLimit(cfg.Agent, log)
-	if err := runAgent(ctx, cfg, log); err != nil {
+	notifier, err := sdnotify.FromEnv()
+	if err != nil {
+		log.Warn("systemd watchdog disabled", "error", err)
+	}
+	if notifier.Enabled() {
+		log.Info("notifying systemd", "watchdog", notifier.WatchdogInterval())
+	}
+	if err := runAgent(ctx, cfg, runEnv{path: path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
 		return exitFailure
 	}
 	return exitOK
 }
 
-func newLogger(a config.Agent, w io.Writer) *slog.Logger {
-	var level slog.Level
+// runEnv is what the running agent needs besides its configuration: where
+// to re-read it, the SIGHUP channel, the log level to adjust, and the
+// service manager to notify.
+type runEnv struct {
+	path   string
+	hup    <-chan os.Signal
+	level  *slog.LevelVar
+	notify *sdnotify.Notifier
+}
+
+// newLogger builds the process logger: JSON, or text for log_format text
+// and for auto on a terminal. level is set from log_level and may be changed
+// later (reload).
+func newLogger(a config.Agent, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	if err := level.UnmarshalText([]byte(a.LogLevel)); err != nil {
-		level = slog.LevelInfo
+		level.Set(slog.LevelInfo)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if a.LogFormat == "text" {
+	if a.LogFormat == "text" || (a.LogFormat == "auto" && isTerminal(w)) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
@@ -71,19 +97,30 @@ func setMemoryLimit(a config.Agent, log *slog.Logger) {
 
 // agent is the wired set of long-lived parts.
 type agent struct {
-	cfg      *config.Config
 	log      *slog.Logger
+	env      runEnv
+	reg      *prometheus.Registry
 	budget   *checkpoint.Budget
 	producer *pipeline.Producer
-	tailers  []*tailer.Tailer
-	decoders []*decode.Decoder // run alongside the readers; flush quiet files' pending events
 	flusher  *checkpoint.Flusher
+	ready    *telemetry.Readiness
 	http     *telemetry.Server
 	started  time.Time
+
+	// mu guards cfg and pipes: the running configuration and its pipelines,
+	// in configuration order. The run goroutine changes them (start-up and
+	// reloads); /status reads them.
+	mu    sync.Mutex
+	cfg   *config.Config
+	pipes []*runningPipeline
+
+	// retired holds the last checkpoint entries of pipelines removed by a
+	// reload, by name, for when they come back. Run goroutine only.
+	retired map[string][]checkpoint.FileState
 }
 
-func runAgent(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	a, err := wire(cfg, log)
+func runAgent(ctx context.Context, cfg *config.Config, env runEnv, log *slog.Logger) error {
+	a, err := wire(cfg, env, log)
 	if err != nil {
 		return err
 	}
@@ -91,7 +128,13 @@ func runAgent(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 }
 
 // wire builds every part from the configuration; it starts nothing.
-func wire(cfg *config.Config, log *slog.Logger) (*agent, error) {
+func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
+	if env.notify == nil {
+		env.notify = &sdnotify.Notifier{}
+	}
+	if env.level == nil {
+		env.level = new(slog.LevelVar)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -126,26 +169,14 @@ func wire(cfg *config.Config, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &agent{cfg: cfg, log: log, budget: budget, producer: producer, started: time.Now()}
+	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: producer, started: time.Now(),
+		retired: make(map[string][]checkpoint.FileState)}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
 		return nil, err
 	}
 	a.flusher = flusher
 	for _, pc := range cfg.Pipelines {
-		p, err := pipeline.New(pc, cfg.Agent.Host, producer, log, reg)
-		if err != nil {
-			return nil, err
-		}
-		var sink tailer.Sink = p // raw lines without multiline: straight to the records
-		if decode.Enabled(pc) {
-			d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: log, Registerer: reg})
-			if err != nil {
-				return nil, err
-			}
-			a.decoders = append(a.decoders, d)
-			sink = d
-		}
 		if loaded.Reset {
 			// A checkpoint that had to be discarded must not turn into
 			// skipped data: files are read from the beginning.
@@ -157,69 +188,144 @@ func wire(cfg *config.Config, log *slog.Logger) (*agent, error) {
 				restore = append(restore, fs)
 			}
 		}
-		t, err := tailer.New(tailer.Options{
-			Pipeline:   pc,
-			Budget:     budget,
-			Sink:       sink,
-			Restore:    restore,
-			Logger:     log,
-			Registerer: reg,
-		})
+		p, err := a.newPipeline(pc, restore, reg)
 		if err != nil {
 			return nil, err
 		}
-		a.tailers = append(a.tailers, t)
-		flusher.Add(t)
+		a.pipes = append(a.pipes, p)
+		flusher.Add(p.tailer)
 	}
+	a.ready = telemetry.NewReadiness(cfg.HTTP.ReadyStall, budget.InUse, producer.LastAck)
 	if cfg.HTTP.Listen != "" {
-		a.http = telemetry.New(cfg.HTTP.Listen, reg, a.ready, log)
+		a.http = telemetry.New(telemetry.Options{
+			Listen:   cfg.HTTP.Listen,
+			Gatherer: reg,
+			Ready:    a.ready.Check,
+			Status:   func() any { return a.status() },
+			PProf:    cfg.HTTP.PProf,
+			Logger:   log,
+		})
 	}
 	return a, nil
 }
 
-// ready reports delivery as stalled when bytes wait and nothing has been
-// acknowledged for a while.
-func (a *agent) ready() error {
-	const stall = 30 * time.Second
-	if a.budget.InUse() == 0 {
-		return nil
+// newPipeline builds one pipeline (record building over the shared producer)
+// and its tailer, restoring the given checkpoint entries. It starts nothing.
+// reg nil builds a tailer only to validate pc (a reload's first phase).
+func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (*runningPipeline, error) {
+	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, a.reg)
+	if err != nil {
+		return nil, err
 	}
-	last := a.producer.LastAck()
-	if last.IsZero() {
-		last = a.started
+	rp := &runningPipeline{cfg: pc}
+	var sink tailer.Sink = p // raw lines without multiline: straight to the records
+	if decode.Enabled(pc) {
+		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		// Flushes quiet files' pending events; stops with the tailer.
+		rp.also = append(rp.also, d.Run)
+		sink = d
 	}
-	if age := time.Since(last); age > stall {
-		return fmt.Errorf("%d bytes waiting and no acknowledgement for %s", a.budget.InUse(), age.Round(time.Second))
+	t, err := tailer.New(tailer.Options{
+		Pipeline:   pc,
+		Budget:     a.budget,
+		Sink:       sink,
+		Restore:    restore,
+		Logger:     a.log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	rp.tailer = t
+	return rp, nil
+}
+
+// runningPipeline is one pipeline's tailer and the handle to stop it.
+type runningPipeline struct {
+	cfg    config.Pipeline
+	tailer *tailer.Tailer
+	// also are run alongside the tailer, under the same context, for parts
+	// of the pipeline with work of their own (e.g. timeout flushes).
+	also   []func(context.Context) error
+	cancel context.CancelFunc
+	done   chan error // the result of Run and also; buffered
+}
+
+// start runs the tailer (and also) on their own goroutines under ctx. One
+// failing with anything but a context error fails the whole agent through
+// fail.
+func (p *runningPipeline) start(ctx context.Context, fail func(error)) {
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.done = make(chan error, 1)
+	g := new(errgroup.Group)
+	for _, run := range append([]func(context.Context) error{p.tailer.Run}, p.also...) {
+		// Exits when ctx is done (stop, reload or shutdown) or run fails.
+		g.Go(func() error {
+			err := run(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				fail(err)
+			}
+			return err
+		})
+	}
+	// Exits once every goroutine above has.
+	go func() { p.done <- g.Wait() }()
 }
 
 func (a *agent) run(ctx context.Context) error {
-	a.log.Info("logship starting", "version", version, "pipelines", len(a.tailers),
+	a.log.Info("logship starting", "version", version, "pipelines", len(a.pipes),
 		"brokers", a.cfg.Kafka.Brokers, "data_dir", a.cfg.Agent.DataDir)
 
-	// Readers stop on ctx; the flusher and the HTTP endpoint outlive them
-	// until the drain below is done.
+	// Readers stop on ctx; the flusher, the readiness probe and the HTTP
+	// endpoint outlive them until the drain below is done.
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	bg, bgCtx := errgroup.WithContext(bgCtx)
 	bg.Go(func() error { return a.flusher.Run(bgCtx) })
+	bg.Go(func() error { return a.ready.RunProbe(bgCtx, a.producer.Ping) })
 	if a.http != nil {
 		bg.Go(func() error { return a.http.Run(bgCtx) })
 	}
+	bg.Go(func() error {
+		return a.env.notify.RunWatchdog(bgCtx, func(err error) {
+			a.log.Warn("systemd watchdog notification failed", "error", err)
+		})
+	})
 
-	readers, readCtx := errgroup.WithContext(ctx)
-	for _, t := range a.tailers {
-		readers.Go(func() error { return t.Run(readCtx) })
-	}
-	for _, d := range a.decoders {
-		// Exits when readCtx is done (pending events stay unacknowledged
-		// and are read again after a restart) or a timeout flush fails.
-		readers.Go(func() error { return d.Run(readCtx) })
+	readCtx, stopReading := context.WithCancelCause(ctx)
+	defer stopReading(nil)
+	for _, p := range a.pipes {
+		p.start(readCtx, stopReading)
 	}
 	a.log.Info("pipelines running")
-	readErr := readers.Wait()
-	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+	a.notify("ready", a.env.notify.Ready)
+loop:
+	for {
+		select {
+		case <-readCtx.Done():
+			break loop
+		case <-a.env.hup:
+			a.reload(readCtx, stopReading)
+		}
+	}
+	a.notify("stopping", a.env.notify.Stopping)
+	a.mu.Lock()
+	pipes := a.pipes
+	a.mu.Unlock()
+	for _, p := range pipes {
+		p.cancel()
+	}
+	for _, p := range pipes {
+		<-p.done
+	}
+	readErr := context.Cause(readCtx)
+	if errors.Is(readErr, context.Canceled) {
+		readErr = nil
+	}
+	if readErr != nil {
 		a.log.Error("reader failed, shutting down", "error", readErr)
 	}
 	a.log.Info("shutting down: reading stopped, draining in-flight records", "timeout", a.cfg.Agent.ShutdownTimeout)
@@ -237,11 +343,19 @@ func (a *agent) run(ctx context.Context) error {
 		a.log.Error("final checkpoint failed; lines since the last checkpoint will be shipped again", "error", flushErr)
 	}
 	a.log.Info("logship stopped", "unacknowledged_records", left)
-	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+	if readErr != nil {
 		return readErr
 	}
 	if bgErr != nil && !errors.Is(bgErr, context.Canceled) {
 		return bgErr
 	}
 	return flushErr
+}
+
+// notify sends one state to the service manager; a failure is logged, never
+// fatal (the agent works without systemd).
+func (a *agent) notify(state string, send func() error) {
+	if err := send(); err != nil {
+		a.log.Warn("systemd notification failed", "state", state, "error", err)
+	}
 }

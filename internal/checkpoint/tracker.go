@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // doubleAcks counts, process-wide, Ack.Done calls that were ignored because
@@ -53,6 +54,7 @@ type Tracker struct {
 	nextSeq   uint64
 	lastEnd   int64
 	committed int64
+	advanced  time.Time     // when committed last moved forward
 	pending   int           // entries not yet acknowledged
 	drained   chan struct{} // non-nil while someone waits for pending == 0
 	doubles   uint64
@@ -140,6 +142,9 @@ func (t *Tracker) done(seq, more uint64) bool {
 	}
 	t.pending -= int(more) + 1
 	if seq == t.headSeq {
+		if t.ring[t.head].acked {
+			t.advanced = time.Now()
+		}
 		for t.n > 0 && t.ring[t.head].acked {
 			t.committed = t.ring[t.head].end
 			t.ring[t.head] = entry{}
@@ -164,6 +169,15 @@ func (t *Tracker) Committed() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.committed
+}
+
+// CommittedAt is when the committed offset last moved forward: the age of
+// the file's last acknowledgement as far as its checkpoint is concerned.
+// Zero until it first moves. Safe from any goroutine.
+func (t *Tracker) CommittedAt() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.advanced
 }
 
 // Pending is the number of records added and not yet acknowledged.

@@ -401,3 +401,20 @@ func BenchmarkTrackerAddAck(b *testing.B) {
 		})
 	})
 }
+
+func TestTrackerCommittedAt(t *testing.T) {
+	tr := NewTracker(0, nil)
+	if !tr.CommittedAt().IsZero() {
+		t.Fatal("CommittedAt set before any acknowledgement")
+	}
+	a, b := tr.Add(10, 0), tr.Add(20, 0)
+	b.Done() // behind a pending record: the checkpoint does not move
+	if !tr.CommittedAt().IsZero() {
+		t.Fatal("CommittedAt moved without the committed offset moving")
+	}
+	before := time.Now()
+	a.Done()
+	if at := tr.CommittedAt(); at.Before(before) || tr.Committed() != 20 {
+		t.Fatalf("CommittedAt %v (before %v), Committed %d", at, before, tr.Committed())
+	}
+}

@@ -32,12 +32,17 @@ type Agent struct {
 	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`    // default 30s
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"` // default 1s
 	LogLevel           string        `yaml:"log_level"`           // debug|info|warn|error; default info
-	LogFormat          string        `yaml:"log_format"`          // json|text; default json
+	LogFormat          string        `yaml:"log_format"`          // auto (default: text on a terminal, JSON otherwise) | json | text
 }
 
 // HTTP configures the metrics and health endpoint.
 type HTTP struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9520; empty disables
+	// ReadyStall is how long /readyz tolerates bytes waiting with no
+	// acknowledgement, or no successful request to any broker; default 30s.
+	ReadyStall time.Duration `yaml:"ready_stall"`
+	// PProf serves /debug/pprof on the same listener; default false.
+	PProf bool `yaml:"pprof"`
 }
 
 // Kafka configures the producer side shared by all pipelines.
@@ -117,8 +122,9 @@ const (
 	DefaultShutdownTimeout    = 30 * time.Second
 	DefaultCheckpointInterval = time.Second
 	DefaultLogLevel           = "info"
-	DefaultLogFormat          = "json"
+	DefaultLogFormat          = "auto"
 	DefaultListen             = "127.0.0.1:9520"
+	DefaultReadyStall         = 30 * time.Second
 	DefaultClientID           = "logship"
 	DefaultAcks               = "all"
 	DefaultCompression        = "lz4"
@@ -155,7 +161,7 @@ func defaultConfig(host string) Config {
 			LogLevel:           DefaultLogLevel,
 			LogFormat:          DefaultLogFormat,
 		},
-		HTTP: HTTP{Listen: DefaultListen},
+		HTTP: HTTP{Listen: DefaultListen, ReadyStall: DefaultReadyStall},
 		Kafka: Kafka{
 			ClientID:        DefaultClientID,
 			Acks:            DefaultAcks,

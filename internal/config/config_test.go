@@ -95,8 +95,8 @@ func TestDefaults(t *testing.T) {
 	}
 	want := &Config{
 		Agent: Agent{Host: host, DataDir: "/var/lib/logship", MemoryLimit: 32 * MiB, ShutdownTimeout: 30 * time.Second,
-			CheckpointInterval: time.Second, LogLevel: "info", LogFormat: "json"},
-		HTTP: HTTP{Listen: "127.0.0.1:9520"},
+			CheckpointInterval: time.Second, LogLevel: "info", LogFormat: "auto"},
+		HTTP: HTTP{Listen: "127.0.0.1:9520", ReadyStall: 30 * time.Second},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, ClientID: "logship", Acks: "all", Compression: "lz4",
 			Linger: 10 * time.Millisecond, BatchBytes: MiB, MaxRecordBytes: MiB, RequestTimeout: 30 * time.Second,
 			RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: 10 * time.Second, MetadataRefresh: 5 * time.Second},

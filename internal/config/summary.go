@@ -30,7 +30,7 @@ func (c *Config) Summary() string {
 	if c.HTTP.Listen == "" {
 		row("", "http:", "disabled")
 	} else {
-		row("", "http:", kv("listen", c.HTTP.Listen))
+		row("", "http:", kv("listen", c.HTTP.Listen), kv("ready_stall", fmtDuration(c.HTTP.ReadyStall)), kv("pprof", fmt.Sprint(c.HTTP.PProf)))
 	}
 
 	k := c.Kafka

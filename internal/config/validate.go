@@ -78,10 +78,11 @@ func (a *Agent) validate(r *reporter, key string) {
 	durationIn(r, key+".shutdown_timeout", a.ShutdownTimeout, 100*time.Millisecond, time.Hour)
 	durationIn(r, key+".checkpoint_interval", a.CheckpointInterval, 10*time.Millisecond, time.Hour)
 	oneOf(r, key+".log_level", a.LogLevel, "debug", "info", "warn", "error")
-	oneOf(r, key+".log_format", a.LogFormat, "json", "text")
+	oneOf(r, key+".log_format", a.LogFormat, "auto", "json", "text")
 }
 
 func (h *HTTP) validate(r *reporter, key string) {
+	durationIn(r, key+".ready_stall", h.ReadyStall, time.Second, time.Hour)
 	if h.Listen == "" {
 		return // disabled
 	}

@@ -21,9 +21,10 @@ func TestValidationRules(t *testing.T) {
 		{"shutdown_timeout huge", doc("shutdown_timeout: 2h", "", ""), []string{"agent.shutdown_timeout: must be at most 1h, got 2h"}},
 		{"checkpoint_interval zero", doc("checkpoint_interval: 0s", "", ""), []string{"agent.checkpoint_interval: must be at least 10ms, got 0s"}},
 		{"log_level", doc("log_level: trace", "", ""), []string{`agent.log_level: invalid value "trace": must be one of debug, info, warn, error`}},
-		{"log_format", doc("log_format: logfmt", "", ""), []string{`agent.log_format: invalid value "logfmt": must be one of json, text`}},
+		{"log_format", doc("log_format: logfmt", "", ""), []string{`agent.log_format: invalid value "logfmt": must be one of auto, json, text`}},
 
 		// http
+		{"ready_stall too short", "http: {ready_stall: 100ms}\n" + base, []string{`agent.yaml:1: http.ready_stall: must be at least 1s, got 100ms`}},
 		{"listen no port", "http: {listen: localhost}\n" + base, []string{`agent.yaml:1: http.listen: invalid address "localhost"`}},
 		{"listen bad port", "http: {listen: \"127.0.0.1:http\"}\n" + base, []string{`http.listen: invalid port "http"`}},
 		{"listen port range", "http: {listen: \"127.0.0.1:70000\"}\n" + base, []string{`http.listen: invalid port "70000"`}},

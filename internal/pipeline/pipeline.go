@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -68,7 +69,17 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 	})
 	if reg != nil {
 		if err := reg.Register(altered); err != nil {
-			return nil, fmt.Errorf("pipeline %s: register metrics: %w", pc.Name, err)
+			// A pipeline re-created by a reload keeps counting in the
+			// series of its predecessor.
+			var are prometheus.AlreadyRegisteredError
+			existing, ok := prometheus.Counter(nil), false
+			if errors.As(err, &are) {
+				existing, ok = are.ExistingCollector.(prometheus.Counter)
+			}
+			if !ok {
+				return nil, fmt.Errorf("pipeline %s: register metrics: %w", pc.Name, err)
+			}
+			altered = existing
 		}
 	}
 	return &Pipeline{

@@ -1,14 +1,18 @@
 // Package telemetry serves the agent's operational endpoints: Prometheus
-// metrics on /metrics, liveness on /healthz and readiness on /readyz.
+// metrics on /metrics, liveness on /healthz, readiness on /readyz, the
+// pipelines' file status as JSON on /status and, only when enabled, the Go
+// profiler on /debug/pprof/.
 package telemetry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,26 +26,59 @@ type Server struct {
 	log    *slog.Logger
 }
 
-// ReadyFunc reports why the agent is not ready, or nil when it is.
+// ReadyFunc reports why the agent is not ready, or nil when it is. It is
+// called from HTTP handler goroutines.
 type ReadyFunc func() error
 
-// New builds the server for listen (host:port) over gatherer. ready is
-// consulted by /readyz. It opens no socket.
-func New(listen string, gatherer prometheus.Gatherer, ready ReadyFunc, logger *slog.Logger) *Server {
+// Options configure the endpoint. Listen, Gatherer and Ready are required.
+type Options struct {
+	Listen   string // host:port
+	Gatherer prometheus.Gatherer
+	Ready    ReadyFunc
+	// Status returns the document served as JSON on /status; nil disables
+	// the path. Called from HTTP handler goroutines.
+	Status func() any
+	// PProf serves net/http/pprof under /debug/pprof/ (off by default: it
+	// exposes internals and can be made to burn CPU).
+	PProf  bool
+	Logger *slog.Logger
+}
+
+// New builds the server. It opens no socket.
+func New(o Options) *Server {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
+		if err := o.Ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if o.Status != nil {
+		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(o.Status()) // a failed write means the client went away
+		})
+	}
+	if o.PProf {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return &Server{
-		listen: listen,
+		listen: o.Listen,
 		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 		log:    logger.With("component", "telemetry"),
 	}

@@ -1,0 +1,212 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is a settable clock for Readiness.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestReadinessCheck(t *testing.T) {
+	const stall = 10 * time.Second
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	var inflight atomic.Int64
+	var lastAck atomic.Int64 // unix nanos; 0 = none
+	r := NewReadiness(stall, inflight.Load, func() time.Time {
+		if n := lastAck.Load(); n != 0 {
+			return time.Unix(0, n)
+		}
+		return time.Time{}
+	})
+	r.now = clock.now
+	contact := func() { r.mu.Lock(); r.lastContact = clock.now(); r.mu.Unlock() }
+	expect := func(step, wantErr string) {
+		t.Helper()
+		err := r.Check()
+		switch {
+		case wantErr == "" && err != nil:
+			t.Fatalf("%s: not ready: %v", step, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+			t.Fatalf("%s: got %v, want an error containing %q", step, err, wantErr)
+		}
+	}
+
+	expect("start, no broker answered", "no broker has answered yet")
+	contact()
+	expect("broker answered", "")
+	clock.add(stall)
+	expect("idle, contact exactly ready_stall ago", "")
+	clock.add(time.Second)
+	expect("idle, no contact for longer than ready_stall", "no broker answered for 11s")
+	contact()
+	expect("broker back", "")
+
+	// An idle hour, then data: the stall counts from when bytes started
+	// waiting, not from the last acknowledgement an hour ago.
+	lastAck.Store(clock.now().UnixNano())
+	clock.add(time.Hour)
+	contact()
+	inflight.Store(100)
+	expect("bytes just started waiting", "")
+	r.sample()
+	clock.add(stall - time.Second)
+	contact()
+	expect("waiting less than ready_stall", "")
+	clock.add(2 * time.Second)
+	contact()
+	expect("waiting longer than ready_stall without ack", "100 bytes waiting and no acknowledgement for 11s")
+	lastAck.Store(clock.now().UnixNano())
+	expect("an acknowledgement arrives", "")
+	clock.add(stall / 2)
+	expect("acknowledgements are recent, broker contact via acks", "")
+}
+
+func TestReadinessProbe(t *testing.T) {
+	r := NewReadiness(time.Second, func() int64 { return 0 }, func() time.Time { return time.Time{} })
+	var up atomic.Bool
+	ping := func(ctx context.Context) error {
+		if up.Load() {
+			return nil
+		}
+		<-ctx.Done() // an unreachable broker: the request hangs
+		return ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.RunProbe(ctx, ping) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := r.Check(); err == nil {
+		t.Fatal("ready before any broker answered")
+	}
+	up.Store(true)
+	waitFor(t, "ready after the broker answers", func() bool { return r.Check() == nil })
+	up.Store(false)
+	waitFor(t, "not ready after ready_stall without answer", func() bool { return r.Check() != nil })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serve runs a Server on a free loopback port and returns its base URL.
+func serve(t *testing.T, o Options) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Listen = ln.Addr().String()
+	ln.Close()
+	s := New(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	url := "http://" + o.Listen
+	waitFor(t, "server listening", func() bool {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return url
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	var notReady atomic.Bool
+	ready := func() error {
+		if notReady.Load() {
+			return errors.New("stalled")
+		}
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "logship_test_total", Help: "x"}))
+	for _, tc := range []struct {
+		name string
+		o    Options
+		code map[string]int
+	}{
+		{"defaults", Options{Gatherer: reg, Ready: ready},
+			map[string]int{"/metrics": 200, "/healthz": 200, "/status": 404, "/debug/pprof/": 404}},
+		{"status and pprof", Options{Gatherer: reg, Ready: ready, PProf: true, Status: func() any { return map[string]int{"files": 3} }},
+			map[string]int{"/status": 200, "/debug/pprof/": 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := serve(t, tc.o)
+			for path, want := range tc.code {
+				if code, body := get(t, url+path); code != want {
+					t.Errorf("GET %s = %d, want %d: %s", path, code, want, body)
+				}
+			}
+			if tc.o.Status != nil {
+				if _, body := get(t, url+"/status"); !strings.Contains(body, `"files": 3`) {
+					t.Errorf("/status body %q", body)
+				}
+			}
+			if _, body := get(t, url+"/metrics"); !strings.Contains(body, "logship_test_total 0") {
+				t.Errorf("/metrics lacks the registered counter:\n%s", body)
+			}
+			notReady.Store(false)
+			if code, _ := get(t, url+"/readyz"); code != 200 {
+				t.Errorf("/readyz = %d while ready", code)
+			}
+			notReady.Store(true)
+			if code, body := get(t, url+"/readyz"); code != 503 || !strings.Contains(body, "stalled") {
+				t.Errorf("/readyz = %d %q while not ready, want 503 with the reason", code, body)
+			}
+		})
+	}
+}
