@@ -68,12 +68,35 @@ pipelines:
 		t.Fatal(err)
 	}
 
+	// A notify socket and a watchdog, as systemd provides them, so that the
+	// sd_notify path (READY=1, WATCHDOG=1, STOPPING=1) is traced too once the
+	// agent implements it. The messages are logged, not yet asserted.
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "notify"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notified []string
+	notifyDone := make(chan struct{})
+	// Exits when notify is closed below.
+	go func() {
+		defer close(notifyDone)
+		buf := make([]byte, 4096)
+		for {
+			n, err := notify.Read(buf)
+			if err != nil {
+				return
+			}
+			notified = append(notified, strings.ReplaceAll(string(buf[:n]), "\n", " "))
+		}
+	}()
+
 	trace := filepath.Join(dir, "trace")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var agentLog strings.Builder
 	cmd := exec.CommandContext(ctx, straceBin, "-f", "-qq", "-o", trace, "--", bin, "run", "-config", filepath.Join(dir, "agent.yaml"))
 	cmd.Stdout, cmd.Stderr = &agentLog, &agentLog
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.LocalAddr().String(), "WATCHDOG_USEC=2000000")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +139,10 @@ pipelines:
 	case <-time.After(45 * time.Second):
 		t.Fatalf("agent did not stop after SIGTERM\n%s", agentLog.String())
 	}
+
+	notify.Close()
+	<-notifyDone
+	t.Logf("sd_notify messages: %q", notified)
 
 	used, socketFamilies := readTrace(t, trace)
 	var outside, refused []string
