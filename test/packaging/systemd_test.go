@@ -21,7 +21,7 @@ const (
 	// maxExposure is the highest `systemd-analyze security --offline=yes`
 	// score accepted for the unit. Measured 1.3 with systemd 252; what is
 	// left is network access (the agent's job), the adm group, and settings
-	// the agent cannot live with (see the unit and the report in the README).
+	// the agent cannot live with (listed in the unit under "Not set").
 	maxExposure = 1.5
 )
 
