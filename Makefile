@@ -4,8 +4,9 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commitHash=$(COMMIT)
+IMAGE    ?= localhost/logship:$(VERSION)
 
-.PHONY: build test lint unit demo bench clean
+.PHONY: build test lint unit demo bench clean image image-dockerfile
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/logship ./cmd/agent
@@ -22,6 +23,16 @@ lint:
 # Fast tests only (no broker).
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+
+# The container image (static, non-root, no shell), built with buildah and
+# no registry: bin/logship + the host's CA bundle, FROM scratch. Same image
+# as the Dockerfile's final stage; see scripts/image for the knobs.
+image: build
+	IMAGE=$(IMAGE) VERSION=$(VERSION) COMMIT=$(COMMIT) scripts/image bin/logship
+
+# The same image from the Dockerfile; needs to pull golang:1.26.
+image-dockerfile:
+	buildah bud --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 demo: build
 	scripts/demo
