@@ -143,6 +143,20 @@ pipelines:
 	notify.Close()
 	<-notifyDone
 	t.Logf("sd_notify messages: %q", notified)
+	// Type=notify needs READY=1 once pipelines run and STOPPING=1 when
+	// the drain starts, in that order.
+	ready, stopping := -1, -1
+	for i, m := range notified {
+		switch {
+		case strings.HasPrefix(m, "READY=1") && ready < 0:
+			ready = i
+		case strings.HasPrefix(m, "STOPPING=1"):
+			stopping = i
+		}
+	}
+	if ready < 0 || stopping < ready {
+		t.Errorf("sd_notify: want READY=1 then STOPPING=1, got %q", notified)
+	}
 
 	used, socketFamilies := readTrace(t, trace)
 	var outside, refused []string
