@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -153,6 +154,7 @@ func (p *Producer) Partitions(ctx context.Context, topic string) (int, error) {
 	defer cancel()
 	res, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
+		p.logAuthFailure(err)
 		return 0, fmt.Errorf("pipeline: metadata for topic %s: %w", topic, err)
 	}
 	for _, t := range res.Topics {
@@ -431,8 +433,10 @@ func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 		case isLeaderError(err):
 			p.refreshMetadata()
 		}
-		p.logOnce(code, "produce failed, retrying", "topic", tp.topic, "partition", tp.partition,
-			"records", len(recs), "error", err)
+		if !p.logAuthFailure(err) {
+			p.logOnce(code, "produce failed, retrying", "topic", tp.topic, "partition", tp.partition,
+				"records", len(recs), "error", err)
+		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)
 		select {
@@ -499,14 +503,62 @@ func (p *Producer) drop(tp topicPartition, recs []Record, reason string, err err
 	}
 }
 
+// logInterval is the minimum time between two log lines of one error class.
+const logInterval = 30 * time.Second
+
 // logOnce logs at most one line per error class per interval.
 func (p *Producer) logOnce(class, msg string, args ...any) {
 	now := time.Now()
-	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < 30*time.Second {
+	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < logInterval {
 		return
 	}
 	p.errLogged.Store(class, now)
 	p.log.Warn(msg, args...)
+}
+
+// logAuthFailure reports whether err is a TLS or SASL failure (see
+// isAuthError) and, if so, logs it at error level at most once per interval,
+// naming the brokers, the TLS setting and the SASL mechanism; never the
+// credentials. Callers keep retrying with their backoff: a fixed credential
+// or certificate is picked up on the next connection.
+func (p *Producer) logAuthFailure(err error) bool {
+	if !isAuthError(err) {
+		return false
+	}
+	now := time.Now()
+	if last, ok := p.errLogged.Load("auth"); ok && now.Sub(last.(time.Time)) < logInterval {
+		return true
+	}
+	p.errLogged.Store("auth", now)
+	mech := "none"
+	if p.opts.SASL != nil {
+		mech = p.opts.SASL.Name()
+	}
+	p.log.Error("kafka authentication failed, retrying", "brokers", p.opts.Brokers,
+		"tls", p.opts.TLS != nil, "sasl_mechanism", mech, "error", err)
+	return true
+}
+
+// isAuthError reports whether err comes from TLS verification or a TLS
+// alert, or from SASL authentication or authorisation: errors that persist
+// until an operator fixes a certificate, a credential or an ACL.
+func isAuthError(err error) bool {
+	for _, e := range []error{kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism,
+		kafka.IllegalSASLState, kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		alert     tls.AlertError
+		header    tls.RecordHeaderError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &header)
 }
 
 func isLeaderError(err error) bool {
