@@ -233,7 +233,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	archive := classArchive(ctx, libs, opts.HeapMB, logger)
 	archiveTime := time.Since(t0)
 
-	perNode := 2 + len(opts.Listeners)
+	// Per node: broker, controller, one per extra listener, and one per
+	// listener proxy, all from one reservation so they are distinct.
+	perNode := 2 + 2*len(opts.Listeners)
 	ports, err := freePorts(perNode * opts.Nodes)
 	if err != nil {
 		return nil, err
@@ -278,9 +280,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			dir:            filepath.Join(dir, "node-"+strconv.Itoa(i)),
 		}
 		for j, l := range opts.Listeners {
-			nl := &nodeListener{spec: l, port: ports[base+2+j]}
+			nl := &nodeListener{spec: l, port: ports[base+2+2*j]}
 			if l.Proxied {
-				if nl.proxy, err = netfault.New("127.0.0.1:0", "127.0.0.1:"+strconv.Itoa(nl.port)); err != nil {
+				proxyAddr := "127.0.0.1:" + strconv.Itoa(ports[base+3+2*j])
+				if nl.proxy, err = netfault.New(proxyAddr, "127.0.0.1:"+strconv.Itoa(nl.port)); err != nil {
 					c.nodes = append(c.nodes, n)
 					return nil, errors.Join(fmt.Errorf("kafkatest: start: %w", err), c.Close())
 				}
