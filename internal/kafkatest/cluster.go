@@ -27,6 +27,13 @@
 //	}
 //
 // or, per test, StartForTest.
+//
+// Options.Listeners adds client listeners next to the PLAINTEXT one the
+// package itself uses: SSL and SASL_SSL (with Options.TLS, PEM material from
+// package pki, optionally demanding client certificates), SASL_PLAINTEXT,
+// and listeners behind a fault-injecting proxy (package netfault) whose port
+// the brokers advertise. SASL users come from Options.PlainUsers and
+// Options.ScramUsers; SetScramPassword changes a SCRAM credential mid-run.
 package kafkatest
 
 import (
