@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +56,7 @@ type Producer struct {
 	opts      ProducerOptions
 	transport *kafka.Transport
 	client    *kafka.Client
+	auth      *brokerAuth
 	log       *slog.Logger
 	m         *producerMetrics
 
@@ -109,13 +109,14 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	auth := newBrokerAuth(opts.TLS, opts.SASL)
 	transport := &kafka.Transport{
+		Dial:        auth.dial, // TCP and TLS, so TLS failures name the broker
 		DialTimeout: 10 * time.Second,
 		IdleTimeout: 60 * time.Second,
 		MetadataTTL: opts.MetadataRefresh,
 		ClientID:    opts.ClientID,
-		TLS:         opts.TLS,
-		SASL:        opts.SASL,
+		SASL:        auth.mechanism(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Producer{
@@ -123,6 +124,7 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 		transport:  transport,
 		client:     &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: opts.RequestTimeout, Transport: transport},
 		log:        opts.Logger.With("component", "producer"),
+		auth:       auth,
 		m:          m,
 		sendCtx:    ctx,
 		hardStop:   cancel,
@@ -514,51 +516,6 @@ func (p *Producer) logOnce(class, msg string, args ...any) {
 	}
 	p.errLogged.Store(class, now)
 	p.log.Warn(msg, args...)
-}
-
-// logAuthFailure reports whether err is a TLS or SASL failure (see
-// isAuthError) and, if so, logs it at error level at most once per interval,
-// naming the brokers, the TLS setting and the SASL mechanism; never the
-// credentials. Callers keep retrying with their backoff: a fixed credential
-// or certificate is picked up on the next connection.
-func (p *Producer) logAuthFailure(err error) bool {
-	if !isAuthError(err) {
-		return false
-	}
-	now := time.Now()
-	if last, ok := p.errLogged.Load("auth"); ok && now.Sub(last.(time.Time)) < logInterval {
-		return true
-	}
-	p.errLogged.Store("auth", now)
-	mech := "none"
-	if p.opts.SASL != nil {
-		mech = p.opts.SASL.Name()
-	}
-	p.log.Error("kafka authentication failed, retrying", "brokers", p.opts.Brokers,
-		"tls", p.opts.TLS != nil, "sasl_mechanism", mech, "error", err)
-	return true
-}
-
-// isAuthError reports whether err comes from TLS verification or a TLS
-// alert, or from SASL authentication or authorisation: errors that persist
-// until an operator fixes a certificate, a credential or an ACL.
-func isAuthError(err error) bool {
-	for _, e := range []error{kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism,
-		kafka.IllegalSASLState, kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var (
-		unknownCA x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		verify    *tls.CertificateVerificationError
-		alert     tls.AlertError
-		header    tls.RecordHeaderError
-	)
-	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &header)
 }
 
 func isLeaderError(err error) bool {

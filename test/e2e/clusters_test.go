@@ -102,6 +102,17 @@ func (a *agentProc) countLogLines(msg string) int {
 	return strings.Count(a.logText(), `"msg":"`+msg+`"`)
 }
 
+// firstLogLine returns the agent's first log line whose message is msg, or
+// "".
+func (a *agentProc) firstLogLine(msg string) string {
+	for _, l := range strings.Split(a.logText(), "\n") {
+		if strings.Contains(l, `"msg":"`+msg+`"`) {
+			return l
+		}
+	}
+	return ""
+}
+
 // readyStatus returns the HTTP status of /readyz, or 0 when it cannot be
 // reached.
 func (a *agentProc) readyStatus() int {

@@ -219,8 +219,11 @@ func testWrongCA(t *testing.T, env *secureEnv) {
 		return a.countLogLines("kafka authentication failed, retrying") > 0
 	})
 	logged := time.Since(t0)
-	if log := a.logText(); !strings.Contains(log, "certificate signed by unknown authority") {
-		t.Fatalf("the logged failure does not name the TLS problem:\n%s", log)
+	authLine := a.firstLogLine("kafka authentication failed, retrying")
+	for _, want := range []string{"certificate signed by unknown authority", `"broker":"` + env.c.ListenerAddr(0, lnSSL) + `"`} {
+		if !strings.Contains(authLine, want) {
+			t.Fatalf("the logged failure does not name %q:\n%s", want, authLine)
+		}
 	}
 	waitFor(t, 90*time.Second, "/readyz to report not ready", func() bool {
 		return a.readyStatus() == http.StatusServiceUnavailable
@@ -297,14 +300,8 @@ func testF28(t *testing.T, env *secureEnv) {
 	}
 	authLines := a.countLogLines("kafka authentication failed, retrying")
 	maxLines := 1 + int(failed/logInterval)
-	var authLine string
-	for _, l := range strings.Split(a.logText(), "\n") {
-		if strings.Contains(l, "kafka authentication failed, retrying") {
-			authLine = l
-			break
-		}
-	}
-	for _, want := range []string{"SCRAM-SHA-512", env.c.ListenerAddr(0, lnSASLSSL), "SASL Authentication Failed"} {
+	authLine := a.firstLogLine("kafka authentication failed, retrying")
+	for _, want := range []string{`"sasl_mechanism":"SCRAM-SHA-512"`, `"broker":"` + env.c.ListenerAddr(0, lnSASLSSL) + `"`, "SASL Authentication Failed"} {
 		if !strings.Contains(authLine, want) {
 			t.Fatalf("the authentication error does not name %q:\n%s", want, authLine)
 		}
