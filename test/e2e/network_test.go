@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 // connections three times. Checks: C1 0 missing; C2 duplicates ≤
 // logship_records_retried_total; C5 after each heal, everything written
 // before the heal reaches Kafka within resumeWithin; C6 the agent never
-// exits. The verifier reads over the broker's direct PLAINTEXT listener.
+// exits; /readyz fails during the black hole and recovers after it. The
+// verifier reads over the broker's direct PLAINTEXT listener.
 func TestNetworkFaultsF13(t *testing.T) {
 	const (
 		rate         = 1000 // lines per second over all files
@@ -73,19 +75,29 @@ func TestNetworkFaultsF13(t *testing.T) {
 	report = append(report, fmt.Sprintf("latency %s: %d records acknowledged during %s (first %d after %s); caught up %s after heal",
 		latency, during, latencyFor, rate, progress.Round(time.Millisecond), caughtUp("latency").Round(time.Millisecond)))
 
-	// Black hole: nothing passes, connections stay open.
+	// Black hole: nothing passes, connections stay open. /readyz turns
+	// unready once delivery has stalled (the agent's threshold is 30 s).
 	proxy.Blackhole()
+	holeStart := time.Now()
 	time.Sleep(5 * time.Second) // requests already past the proxy settle
 	hwIn := hwSumOn(c, topic)
-	time.Sleep(blackholeFor - 5*time.Second) // the rest of the black hole
+	waitFor(t, blackholeFor-10*time.Second, "/readyz to report the stall during the black hole", func() bool {
+		return a.readyStatus() == http.StatusServiceUnavailable
+	})
+	unready := time.Since(holeStart)
+	time.Sleep(blackholeFor - time.Since(holeStart)) // the rest of the black hole
 	hwOut := hwSumOn(c, topic)
 	if hwOut != hwIn {
 		t.Fatalf("%d records reached the broker through the black hole", hwOut-hwIn)
 	}
 	conns := proxy.Conns()
 	proxy.Heal()
-	report = append(report, fmt.Sprintf("black hole %s: 0 records passed, %d connections held; caught up %s after heal",
-		blackholeFor, conns, caughtUp("black hole").Round(time.Millisecond)))
+	resumed := caughtUp("black hole")
+	waitFor(t, 30*time.Second, "/readyz to report ready again", func() bool {
+		return a.readyStatus() == http.StatusOK
+	})
+	report = append(report, fmt.Sprintf("black hole %s: 0 records passed, %d connections held, /readyz unready after %s; caught up %s after heal, ready again",
+		blackholeFor, conns, unready.Round(time.Millisecond), resumed.Round(time.Millisecond)))
 
 	// Resets: every existing and every new connection gets a RST.
 	proxy.Reset()

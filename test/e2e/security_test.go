@@ -272,6 +272,10 @@ func testF28(t *testing.T, env *secureEnv) {
 		failFor      = 20 * time.Second // how long the credential stays wrong
 		logInterval  = 30 * time.Second // the agent's per-condition log interval
 		resumeWithin = time.Minute      // C5 bound for the first record after the fix
+		// maxAuthAttempts bounds the failed authentications the broker may
+		// see while the password is wrong: one per 100 ms (the first
+		// backoff step) would be 200; a tight loop makes thousands.
+		maxAuthAttempts = int(failFor / (100 * time.Millisecond))
 	)
 	agentPw := randomSecret(t, "f28-agent-secret-")
 	t.Setenv("LOGSHIP_E2E_F28_PASSWORD", agentPw)
@@ -283,6 +287,7 @@ func testF28(t *testing.T, env *secureEnv) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := w.run(t, ctx, 500)
 	defer func() { stop(); <-done }()
+	authFailuresBefore := brokerAuthFailures(t, env)
 	t0 := time.Now()
 	a.start()
 	waitFor(t, time.Minute, "the authentication failure to be logged", func() bool {
@@ -299,6 +304,12 @@ func testF28(t *testing.T, env *secureEnv) {
 		t.Fatalf("agent exited on an authentication failure: %v", a.exitErr)
 	}
 	authLines := a.countLogLines("kafka authentication failed, retrying")
+	// Retried with backoff, not in a tight loop: the broker logs every
+	// failed authentication.
+	attempts := brokerAuthFailures(t, env) - authFailuresBefore
+	if attempts == 0 || attempts > maxAuthAttempts {
+		t.Fatalf("the broker saw %d failed authentications in %s, want between 1 and %d", attempts, failed.Round(time.Second), maxAuthAttempts)
+	}
 	maxLines := 1 + int(failed/logInterval)
 	authLine := a.firstLogLine("kafka authentication failed, retrying")
 	for _, want := range []string{`"sasl_mechanism":"SCRAM-SHA-512"`, `"broker":"` + env.c.ListenerAddr(0, lnSASLSSL) + `"`, "SASL Authentication Failed"} {
@@ -331,8 +342,8 @@ func testF28(t *testing.T, env *secureEnv) {
 	missing, dups, first := tl.check(w.written())
 	log := a.logText()
 	leaked := strings.Count(log, agentPw)
-	t.Logf("F28: wrong SCRAM-SHA-512 password for %s: %d error line(s) (max %d), 0 shipped; fixed on the broker, first record %s later without restart; %d lines, missing %d, duplicates %d, retried %.0f; password found %d times in %d bytes of agent log",
-		failed.Round(time.Second), authLines, maxLines, resumed.Round(time.Millisecond), w.total(), missing, dups, retried, leaked, len(log))
+	t.Logf("F28: wrong SCRAM-SHA-512 password for %s: %d failed authentications on the broker, %d agent error line(s) (max %d), 0 shipped; fixed on the broker, first record %s later without restart; %d lines, missing %d, duplicates %d, retried %.0f; password found %d times in %d bytes of agent log",
+		failed.Round(time.Second), attempts, authLines, maxLines, resumed.Round(time.Millisecond), w.total(), missing, dups, retried, leaked, len(log))
 	if leaked != 0 {
 		t.Fatalf("the password appears %d times in the agent log", leaked)
 	}
@@ -342,4 +353,15 @@ func testF28(t *testing.T, env *secureEnv) {
 	if float64(dups) > retried {
 		t.Fatalf("C2: %d duplicates but only %.0f records re-sent", dups, retried)
 	}
+}
+
+// brokerAuthFailures counts the failed SCRAM-SHA-512 authentications in the
+// broker's log.
+func brokerAuthFailures(t *testing.T, env *secureEnv) int {
+	t.Helper()
+	b, err := os.ReadFile(env.c.Node(0).LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "due to invalid credentials with SASL mechanism SCRAM-SHA-512")
 }
