@@ -505,13 +505,10 @@ func (p *Producer) drop(tp topicPartition, recs []Record, reason string, err err
 	}
 }
 
-// logInterval is the minimum time between two log lines of one error class.
-const logInterval = 30 * time.Second
-
 // logOnce logs at most one line per error class per interval.
 func (p *Producer) logOnce(class, msg string, args ...any) {
 	now := time.Now()
-	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < logInterval {
+	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < 30*time.Second {
 		return
 	}
 	p.errLogged.Store(class, now)

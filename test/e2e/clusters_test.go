@@ -17,8 +17,8 @@ import (
 // PLAINTEXT listener stays the verifier's path: what the agent shipped
 // through TLS, SASL or the proxy is read back over a direct connection.
 
-// createTopicOn creates a topic with a name derived from the test on c.
-func createTopicOn(t testing.TB, c *kafkatest.Cluster, partitions int) string {
+// newTopicOn creates a topic with a name derived from the test on c.
+func newTopicOn(t testing.TB, c *kafkatest.Cluster, partitions int) string {
 	t.Helper()
 	topicSeq++
 	name := fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), topicSeq)

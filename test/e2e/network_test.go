@@ -35,7 +35,7 @@ func TestNetworkFaultsF13(t *testing.T) {
 		Listeners: []kafkatest.Listener{{Name: "PROXIED", Protocol: kafkatest.Plaintext, Proxied: true}},
 	})
 	proxy := c.Proxy(0, "PROXIED")
-	topic := createTopicOn(t, c, 3)
+	topic := newTopicOn(t, c, 3)
 	dir := t.TempDir()
 	w := newWriter(t, dir, 4, 80)
 	a := newAgent(t, agentConfig{Brokers: c.ListenerAddr(0, "PROXIED"), Topic: topic, Glob: filepath.Join(dir, "*.log")})

@@ -128,7 +128,7 @@ func TestSecurity(t *testing.T) {
 	// and 0 duplicates.
 	ships := func(t *testing.T, listener, kafkaYAML string) {
 		const files, perFile = 3, 2000
-		topic := createTopicOn(t, env.c, 2)
+		topic := newTopicOn(t, env.c, 2)
 		dir := t.TempDir()
 		w := newWriter(t, dir, files, 80)
 		for i := range files {
@@ -205,7 +205,7 @@ func TestSecurity(t *testing.T) {
 // unready; restarted with the right CA it ships everything.
 func testWrongCA(t *testing.T, env *secureEnv) {
 	const files, perFile = 2, 1000
-	topic := createTopicOn(t, env.c, 2)
+	topic := newTopicOn(t, env.c, 2)
 	dir := t.TempDir()
 	w := newWriter(t, dir, files, 80)
 	for i := range files {
@@ -279,7 +279,7 @@ func testF28(t *testing.T, env *secureEnv) {
 	)
 	agentPw := randomSecret(t, "f28-agent-secret-")
 	t.Setenv("LOGSHIP_E2E_F28_PASSWORD", agentPw)
-	topic := createTopicOn(t, env.c, 2)
+	topic := newTopicOn(t, env.c, 2)
 	dir := t.TempDir()
 	w := newWriter(t, dir, 2, 80)
 	a := newAgent(t, agentConfig{Brokers: env.c.ListenerAddr(0, lnSASLSSL), Topic: topic, Glob: filepath.Join(dir, "*.log")})
