@@ -27,6 +27,13 @@
 //	}
 //
 // or, per test, StartForTest.
+//
+// Options.Listeners adds client listeners next to the PLAINTEXT one the
+// package itself uses: SSL and SASL_SSL (with Options.TLS, PEM material from
+// package pki, optionally demanding client certificates), SASL_PLAINTEXT,
+// and listeners behind a fault-injecting proxy (package netfault) whose port
+// the brokers advertise. SASL users come from Options.PlainUsers and
+// Options.ScramUsers; SetScramPassword changes a SCRAM credential mid-run.
 package kafkatest
 
 import (
@@ -46,6 +53,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logship/logship/internal/kafkatest/netfault"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -86,6 +94,20 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// BrokerConfig overrides or adds server.properties entries on every node.
 	BrokerConfig map[string]string
+	// Listeners adds client listeners (SSL, SASL, proxied) to every node.
+	// The PLAINTEXT listener stays: the brokers use it among themselves and
+	// every method of Cluster uses it, so tests can verify through it.
+	Listeners []Listener
+	// TLS is the brokers' certificate material; required when a listener
+	// uses SSL or SASL_SSL.
+	TLS *TLSMaterial
+	// PlainUsers are the SASL/PLAIN users (name -> password) of the SASL
+	// listeners. PLAIN is enabled only when there are some.
+	PlainUsers map[string]string
+	// ScramUsers are SCRAM credentials created at storage format time.
+	// SCRAM-SHA-256 and -512 are always enabled on SASL listeners;
+	// SetScramPassword adds or changes credentials later.
+	ScramUsers []ScramUser
 	// Logger receives lifecycle events. nil discards them.
 	Logger *slog.Logger
 }
@@ -137,6 +159,7 @@ type node struct {
 	brokerPort     int
 	controllerPort int
 	dir            string
+	listeners      []*nodeListener // Options.Listeners; none when attached
 	pid            int
 	done           chan struct{} // closed when an owned process exits; nil when attached
 }
@@ -162,6 +185,9 @@ type Cluster struct {
 	ready       time.Duration
 	timings     Timings
 	log         *slog.Logger
+	tls         *TLSMaterial
+	plainUsers  map[string]string
+	scramUsers  []ScramUser
 
 	mu     sync.Mutex
 	nodes  []*node
@@ -190,6 +216,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Nodes != 1 && opts.Nodes != 3 {
 		return nil, fmt.Errorf("kafkatest: start: Nodes must be 1 or 3, got %d", opts.Nodes)
 	}
+	if err := validateSecurity(opts); err != nil {
+		return nil, fmt.Errorf("kafkatest: start: %w", err)
+	}
 	if opts.HeapMB == 0 {
 		opts.HeapMB = defaultHeapMB
 	}
@@ -211,7 +240,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	archive := classArchive(ctx, libs, opts.HeapMB, logger)
 	archiveTime := time.Since(t0)
 
-	ports, err := freePorts(2 * opts.Nodes)
+	// Per node: broker, controller, one per extra listener, and one per
+	// listener proxy, all from one reservation so they are distinct.
+	perNode := 2 + 2*len(opts.Listeners)
+	ports, err := freePorts(perNode * opts.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -232,24 +264,40 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	c := &Cluster{
-		dir:       dir,
-		libs:      libs,
-		clusterID: newKafkaUUID(),
-		heapMB:    opts.HeapMB,
-		archive:   archive,
-		detached:  opts.Detached,
-		ready:     opts.ReadyTimeout,
-		log:       logger.With("component", "kafkatest", "dir", dir),
-		keep:      opts.Keep,
+		dir:        dir,
+		libs:       libs,
+		clusterID:  newKafkaUUID(),
+		heapMB:     opts.HeapMB,
+		archive:    archive,
+		detached:   opts.Detached,
+		ready:      opts.ReadyTimeout,
+		log:        logger.With("component", "kafkatest", "dir", dir),
+		keep:       opts.Keep,
+		tls:        opts.TLS,
+		plainUsers: opts.PlainUsers,
+		scramUsers: opts.ScramUsers,
 	}
 	c.timings.Jars, c.timings.Archive = jarTime, archiveTime
 	for i := range opts.Nodes {
-		c.nodes = append(c.nodes, &node{
+		base := perNode * i
+		n := &node{
 			index:          i,
-			brokerPort:     ports[2*i],
-			controllerPort: ports[2*i+1],
+			brokerPort:     ports[base],
+			controllerPort: ports[base+1],
 			dir:            filepath.Join(dir, "node-"+strconv.Itoa(i)),
-		})
+		}
+		for j, l := range opts.Listeners {
+			nl := &nodeListener{spec: l, port: ports[base+2+2*j]}
+			if l.Proxied {
+				proxyAddr := "127.0.0.1:" + strconv.Itoa(ports[base+3+2*j])
+				if nl.proxy, err = netfault.New(proxyAddr, "127.0.0.1:"+strconv.Itoa(nl.port)); err != nil {
+					c.nodes = append(c.nodes, n)
+					return nil, errors.Join(fmt.Errorf("kafkatest: start: %w", err), c.Close())
+				}
+			}
+			n.listeners = append(n.listeners, nl)
+		}
+		c.nodes = append(c.nodes, n)
 	}
 	if len(c.nodes) > 1 {
 		c.voters = c.initialControllers()
@@ -378,6 +426,9 @@ func (c *Cluster) Close() error {
 		if err := c.Kill(i); err != nil && !errors.Is(err, ErrNodeNotRunning) {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.closeProxies(); err != nil {
+		errs = append(errs, fmt.Errorf("kafkatest: close: %w", err))
 	}
 	if keep {
 		c.log.Info("work dir kept", "path", c.dir)

@@ -67,6 +67,7 @@ func (c *Cluster) serverProperties(n *node, extra map[string]string) map[string]
 		// the controller thread for 12s. It is also how long failover and a
 		// restart after kill -9 take; override it per cluster if needed.
 	}
+	c.securityProperties(n, p)
 	maps.Copy(p, extra)
 	return p
 }
@@ -132,6 +133,7 @@ func (c *Cluster) format(ctx context.Context, n *node) error {
 		"kafka.tools.StorageTool", "format",
 		"--cluster-id", c.clusterID, "--config", n.propsPath(),
 	)
+	args = append(args, c.scramFormatArgs()...)
 	if len(c.nodes) == 1 {
 		args = append(args, "--standalone")
 	} else {

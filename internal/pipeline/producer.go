@@ -56,6 +56,7 @@ type Producer struct {
 	opts      ProducerOptions
 	transport *kafka.Transport
 	client    *kafka.Client
+	auth      *brokerAuth
 	log       *slog.Logger
 	m         *producerMetrics
 
@@ -108,13 +109,14 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	auth := newBrokerAuth(opts.TLS, opts.SASL)
 	transport := &kafka.Transport{
+		Dial:        auth.dial, // TCP and TLS, so TLS failures name the broker
 		DialTimeout: 10 * time.Second,
 		IdleTimeout: 60 * time.Second,
 		MetadataTTL: opts.MetadataRefresh,
 		ClientID:    opts.ClientID,
-		TLS:         opts.TLS,
-		SASL:        opts.SASL,
+		SASL:        auth.mechanism(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Producer{
@@ -122,6 +124,7 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 		transport:  transport,
 		client:     &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: opts.RequestTimeout, Transport: transport},
 		log:        opts.Logger.With("component", "producer"),
+		auth:       auth,
 		m:          m,
 		sendCtx:    ctx,
 		hardStop:   cancel,
@@ -153,6 +156,7 @@ func (p *Producer) Partitions(ctx context.Context, topic string) (int, error) {
 	defer cancel()
 	res, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
+		p.logAuthFailure(err)
 		return 0, fmt.Errorf("pipeline: metadata for topic %s: %w", topic, err)
 	}
 	for _, t := range res.Topics {
@@ -431,8 +435,10 @@ func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 		case isLeaderError(err):
 			p.refreshMetadata()
 		}
-		p.logOnce(code, "produce failed, retrying", "topic", tp.topic, "partition", tp.partition,
-			"records", len(recs), "error", err)
+		if !p.logAuthFailure(err) {
+			p.logOnce(code, "produce failed, retrying", "topic", tp.topic, "partition", tp.partition,
+				"records", len(recs), "error", err)
+		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)
 		select {
