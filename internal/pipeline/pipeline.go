@@ -25,6 +25,7 @@ type Pipeline struct {
 	partitioner Partitioner
 	serialize   Serializer
 	fields      []Field
+	headers     headerSet
 	producer    *Producer
 	log         *slog.Logger
 	backoffMax  time.Duration
@@ -84,6 +85,7 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		partitioner: part,
 		serialize:   ser,
 		fields:      fields,
+		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders),
 		producer:    producer,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
 		backoffMax:  10 * time.Second,
@@ -134,6 +136,7 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
 		parts[i] = p.partitioner.Partition(key, partitions)
 	}
+	p.headers.fill(recs, src, lines)
 	// Hand runs of records bound for the same partition to the producer.
 	for start := 0; start < len(recs); {
 		end := start + 1
