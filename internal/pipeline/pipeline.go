@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/logship/logship/internal/config"
@@ -30,6 +31,9 @@ type Pipeline struct {
 	log         *slog.Logger
 	backoffMax  time.Duration
 	altered     prometheus.Counter
+	// topicErrLogged is the unix nanos of the last "topic metadata
+	// unavailable" log line.
+	topicErrLogged atomic.Int64
 }
 
 // New builds the pipeline described by pc on top of producer. host is the
@@ -154,7 +158,6 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 // partitions waits until the topic's partition count is known.
 func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	backoff := 100 * time.Millisecond
-	var lastLog time.Time
 	for {
 		n, err := p.producer.Partitions(ctx, p.topic)
 		if err == nil {
@@ -163,9 +166,12 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		if time.Since(lastLog) > 30*time.Second {
-			p.log.Warn("topic metadata unavailable, waiting", "error", err)
-			lastLog = time.Now()
+		// One error per interval for the pipeline (every reader of its
+		// files waits here), naming the topic in an attribute and the error
+		// text; the lines wait in their files meanwhile.
+		now, last := time.Now().UnixNano(), p.topicErrLogged.Load()
+		if now-last > int64(logInterval) && p.topicErrLogged.CompareAndSwap(last, now) {
+			p.log.Error("topic metadata unavailable, waiting", "error", err)
 		}
 		select {
 		case <-time.After(backoff):
