@@ -509,8 +509,8 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record) bool {
 // acknowledged, so no checkpoint moves.
 func (p *Producer) send(tp topicPartition, recs []Record) (int64, error) {
 	backoff := p.opts.RetryBackoff
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+	for resend := false; ; {
+		if resend {
 			p.m.retried.Add(float64(len(recs)))
 		}
 		base, err := p.produce(tp, recs)
@@ -520,6 +520,7 @@ func (p *Producer) send(tp topicPartition, recs []Record) (int64, error) {
 		if p.sendCtx.Err() != nil {
 			return 0, errStopped
 		}
+		resend = mayBeStored(err)
 		code := errorCode(err)
 		p.m.sendErrors.WithLabelValues(code).Inc()
 		if isTooLarge(err) || errors.Is(err, kafka.InvalidRecord) {
@@ -646,6 +647,29 @@ func isLeaderError(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// mayBeStored reports whether a failed produce request may nevertheless
+// have been stored, so that sending it again may duplicate its records: the
+// outcome of a request is unknown after a transport error once it may have
+// been written, a timeout, REQUEST_TIMED_OUT or
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND. A request that never left (dial errors,
+// no leader or partition in kafka-go's layout) or that the broker answered
+// with any other error code was not stored. Unknown errors count as stored.
+func mayBeStored(err error) bool {
+	if errors.Is(err, kafka.RequestTimedOut) || errors.Is(err, kafka.NotEnoughReplicasAfterAppend) {
+		return true
+	}
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	msg := err.Error()
+	return !strings.Contains(msg, "no leader") && !strings.Contains(msg, "not found")
 }
 
 func isTooLarge(err error) bool {

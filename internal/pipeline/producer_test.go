@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,13 +325,16 @@ func TestRetriableErrorsKeepAcks(t *testing.T) {
 		name        string
 		errs        []error
 		refreshes   float64
+		resent      int // failures after which the records may be stored
 		minDuration time.Duration
 	}{
-		{"not-leader", []error{kafka.NotLeaderForPartition}, 1, 0},
+		{"not-leader", []error{kafka.NotLeaderForPartition}, 1, 0, 0},
 		// The second refresh waits for minRefreshInterval after the first.
-		{"leader-epoch", []error{kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch}, 2, minRefreshInterval},
-		{"below-min-isr", []error{kafka.NotEnoughReplicas, kafka.NotEnoughReplicasAfterAppend, kafka.NotEnoughReplicas}, 0, 0},
-		{"network", []error{&netErr{}}, 1, 0},
+		{"leader-epoch", []error{kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch}, 2, 0, minRefreshInterval},
+		{"below-min-isr", []error{kafka.NotEnoughReplicas, kafka.NotEnoughReplicasAfterAppend, kafka.NotEnoughReplicas}, 0, 1, 0},
+		{"request-timed-out", []error{kafka.RequestTimedOut}, 0, 1, 0},
+		{"network", []error{&netErr{}}, 1, 1, 0},
+		{"dial", []error{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, 1, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fb := &fakeBroker{fail: tc.errs}
@@ -354,8 +359,8 @@ func TestRetriableErrorsKeepAcks(t *testing.T) {
 			if n := counter(t, reg, "logship_metadata_refreshes_total"); n != tc.refreshes {
 				t.Fatalf("metadata refreshes %v, want %v", n, tc.refreshes)
 			}
-			if n := counter(t, reg, "logship_records_retried_total"); n != float64(2*len(tc.errs)) {
-				t.Fatalf("retried %v, want %d", n, 2*len(tc.errs))
+			if n := counter(t, reg, "logship_records_retried_total"); n != float64(2*tc.resent) {
+				t.Fatalf("retried %v, want %d", n, 2*tc.resent)
 			}
 			if took < tc.minDuration {
 				t.Fatalf("took %s, want at least %s (refresh rate bound)", took, tc.minDuration)

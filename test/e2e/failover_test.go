@@ -154,7 +154,7 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 	a := newAgent(t, agentConfig{Topic: topic, Glob: filepath.Join(dir, "*.log"), Key: "host"})
 	a.setKafka(t, c, "")
 	a.start()
-	var failovers []time.Duration
+	var failovers, reroutes []time.Duration
 	writing := time.Duration(0)
 	for round := range rounds {
 		ctx, stop := context.WithCancel(context.Background())
@@ -180,16 +180,26 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 		if err != nil {
 			t.Fatalf("round %d: take down node %d: %v", round, leader, err)
 		}
-		// C5: new lines reach Kafka through the new leader while the old
-		// one is down.
+		// The cluster's part: a new leader is elected (after a kill -9 only
+		// once the controller fences the dead broker, broker.session.timeout.ms).
+		waitFor(t, 2*time.Minute, "a new leader", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			l, err := c.Leader(ctx, topic, 0)
+			return err == nil && l != leader
+		})
+		elected := time.Since(tf)
+		// The agent's part (C5): new lines reach Kafka through the new
+		// leader while the old one is down.
 		hw = hwOn(t, c, topic)
 		waitHW(t, c, topic, hw+2000, 2*time.Minute, "delivery through the new leader")
 		failovers = append(failovers, time.Since(tf))
+		reroutes = append(reroutes, time.Since(tf)-elected)
 		stop()
 		<-done
 		writing += time.Since(t0)
-		t.Logf("round %d: node %d down, delivery resumed after %s; %d lines written this round",
-			round, leader, time.Since(tf).Round(time.Millisecond), w.total()-before)
+		t.Logf("round %d: node %d down, new leader after %s, 2,000 new records stored %s later; %d lines written this round",
+			round, leader, elected.Round(time.Millisecond), (time.Since(tf) - elected).Round(time.Millisecond), w.total()-before)
 		rctx, rcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		if err := c.Restart(rctx, leader); err != nil {
 			rcancel()
@@ -210,19 +220,45 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 	a.term(30 * time.Second)
 	tl := tallyOn(t, c, topic)
 	missing, dups, first := tl.check(w.written())
-	slices.Sort(failovers)
-	t.Logf("%s: %d rounds, %d lines at %.0f lines/s while writing, %d records in Kafka, missing %d, duplicates %d, retried %.0f, metadata refreshes %.0f, failover min/median/max %s/%s/%s",
-		t.Name(), rounds, w.total(), float64(w.total())/writing.Seconds(), tl.messages, missing, dups, retried, refreshes,
-		failovers[0].Round(time.Millisecond), failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond))
+	backward := backwardSteps(tl)
+	t.Logf("%s: %d rounds, %d lines at %.0f lines/s while writing, %d records in Kafka, missing %d, duplicates %d, backward steps %d, retried %.0f, metadata refreshes %.0f, fault-to-delivery %s, of which new-leader-to-delivery %s",
+		t.Name(), rounds, w.total(), float64(w.total())/writing.Seconds(), tl.messages, missing, dups, backward, retried, refreshes,
+		spread(failovers), spread(reroutes))
 	if missing != 0 {
 		t.Fatalf("C1: %d lines missing (first %s)", missing, first)
 	}
 	if float64(dups) > retried {
 		t.Fatalf("C2: %d duplicates but only %.0f records re-sent", dups, retried)
 	}
+	if backward > dups {
+		t.Fatalf("C4: %d backward steps in per-file order but only %d duplicates (re-sent batches)", backward, dups)
+	}
 	if dropped != 0 || tl.malformed != 0 {
 		t.Fatalf("C7: %.0f records dropped, %d malformed", dropped, tl.malformed)
 	}
+}
+
+// spread formats min/median/max.
+func spread(ds []time.Duration) string {
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	return "min/median/max " + r(ds[0]) + "/" + r(ds[len(ds)/2]) + "/" + r(ds[len(ds)-1])
+}
+
+// backwardSteps counts, per file, the places where the sequence number in
+// Kafka's order goes down (C4). Each can only come from a re-sent batch,
+// that is with a duplicate.
+func backwardSteps(tl *tally) int {
+	n := 0
+	for _, seqs := range tl.order {
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] < seqs[i-1] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // belowMinISR (F11): two of three nodes killed for 60 s while lines keep
