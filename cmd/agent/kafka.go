@@ -29,14 +29,13 @@ func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Regist
 		RetryBackoff:    k.RetryBackoff,
 		RetryBackoffMax: k.RetryBackoffMax,
 		MetadataRefresh: k.MetadataRefresh,
-		// The producer's own defaults cover the zero values of a Config
-		// built in code.
+		Logger:          log,
+		Registerer:      reg,
+
 		MaxRecordBytes:     int(k.MaxRecordBytes),
 		Oversize:           pipeline.OversizePolicy(k.OversizeRecord),
 		DeadLetterDir:      k.DeadLetterDir,
 		DeadLetterMaxBytes: int64(k.DeadLetterMaxBytes),
-		Logger:             log,
-		Registerer:         reg,
 	}
 	switch k.Acks {
 	case "", "all":

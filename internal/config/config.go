@@ -54,6 +54,9 @@ type Kafka struct {
 	RetryBackoff    time.Duration `yaml:"retry_backoff"`     // first retry delay, default 100ms
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"` // cap, default 10s
 	MetadataRefresh time.Duration `yaml:"metadata_refresh"`  // default 5s
+	TLS             TLS           `yaml:"tls"`
+	SASL            SASL          `yaml:"sasl"`
+
 	// OversizeRecord is what happens to one record the broker rejects as
 	// larger than the topic's max.message.bytes: split (default) into parts
 	// with a "logship.part: i/n" header | truncate with a
@@ -63,8 +66,6 @@ type Kafka struct {
 	OversizeRecord     string   `yaml:"oversize_record"`
 	DeadLetterDir      string   `yaml:"dead_letter_dir"`       // default <agent.data_dir>/dead-letter
 	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"` // cap of the dead-letter file; default 64MiB
-	TLS                TLS      `yaml:"tls"`
-	SASL               SASL     `yaml:"sasl"`
 }
 
 // TLS enables TLS towards the brokers when Enabled is true or any file is set;
@@ -101,18 +102,19 @@ type Pipeline struct {
 	MaxLineBytes   ByteSize          `yaml:"max_line_bytes"`  // default 1MiB; longer lines follow OversizePolicy
 	OversizePolicy string            `yaml:"oversize_policy"` // split (default) | truncate
 	Topic          string            `yaml:"topic"`
-	Key            string            `yaml:"key"`         // host (default) | source | none
-	Partitioner    string            `yaml:"partitioner"` // hash (default) | round_robin | fixed
-	Partition      int32             `yaml:"partition"`   // used with partitioner: fixed
-	Serializer     string            `yaml:"serializer"`  // raw (default) | json
-	Fields         map[string]string `yaml:"fields"`      // static fields for the JSON envelope
-	Headers        map[string]string `yaml:"headers"`     // static Kafka record headers
+	Key            string            `yaml:"key"`             // host (default) | source | none
+	Partitioner    string            `yaml:"partitioner"`     // hash (default) | round_robin | fixed
+	Partition      int32             `yaml:"partition"`       // used with partitioner: fixed
+	Serializer     string            `yaml:"serializer"`      // raw (default) | json
+	Fields         map[string]string `yaml:"fields"`          // static fields for the JSON envelope
+	RescanInterval time.Duration     `yaml:"rescan_interval"` // default 5s
+	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
+
+	Headers map[string]string `yaml:"headers"` // static Kafka record headers; names must not start with "logship."
 	// SourceHeaders adds "logship.source" (<device>:<inode>) and
 	// "logship.offset" (the line's end offset) to every record so consumers
 	// can drop duplicates; default true.
-	SourceHeaders  bool          `yaml:"source_headers"`
-	RescanInterval time.Duration `yaml:"rescan_interval"` // default 5s
-	CloseInactive  time.Duration `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
+	SourceHeaders bool `yaml:"source_headers"`
 }
 
 // Multiline joins continuation lines into one event. Disabled when
@@ -175,16 +177,17 @@ func defaultConfig(host string) Config {
 		},
 		HTTP: HTTP{Listen: DefaultListen},
 		Kafka: Kafka{
-			ClientID:           DefaultClientID,
-			Acks:               DefaultAcks,
-			Compression:        DefaultCompression,
-			Linger:             DefaultLinger,
-			BatchBytes:         DefaultBatchBytes,
-			MaxRecordBytes:     DefaultMaxRecordBytes,
-			RequestTimeout:     DefaultRequestTimeout,
-			RetryBackoff:       DefaultRetryBackoff,
-			RetryBackoffMax:    DefaultRetryBackoffMax,
-			MetadataRefresh:    DefaultMetadataRefresh,
+			ClientID:        DefaultClientID,
+			Acks:            DefaultAcks,
+			Compression:     DefaultCompression,
+			Linger:          DefaultLinger,
+			BatchBytes:      DefaultBatchBytes,
+			MaxRecordBytes:  DefaultMaxRecordBytes,
+			RequestTimeout:  DefaultRequestTimeout,
+			RetryBackoff:    DefaultRetryBackoff,
+			RetryBackoffMax: DefaultRetryBackoffMax,
+			MetadataRefresh: DefaultMetadataRefresh,
+
 			OversizeRecord:     DefaultOversizeRecord,
 			DeadLetterMaxBytes: DefaultDeadLetterMaxBytes,
 		},
@@ -206,6 +209,7 @@ func defaultPipeline() Pipeline {
 		Serializer:     DefaultSerializer,
 		RescanInterval: DefaultRescanInterval,
 		CloseInactive:  DefaultCloseInactive,
-		SourceHeaders:  DefaultSourceHeaders,
+
+		SourceHeaders: DefaultSourceHeaders,
 	}
 }

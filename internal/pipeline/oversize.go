@@ -50,11 +50,12 @@ const (
 )
 
 // topicLimit is the largest record batch a topic accepts, as far as the
-// producer knows. exact is set when the value is the topic's
-// max.message.bytes read from the cluster.
+// producer knows. learned is set once a MESSAGE_TOO_LARGE taught it; exact
+// when the value is the topic's max.message.bytes read from the cluster.
 type topicLimit struct {
-	bytes int
-	exact bool
+	bytes   int
+	learned bool
+	exact   bool
 }
 
 // limit returns what is known of topic's batch size limit; MaxRecordBytes
@@ -77,9 +78,9 @@ func (p *Producer) learnLimit(topic string, failed int) {
 	if cur.exact && failed > cur.bytes {
 		return // consistent with what is known
 	}
-	next := topicLimit{bytes: failed / 2}
+	next := topicLimit{bytes: failed / 2, learned: true}
 	if v, err := p.maxMessageBytes(topic); err == nil && v < failed {
-		next = topicLimit{bytes: v, exact: true}
+		next = topicLimit{bytes: v, learned: true, exact: true}
 	} else if err != nil {
 		p.logOnce("describe/"+topic, slog.LevelWarn, "cannot read the topic's max.message.bytes, guessing",
 			"topic", topic, "error", err)
@@ -269,7 +270,7 @@ func (p *Producer) lowerLimit(topic string, failed int) bool {
 		return false
 	}
 	p.metaMu.Lock()
-	p.limits[topic] = topicLimit{bytes: max(min(before.bytes, failed)/2, minLimit)}
+	p.limits[topic] = topicLimit{bytes: max(min(before.bytes, failed)/2, minLimit), learned: true}
 	p.metaMu.Unlock()
 	return true
 }

@@ -41,9 +41,18 @@ type ProducerOptions struct {
 	MetadataRefresh time.Duration
 	TLS             *tls.Config
 	SASL            sasl.Mechanism
-	// MaxRecordBytes is the largest record batch assumed to fit under the
-	// broker's limit until a MESSAGE_TOO_LARGE teaches a lower one (then the
-	// topic's max.message.bytes, read with DescribeConfigs, is used).
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer // may be nil
+	// Delivered, if set, is called by the sender goroutine of a partition
+	// with the RecordMetadata of every acknowledged record, just before its
+	// Ack is resolved; for a record split or truncated by the oversize
+	// policy, with each record actually stored (whose Ack is zero). It must
+	// not block. Meant for tests and tooling.
+	Delivered func(*Record, RecordMetadata)
+
+	// MaxRecordBytes caps the topic size limits learned from
+	// MESSAGE_TOO_LARGE (the topic's max.message.bytes, read with
+	// DescribeConfigs, or a halved guess), under which batches are then built.
 	MaxRecordBytes int
 	// Oversize is the policy for a single record the broker rejects as too
 	// large. Zero means OversizeSplit.
@@ -53,12 +62,6 @@ type ProducerOptions struct {
 	DeadLetterDir string
 	// DeadLetterMaxBytes caps dead-letter.jsonl. Zero means 64 MiB.
 	DeadLetterMaxBytes int64
-	Logger             *slog.Logger
-	Registerer         prometheus.Registerer // may be nil
-	// Delivered, if set, is called by the sender goroutine of a partition
-	// with the RecordMetadata of every acknowledged record, just before its
-	// Ack is resolved. It must not block. Meant for tests and tooling.
-	Delivered func(*Record, RecordMetadata)
 }
 
 // Producer is the accumulator and the senders: one open batch and one
@@ -457,6 +460,10 @@ var errStopped = errors.New("pipeline: producer stopped")
 func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 	for len(recs) > 0 {
 		lim := p.limit(tp.topic)
+		if !lim.learned {
+			// Batches are sealed at BatchBytes; nothing says the broker wants less.
+			return p.deliverChunk(tp, recs)
+		}
 		n, size := 0, batchOverhead
 		for n < len(recs) && (n == 0 || size+recs[n].size() <= lim.bytes) {
 			size += recs[n].size()
