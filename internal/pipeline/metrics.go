@@ -28,7 +28,7 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 		}),
 		retried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logship_records_retried_total",
-			Help: "Records re-sent after a produce request that may have been stored (transport error, timeout, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND), and split parts sent again: an upper bound on duplicates from retries.",
+			Help: "Records re-sent after a produce request that may have been stored (any failure but those known to precede the append), and split parts sent again: an upper bound on duplicates from retries.",
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logship_records_dropped_total",

@@ -328,9 +328,12 @@ func TestRetriableErrorsKeepAcks(t *testing.T) {
 		resent      int // failures after which the records may be stored
 		minDuration time.Duration
 	}{
-		{"not-leader", []error{kafka.NotLeaderForPartition}, 1, 0, 0},
+		// A leader that loses leadership while holding an appended request
+		// for acks=all answers NOT_LEADER: the records may be stored.
+		{"not-leader", []error{kafka.NotLeaderForPartition}, 1, 1, 0},
 		// The second refresh waits for minRefreshInterval after the first.
-		{"leader-epoch", []error{kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch}, 2, 0, minRefreshInterval},
+		{"leader-epoch", []error{kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch}, 2, 2, minRefreshInterval},
+		{"no-leader", []error{kafka.LeaderNotAvailable}, 1, 0, 0},
 		{"below-min-isr", []error{kafka.NotEnoughReplicas, kafka.NotEnoughReplicasAfterAppend, kafka.NotEnoughReplicas}, 0, 1, 0},
 		{"request-timed-out", []error{kafka.RequestTimedOut}, 0, 1, 0},
 		{"network", []error{&netErr{}}, 1, 1, 0},

@@ -418,20 +418,29 @@ func TestTopicMissingThenCreated(t *testing.T) {
 
 // errorLines returns the agent's error-level JSON log lines with message
 // msg that name topic.
-func errorLines(t *testing.T, a *agentProc, msg, topic string) []string {
+func errorLines(t *testing.T, a *agentProc, msg, topic string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, rec := range logLines(t, a, msg) {
+		if rec["level"] == "ERROR" && rec["topic"] == topic {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// logLines returns the agent's JSON log lines with message msg.
+func logLines(t *testing.T, a *agentProc, msg string) []map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(a.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []map[string]any
 	for _, l := range strings.Split(string(b), "\n") {
 		var rec map[string]any
-		if json.Unmarshal([]byte(l), &rec) != nil {
-			continue
-		}
-		if rec["msg"] == msg && rec["level"] == "ERROR" && strings.Contains(l, topic) {
-			out = append(out, l)
+		if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
+			out = append(out, rec)
 		}
 	}
 	return out
@@ -483,6 +492,11 @@ func TestOversizeRecordsF30(t *testing.T) {
 				m[name] = a.metricOr(t, name)
 			}
 			a.term(30 * time.Second)
+			// The limit came from the topic's configuration, not a guess.
+			learned := logLines(t, a, "topic size limit learned")
+			if len(learned) != 1 || learned[0]["limit_bytes"] != 1024.0 || learned[0]["exact"] != true {
+				t.Fatalf("limit learned: %v, want one line with limit_bytes 1024, exact true", learned)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			msgs, err := cluster.ReadAll(ctx, topic)
