@@ -503,6 +503,16 @@ func TestOversizeRecordsF30(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Source headers: the file's device:inode and the line's end offset.
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(dir, "app-00.log"), &st); err != nil {
+				t.Fatal(err)
+			}
+			src, _ := headerValue(msgs[0], pipeline.HeaderSource)
+			off, _ := headerValue(msgs[0], pipeline.HeaderOffset)
+			if wantSrc := fmt.Sprintf("%d:%d", st.Dev, st.Ino); src != wantSrc || off != strconv.Itoa(len(lines[0])+1) {
+				t.Fatalf("first record: %s=%q %s=%q, want %q and %d", pipeline.HeaderSource, src, pipeline.HeaderOffset, off, wantSrc, len(lines[0])+1)
+			}
 			want := map[string]float64{"logship_records_dropped_total": 0, "logship_dead_letter_errors_total": 0,
 				"logship_records_split_total": 0, "logship_records_truncated_total": 0, "logship_dead_letter_records_total": 0}
 			switch policy {
