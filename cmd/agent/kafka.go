@@ -31,6 +31,11 @@ func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Regist
 		MetadataRefresh: k.MetadataRefresh,
 		Logger:          log,
 		Registerer:      reg,
+
+		MaxRecordBytes:     int(k.MaxRecordBytes),
+		Oversize:           pipeline.OversizePolicy(k.OversizeRecord),
+		DeadLetterDir:      k.DeadLetterDir,
+		DeadLetterMaxBytes: int64(k.DeadLetterMaxBytes),
 	}
 	switch k.Acks {
 	case "", "all":

@@ -61,6 +61,16 @@ type Kafka struct {
 	MetadataRefresh time.Duration `yaml:"metadata_refresh"`  // default 5s
 	TLS             TLS           `yaml:"tls"`
 	SASL            SASL          `yaml:"sasl"`
+
+	// OversizeRecord is what happens to one record the broker rejects as
+	// larger than the topic's max.message.bytes: split (default) into parts
+	// with a "logship.part: i/n" header | truncate with a
+	// "logship.truncated: <length>" header | dead_letter (append to
+	// DeadLetterDir/dead-letter.jsonl; when that file is full or unwritable
+	// the record is truncated instead). Always counted, never retried forever.
+	OversizeRecord     string   `yaml:"oversize_record"`
+	DeadLetterDir      string   `yaml:"dead_letter_dir"`       // default <agent.data_dir>/dead-letter
+	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"` // cap of the dead-letter file; default 64MiB
 }
 
 // TLS enables TLS towards the brokers when Enabled is true or any file is set;
@@ -104,6 +114,12 @@ type Pipeline struct {
 	Fields         map[string]string `yaml:"fields"`          // static fields for the JSON envelope
 	RescanInterval time.Duration     `yaml:"rescan_interval"` // default 5s
 	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
+
+	Headers map[string]string `yaml:"headers"` // static Kafka record headers; names must not start with "logship."
+	// SourceHeaders adds "logship.source" (<device>:<inode>) and
+	// "logship.offset" (the line's end offset) to every record so consumers
+	// can drop duplicates; default true.
+	SourceHeaders bool `yaml:"source_headers"`
 }
 
 // Multiline joins continuation lines into one event. Disabled when
@@ -135,6 +151,10 @@ const (
 	DefaultRetryBackoff       = 100 * time.Millisecond
 	DefaultRetryBackoffMax    = 10 * time.Second
 	DefaultMetadataRefresh    = 5 * time.Second
+	DefaultOversizeRecord     = "split"
+	DefaultDeadLetterSubdir   = "dead-letter" // under agent.data_dir
+	DefaultDeadLetterMaxBytes = 64 * MiB
+	DefaultSourceHeaders      = true
 	DefaultStartAt            = "beginning"
 	DefaultFormat             = "raw"
 	DefaultMaxLineBytes       = 1 * MiB
@@ -173,6 +193,9 @@ func defaultConfig(host string) Config {
 			RetryBackoff:    DefaultRetryBackoff,
 			RetryBackoffMax: DefaultRetryBackoffMax,
 			MetadataRefresh: DefaultMetadataRefresh,
+
+			OversizeRecord:     DefaultOversizeRecord,
+			DeadLetterMaxBytes: DefaultDeadLetterMaxBytes,
 		},
 	}
 }
@@ -192,5 +215,7 @@ func defaultPipeline() Pipeline {
 		Serializer:     DefaultSerializer,
 		RescanInterval: DefaultRescanInterval,
 		CloseInactive:  DefaultCloseInactive,
+
+		SourceHeaders: DefaultSourceHeaders,
 	}
 }

@@ -99,10 +99,11 @@ func TestDefaults(t *testing.T) {
 		HTTP: HTTP{Listen: "127.0.0.1:9520", ReadyStall: 30 * time.Second},
 		Kafka: Kafka{Brokers: []string{"localhost:9092"}, ClientID: "logship", Acks: "all", Compression: "lz4",
 			Linger: 10 * time.Millisecond, BatchBytes: MiB, MaxRecordBytes: MiB, RequestTimeout: 30 * time.Second,
-			RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: 10 * time.Second, MetadataRefresh: 5 * time.Second},
+			RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: 10 * time.Second, MetadataRefresh: 5 * time.Second,
+			OversizeRecord: "split", DeadLetterDir: "/var/lib/logship/dead-letter", DeadLetterMaxBytes: 64 * MiB},
 		Pipelines: []Pipeline{{Name: "app", Paths: []string{"/var/log/app/*.log"}, StartAt: "beginning", Format: "raw",
 			MaxLineBytes: MiB, OversizePolicy: "split", Topic: "logs.app", Key: "host", Partitioner: "hash",
-			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second}},
+			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second, SourceHeaders: true}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", cfg, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -96,6 +97,9 @@ func (l loader) parse(name string, data []byte) (*Config, error) {
 		k.TLS.Enabled = true
 	}
 	l.readPasswordFile(rep, &k.SASL)
+	if k.DeadLetterDir == "" && !rep.pos.has("kafka.dead_letter_dir") && cfg.Agent.DataDir != "" {
+		k.DeadLetterDir = filepath.Join(cfg.Agent.DataDir, DefaultDeadLetterSubdir)
+	}
 
 	rep.validating = true
 	cfg.validate(rep)

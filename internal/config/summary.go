@@ -42,6 +42,11 @@ func (c *Config) Summary() string {
 	row("", "", kv("linger", fmtDuration(k.Linger)), kv("batch_bytes", k.BatchBytes.String()), kv("max_record_bytes", k.MaxRecordBytes.String()))
 	row("", "", kv("request_timeout", fmtDuration(k.RequestTimeout)), kv("retry_backoff", fmtDuration(k.RetryBackoff)+".."+fmtDuration(k.RetryBackoffMax)),
 		kv("metadata_refresh", fmtDuration(k.MetadataRefresh)))
+	if k.OversizeRecord == "dead_letter" {
+		row("", "", kv("oversize_record", k.OversizeRecord), kv("dead_letter_dir", k.DeadLetterDir), kv("dead_letter_max_bytes", k.DeadLetterMaxBytes.String()))
+	} else {
+		row("", "", kv("oversize_record", k.OversizeRecord))
+	}
 	if t := k.TLS; t.Enabled {
 		tls := []string{kv("tls", "on")}
 		for _, f := range [][2]string{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"server_name", t.ServerName}} {

@@ -147,6 +147,17 @@ func (k *Kafka) validate(r *reporter, key string, memoryLimit ByteSize) {
 		r.addf(key+".retry_backoff_max", "must not be below kafka.retry_backoff (%s), got %s", fmtDuration(k.RetryBackoff), fmtDuration(k.RetryBackoffMax))
 	}
 	durationIn(r, key+".metadata_refresh", k.MetadataRefresh, 100*time.Millisecond, time.Hour)
+	if oneOf(r, key+".oversize_record", k.OversizeRecord, "split", "truncate", "dead_letter") && k.OversizeRecord == "dead_letter" {
+		switch {
+		case k.DeadLetterDir == "":
+			r.add(key+".dead_letter_dir", "required with oversize_record: dead_letter")
+		case !filepath.IsAbs(k.DeadLetterDir):
+			r.addf(key+".dead_letter_dir", "must be an absolute path, got %q", k.DeadLetterDir)
+		}
+	}
+	if k.DeadLetterMaxBytes < minRecordBytes {
+		r.addf(key+".dead_letter_max_bytes", "must be at least %s, got %s", minRecordBytes, k.DeadLetterMaxBytes)
+	}
 	k.TLS.validate(r, key+".tls")
 	k.SASL.validate(r, key+".sasl", k.TLS.Enabled || k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.TLS.KeyFile != "")
 }
@@ -233,6 +244,19 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 		r.addf(key+".topic", "invalid Kafka topic name %q: use letters, digits, '.', '_' and '-'", p.Topic)
 	}
 	oneOf(r, key+".key", p.Key, "host", "source", "none")
+	hkeys := make([]string, 0, len(p.Headers))
+	for h := range p.Headers {
+		hkeys = append(hkeys, h)
+	}
+	sort.Strings(hkeys)
+	for _, h := range hkeys {
+		switch {
+		case strings.TrimSpace(h) == "":
+			r.add(mapKey(key+".headers", h), "header names must not be empty")
+		case strings.HasPrefix(h, "logship."):
+			r.add(mapKey(key+".headers", h), "the logship. prefix is reserved for the agent's own headers")
+		}
+	}
 	if oneOf(r, key+".partitioner", p.Partitioner, "hash", "round_robin", "fixed") {
 		switch {
 		case p.Partitioner == "fixed" && p.Partition < 0:

@@ -119,10 +119,6 @@ func (m recordingMechanism) Start(ctx context.Context) (sasl.StateMachine, []byt
 	return m.Mechanism.Start(ctx)
 }
 
-// authLogInterval is the minimum time between two authentication-failure
-// log lines (the producer's per-condition log interval).
-const authLogInterval = 30 * time.Second
-
 // logAuthFailure reports whether err is a TLS or SASL failure (see
 // isAuthError) and, if so, logs it at error level at most once per interval,
 // naming the broker (when known), the configured brokers, the TLS setting
@@ -134,7 +130,7 @@ func (p *Producer) logAuthFailure(err error) bool {
 		return false
 	}
 	now := time.Now()
-	if last, ok := p.errLogged.Load("auth"); ok && now.Sub(last.(time.Time)) < authLogInterval {
+	if last, ok := p.errLogged.Load("auth"); ok && now.Sub(last.(time.Time)) < logInterval {
 		return true
 	}
 	p.errLogged.Store("auth", now)

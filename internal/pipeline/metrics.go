@@ -13,6 +13,11 @@ type producerMetrics struct {
 	sendErrors        *prometheus.CounterVec
 	ackLatency        prometheus.Histogram
 	metadataRefreshes prometheus.Counter
+	split             prometheus.Counter
+	parts             prometheus.Counter
+	truncated         prometheus.Counter
+	deadLettered      prometheus.Counter
+	deadLetterErrors  *prometheus.CounterVec
 }
 
 func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
@@ -23,7 +28,7 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 		}),
 		retried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logship_records_retried_total",
-			Help: "Records re-sent after a failed or ambiguous produce request (an upper bound on duplicates from retries).",
+			Help: "Records re-sent after a produce request that may have been stored (any failure but those known to precede the append), and split parts sent again: an upper bound on duplicates from retries.",
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logship_records_dropped_total",
@@ -42,14 +47,38 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 			Name: "logship_metadata_refreshes_total",
 			Help: "Forced cluster metadata refreshes after leader or routing errors.",
 		}),
+		split: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_records_split_total",
+			Help: "Oversize records delivered in parts by the split policy.",
+		}),
+		parts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_record_parts_total",
+			Help: "Parts sent for records split by the split policy.",
+		}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_records_truncated_total",
+			Help: "Oversize records delivered truncated by the truncate policy (or after a dead-letter failure).",
+		}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logship_dead_letter_records_total",
+			Help: "Oversize records written to the local dead-letter file instead of Kafka.",
+		}),
+		deadLetterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logship_dead_letter_errors_total",
+			Help: "Records the dead-letter file could not take (reason full or write); they are truncated instead.",
+		}, []string{"reason"}),
 	}
 	for _, reason := range []string{"too_large", "invalid"} {
 		m.dropped.WithLabelValues(reason)
 	}
+	for _, reason := range []string{"full", "write"} {
+		m.deadLetterErrors.WithLabelValues(reason)
+	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.acked, m.retried, m.dropped, m.sendErrors, m.ackLatency, m.metadataRefreshes} {
+	for _, c := range []prometheus.Collector{m.acked, m.retried, m.dropped, m.sendErrors, m.ackLatency, m.metadataRefreshes,
+		m.split, m.parts, m.truncated, m.deadLettered, m.deadLetterErrors} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/logship/logship/internal/config"
@@ -28,10 +29,14 @@ type Pipeline struct {
 	partitioner Partitioner
 	serialize   Serializer
 	fields      []Field
+	headers     headerSet
 	producer    *Producer
 	log         *slog.Logger
 	backoffMax  time.Duration
 	altered     prometheus.Counter
+	// topicErrLogged is the unix nanos of the last "topic metadata
+	// unavailable" log line.
+	topicErrLogged atomic.Int64
 }
 
 // New builds the pipeline described by pc on top of producer. host is the
@@ -91,6 +96,7 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		partitioner: part,
 		serialize:   ser,
 		fields:      fields,
+		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders),
 		producer:    producer,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
 		backoffMax:  10 * time.Second,
@@ -135,6 +141,7 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
 		parts[i] = p.partitioner.Partition(key, partitions)
 	}
+	p.headers.fill(recs, src, func(i int) int64 { return lines[i].End })
 	return p.append(recs, parts)
 }
 
@@ -152,6 +159,7 @@ func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 // append hands runs of records bound for the same partition to the
 // producer, which then owns their acks.
 func (p *Pipeline) append(recs []Record, parts []int) error {
+	// Hand runs of records bound for the same partition to the producer.
 	for start := 0; start < len(recs); {
 		end := start + 1
 		for end < len(recs) && parts[end] == parts[start] {
@@ -168,7 +176,6 @@ func (p *Pipeline) append(recs []Record, parts []int) error {
 // partitions waits until the topic's partition count is known.
 func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	backoff := 100 * time.Millisecond
-	var lastLog time.Time
 	for {
 		n, err := p.producer.Partitions(ctx, p.topic)
 		if err == nil {
@@ -177,9 +184,12 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		if time.Since(lastLog) > 30*time.Second {
-			p.log.Warn("topic metadata unavailable, waiting", "error", err)
-			lastLog = time.Now()
+		// One error per interval for the pipeline (every reader of its
+		// files waits here), naming the topic in an attribute and the error
+		// text; the lines wait in their files meanwhile.
+		now, last := time.Now().UnixNano(), p.topicErrLogged.Load()
+		if now-last > int64(logInterval) && p.topicErrLogged.CompareAndSwap(last, now) {
+			p.log.Error("topic metadata unavailable, waiting", "error", err)
 		}
 		select {
 		case <-time.After(backoff):
@@ -238,6 +248,7 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ev.Ack}
 		parts[i] = p.partitioner.Partition(key, partitions)
 	}
+	p.headers.fill(recs, src, func(i int) int64 { return evs[i].End })
 	return p.append(recs, parts)
 }
 

@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,8 +45,23 @@ type ProducerOptions struct {
 	Registerer      prometheus.Registerer // may be nil
 	// Delivered, if set, is called by the sender goroutine of a partition
 	// with the RecordMetadata of every acknowledged record, just before its
-	// Ack is resolved. It must not block. Meant for tests and tooling.
+	// Ack is resolved; for a record split or truncated by the oversize
+	// policy, with each record actually stored (whose Ack is zero). It must
+	// not block. Meant for tests and tooling.
 	Delivered func(*Record, RecordMetadata)
+
+	// MaxRecordBytes caps the topic size limits learned from
+	// MESSAGE_TOO_LARGE (the topic's max.message.bytes, read with
+	// DescribeConfigs, or a halved guess), under which batches are then built.
+	MaxRecordBytes int
+	// Oversize is the policy for a single record the broker rejects as too
+	// large. Zero means OversizeSplit.
+	Oversize OversizePolicy
+	// DeadLetterDir holds dead-letter.jsonl for OversizeDeadLetter; required
+	// with that policy.
+	DeadLetterDir string
+	// DeadLetterMaxBytes caps dead-letter.jsonl. Zero means 64 MiB.
+	DeadLetterMaxBytes int64
 }
 
 // Producer is the accumulator and the senders: one open batch and one
@@ -70,7 +87,14 @@ type Producer struct {
 
 	metaMu      sync.Mutex
 	partCounts  map[string]partitionCount
+	limits      map[string]topicLimit // learned from MESSAGE_TOO_LARGE
 	lastRefresh time.Time
+
+	deadLetter *deadLetter // nil unless Oversize is OversizeDeadLetter
+
+	// produceFn sends one produce request; it is p.client.Produce except in
+	// tests of the error paths.
+	produceFn func(context.Context, *kafka.ProduceRequest) (*kafka.ProduceResponse, error)
 
 	lastAck   atomic.Int64 // unix nanos of the last acknowledgement
 	errLogged sync.Map     // error class -> time.Time of last log line
@@ -102,6 +126,20 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 	setDefault(&opts.RetryBackoff, 100*time.Millisecond)
 	setDefault(&opts.RetryBackoffMax, 10*time.Second)
 	setDefault(&opts.MetadataRefresh, 5*time.Second)
+	setDefault(&opts.MaxRecordBytes, min(opts.BatchBytes, 1<<20))
+	setDefault(&opts.Oversize, OversizeSplit)
+	setDefault(&opts.DeadLetterMaxBytes, 64<<20)
+	var dl *deadLetter
+	switch opts.Oversize {
+	case OversizeSplit, OversizeTruncate:
+	case OversizeDeadLetter:
+		if opts.DeadLetterDir == "" {
+			return nil, errors.New("pipeline: oversize policy dead_letter needs a dead-letter directory")
+		}
+		dl = &deadLetter{dir: opts.DeadLetterDir, max: opts.DeadLetterMaxBytes}
+	default:
+		return nil, fmt.Errorf("pipeline: unknown oversize policy %q", opts.Oversize)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -119,7 +157,7 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 		SASL:        auth.mechanism(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Producer{
+	p := &Producer{
 		opts:       opts,
 		transport:  transport,
 		client:     &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: opts.RequestTimeout, Transport: transport},
@@ -130,7 +168,11 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 		hardStop:   cancel,
 		queues:     make(map[topicPartition]*partitionQueue),
 		partCounts: make(map[string]partitionCount),
-	}, nil
+		limits:     make(map[string]topicLimit),
+		deadLetter: dl,
+	}
+	p.produceFn = p.client.Produce
+	return p, nil
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -177,19 +219,31 @@ func (p *Producer) Partitions(ctx context.Context, topic string) (int, error) {
 	return 0, fmt.Errorf("pipeline: topic %s: %w", topic, kafka.UnknownTopicOrPartition)
 }
 
-// refreshMetadata drops the cached cluster state so the next request
-// fetches fresh metadata (kafka-go refreshes only on its TTL otherwise). It
-// is rate limited to once per second.
-func (p *Producer) refreshMetadata() {
+// minRefreshInterval bounds forced metadata refreshes: each one replaces
+// kafka-go's connection pool (new connections, a full Metadata request).
+const minRefreshInterval = time.Second
+
+// refreshMetadata forces fresh cluster metadata for the next request and
+// returns 0, or, when a refresh happened less than minRefreshInterval ago,
+// does nothing and returns how long until the next one is allowed.
+//
+// kafka-go's Transport serves routing from a cache that only its MetadataTTL
+// timer refreshes (a NOT_LEADER answer does not, segmentio/kafka-go#1221).
+// CloseIdleConnections drops the Transport's connection pool and with it
+// that cache; the next request builds a new pool, which blocks until its
+// first Metadata response, so the retry is routed on fresh metadata.
+// Requests in flight finish on the old pool's connections.
+func (p *Producer) refreshMetadata() time.Duration {
 	p.metaMu.Lock()
 	defer p.metaMu.Unlock()
-	if time.Since(p.lastRefresh) < time.Second {
-		return
+	if since := time.Since(p.lastRefresh); since < minRefreshInterval {
+		return minRefreshInterval - since
 	}
 	p.lastRefresh = time.Now()
 	clear(p.partCounts)
 	p.transport.CloseIdleConnections()
 	p.m.metadataRefreshes.Inc()
+	return 0
 }
 
 // Append adds records bound for one topic-partition to that partition's
@@ -396,55 +450,120 @@ func (p *Producer) runSender(q *partitionQueue) {
 	}
 }
 
-// deliver sends records until the broker acknowledges them, retrying
-// retriable errors forever. A batch the broker rejects as too large is
-// split in halves; a single record that is still too large (or invalid) is
-// dropped by policy: counted, logged, and acknowledged so its file's
-// checkpoint can move on. deliver returns false only on a hard stop.
+// errStopped is returned by send on a hard stop.
+var errStopped = errors.New("pipeline: producer stopped")
+
+// deliver sends records (one partition, in order) until each is
+// acknowledged or handled by the oversize or invalid-record policy. Records
+// are sent in chunks under the topic's learned size limit; a chunk the
+// broker rejects as too large or invalid is split in halves, and a single
+// record still rejected goes to the oversize policy (too large) or is
+// dropped, counted and logged (invalid). Every record's Ack is resolved
+// exactly once. deliver returns false only on a hard stop, leaving the
+// unresolved records unacknowledged.
 func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
+	for len(recs) > 0 {
+		lim := p.limit(tp.topic)
+		if !lim.learned {
+			// Batches are sealed at BatchBytes; nothing says the broker wants less.
+			return p.deliverChunk(tp, recs)
+		}
+		n, size := 0, batchOverhead
+		for n < len(recs) && (n == 0 || size+recs[n].size() <= lim.bytes) {
+			size += recs[n].size()
+			n++
+		}
+		if !p.deliverChunk(tp, recs[:n]) {
+			return false
+		}
+		recs = recs[n:]
+	}
+	return true
+}
+
+func (p *Producer) deliverChunk(tp topicPartition, recs []Record) bool {
+	if len(recs) == 1 && p.surelyTooLarge(tp.topic, &recs[0]) {
+		return p.oversize(tp, &recs[0], fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
+	}
+	base, err := p.send(tp, recs)
+	switch {
+	case err == nil:
+		p.acked(tp, recs, base)
+		return true
+	case errors.Is(err, errStopped):
+		return false
+	case isTooLarge(err):
+		p.learnLimit(tp.topic, batchSize(recs))
+		if len(recs) > 1 {
+			half := len(recs) / 2
+			return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+		}
+		return p.oversize(tp, &recs[0], err)
+	default: // invalid record
+		if len(recs) > 1 {
+			half := len(recs) / 2
+			return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+		}
+		p.drop(tp, recs, "invalid", err)
+		return true
+	}
+}
+
+// send sends one produce request for recs and retries it until the broker
+// acknowledges it, returning the base offset. It gives up only when the
+// broker rejects the records themselves (too large, invalid: the error is
+// returned) or on a hard stop (errStopped). Leader and routing errors force
+// a metadata refresh before the retry, and their retries are at most
+// minRefreshInterval apart however long the outage, so a new leader is used
+// within about a second of being elected. Below min ISR
+// (NOT_ENOUGH_REPLICAS) the request is simply retried: nothing is
+// acknowledged, so no checkpoint moves.
+func (p *Producer) send(tp topicPartition, recs []Record) (int64, error) {
 	backoff := p.opts.RetryBackoff
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+	for resend := false; ; {
+		if resend {
 			p.m.retried.Add(float64(len(recs)))
 		}
 		base, err := p.produce(tp, recs)
 		if err == nil {
-			p.acked(tp, recs, base)
-			return true
+			return base, nil
 		}
 		if p.sendCtx.Err() != nil {
-			return false
+			return 0, errStopped
 		}
+		resend = mayBeStored(err)
 		code := errorCode(err)
 		p.m.sendErrors.WithLabelValues(code).Inc()
-		switch {
-		case errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge):
-			if len(recs) > 1 {
-				half := len(recs) / 2
-				return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
-			}
-			p.drop(tp, recs, "too_large", err)
-			return true
-		case errors.Is(err, kafka.InvalidRecord):
-			if len(recs) > 1 {
-				half := len(recs) / 2
-				return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
-			}
-			p.drop(tp, recs, "invalid", err)
-			return true
-		case isLeaderError(err):
-			p.refreshMetadata()
-		}
-		if !p.logAuthFailure(err) {
-			p.logOnce(code, "produce failed, retrying", "topic", tp.topic, "partition", tp.partition,
-				"records", len(recs), "error", err)
+		if isTooLarge(err) || errors.Is(err, kafka.InvalidRecord) {
+			return 0, err
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)
+		refreshDue := false
+		if isLeaderError(err) {
+			wait := p.refreshMetadata()
+			sleep = max(min(sleep, minRefreshInterval), wait)
+			refreshDue = wait > 0
+		}
+		switch {
+		case p.logAuthFailure(err):
+			// TLS and SASL failures are logged by logAuthFailure, naming
+			// the broker and mechanism; kafka-go may report them as "not
+			// found" when it has no cluster layout, so they come first.
+		case errors.Is(err, kafka.UnknownTopicOrPartition) || strings.Contains(err.Error(), "not found"):
+			p.logOnce(code+"/"+tp.topic, slog.LevelError, "topic or partition unknown to the cluster, retrying",
+				"topic", tp.topic, "partition", tp.partition, "records", len(recs), "error", err)
+		default:
+			p.logOnce(code+"/"+tp.topic, slog.LevelWarn, "produce failed, retrying",
+				"topic", tp.topic, "partition", tp.partition, "records", len(recs), "error", err)
+		}
 		select {
 		case <-time.After(sleep):
 		case <-p.sendCtx.Done():
-			return false
+			return 0, errStopped
+		}
+		if refreshDue {
+			p.refreshMetadata()
 		}
 	}
 }
@@ -460,7 +579,7 @@ func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
 			krecs[i].Key = kafka.NewBytes(r.Key)
 		}
 	}
-	res, err := p.client.Produce(p.sendCtx, &kafka.ProduceRequest{
+	res, err := p.produceFn(p.sendCtx, &kafka.ProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
@@ -482,37 +601,51 @@ func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
 	return res.BaseOffset, nil
 }
 
+// acked resolves recs, acknowledged from offset base on.
 func (p *Producer) acked(tp topicPartition, recs []Record, base int64) {
+	for i := range recs {
+		p.delivered(tp, &recs[i], base+int64(i))
+		p.resolve(&recs[i])
+	}
+}
+
+// delivered reports one record the broker stored at offset.
+func (p *Producer) delivered(tp topicPartition, r *Record, offset int64) {
+	if p.opts.Delivered != nil {
+		p.opts.Delivered(r, RecordMetadata{Topic: tp.topic, Partition: tp.partition, Offset: offset})
+	}
+}
+
+// resolve resolves the Ack of a record Kafka now holds (whole, in parts or
+// truncated).
+func (p *Producer) resolve(r *Record) {
 	now := time.Now()
 	p.lastAck.Store(now.UnixNano())
-	for i := range recs {
-		r := &recs[i]
-		if p.opts.Delivered != nil {
-			p.opts.Delivered(r, RecordMetadata{Topic: tp.topic, Partition: tp.partition, Offset: base + int64(i)})
-		}
-		p.m.ackLatency.Observe(now.Sub(r.Time).Seconds())
-		r.Ack.Done()
-	}
-	p.m.acked.Add(float64(len(recs)))
+	p.m.ackLatency.Observe(now.Sub(r.Time).Seconds())
+	p.m.acked.Inc()
+	r.Ack.Done()
 }
 
 func (p *Producer) drop(tp topicPartition, recs []Record, reason string, err error) {
 	p.m.dropped.WithLabelValues(reason).Add(float64(len(recs)))
-	p.log.Error("record dropped by policy", "topic", tp.topic, "partition", tp.partition,
+	p.logOnce("drop/"+reason+"/"+tp.topic, slog.LevelError, "record dropped by policy", "topic", tp.topic, "partition", tp.partition,
 		"reason", reason, "bytes", len(recs[0].Value), "error", err)
 	for i := range recs {
 		recs[i].Ack.Done()
 	}
 }
 
-// logOnce logs at most one line per error class per interval.
-func (p *Producer) logOnce(class, msg string, args ...any) {
+// logInterval is how often one condition (error class and topic) is logged.
+const logInterval = 30 * time.Second
+
+// logOnce logs at most one line per condition per logInterval.
+func (p *Producer) logOnce(class string, level slog.Level, msg string, args ...any) {
 	now := time.Now()
-	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < 30*time.Second {
+	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < logInterval {
 		return
 	}
 	p.errLogged.Store(class, now)
-	p.log.Warn(msg, args...)
+	p.log.Log(context.Background(), level, msg, args...)
 }
 
 func isLeaderError(err error) bool {
@@ -526,10 +659,50 @@ func isLeaderError(err error) bool {
 	// kafka-go reports a partition missing from its cached layout as a
 	// plain error ("... has no leader", "... not found").
 	msg := err.Error()
-	return strings.Contains(msg, "no leader") || strings.Contains(msg, "not found") || isNetError(err)
+	return strings.Contains(msg, "no leader") || strings.Contains(msg, "not found") || isNetError(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
+// mayBeStored reports whether a failed produce request may nevertheless
+// have been stored, so that sending it again may duplicate its records.
+// Not stored: requests that never left (dial errors; no leader, partition or
+// broker in kafka-go's layout) and broker answers given before the append
+// (NOT_ENOUGH_REPLICAS, UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE,
+// authorization and SASL errors). Everything else may have been stored: a
+// transport error once the request may have been written, a timeout, and
+// also NOT_LEADER_OR_FOLLOWER, which a leader returns for a request it
+// appended and then held waiting for acks=all when it loses leadership (a
+// clean leader bounce measured 600 duplicates after such answers).
+func mayBeStored(err error) bool {
+	for _, e := range []error{kafka.NotEnoughReplicas, kafka.UnknownTopicOrPartition, kafka.LeaderNotAvailable,
+		kafka.BrokerNotAvailable, kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed,
+		kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism, kafka.IllegalSASLState, kafka.InvalidRequiredAcks} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	msg := err.Error()
+	return !strings.Contains(msg, "no leader") && !strings.Contains(msg, "not found")
+}
+
+func isTooLarge(err error) bool {
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
+}
+
+// isNetError reports a transport error. kafka.Error has Timeout and
+// Temporary methods too, so it satisfies net.Error: broker error codes are
+// excluded explicitly.
 func isNetError(err error) bool {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return false
+	}
 	var ne net.Error
 	return errors.As(err, &ne)
 }
