@@ -20,8 +20,7 @@ import (
 // newTopicOn creates a topic with a name derived from the test on c.
 func newTopicOn(t testing.TB, c *kafkatest.Cluster, partitions int) string {
 	t.Helper()
-	topicSeq++
-	name := fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), topicSeq)
+	name := topicName(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := c.CreateTopic(ctx, name, partitions, 1, nil); err != nil {

@@ -47,11 +47,6 @@ func createTopicOn(t *testing.T, c *kafkatest.Cluster, name string, partitions i
 	}
 }
 
-func topicName(t *testing.T) string {
-	topicSeq++
-	return fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), topicSeq)
-}
-
 func hwOn(t *testing.T, c *kafkatest.Cluster, topic string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -133,6 +128,9 @@ func (a *agentProc) metricOr(t *testing.T, name string) float64 {
 
 // TestFailover3Nodes runs F09, F10 and F11 on one three-node cluster.
 func TestFailover3Nodes(t *testing.T) {
+	// Parallel: the long fault tests overlap (they mostly wait on
+	// elections, outages and restarts), which keeps the suite short.
+	t.Parallel()
 	c := startCluster3(t)
 	t.Run("F09-kill9-leader", func(t *testing.T) { leaderRounds(t, c, true) })
 	t.Run("F10-bounce-leader", func(t *testing.T) { leaderRounds(t, c, false) })

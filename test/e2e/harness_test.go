@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -441,16 +442,16 @@ func waitShipped(t testing.TB, topic string, n int, timeout time.Duration) {
 	})
 }
 
-var topicSeq int
+// topicSeq numbers topics; tests that call t.Parallel create topics too.
+var topicSeq atomic.Int64
 
+// topicName is a topic name unique in this run, derived from the test's name.
+func topicName(t testing.TB) string {
+	return fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), topicSeq.Add(1))
+}
+
+// newTopic creates a topic on the package's shared cluster.
 func newTopic(t testing.TB, partitions int) string {
 	t.Helper()
-	topicSeq++
-	name := fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), topicSeq)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cluster.CreateTopic(ctx, name, partitions, 1, nil); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	return name
+	return newTopicOn(t, cluster, partitions)
 }

@@ -22,6 +22,9 @@ import (
 // exits; /readyz fails during the black hole and recovers after it. The
 // verifier reads over the broker's direct PLAINTEXT listener.
 func TestNetworkFaultsF13(t *testing.T) {
+	// Parallel: the long fault tests overlap (they mostly wait on
+	// elections, outages and restarts), which keeps the suite short.
+	t.Parallel()
 	const (
 		rate         = 1000 // lines per second over all files
 		latency      = 500 * time.Millisecond

@@ -168,6 +168,9 @@ func hwSum(t *testing.T, topic string) int64 {
 // checkpoint, plus counted retries) and C3 (a frozen agent's checkpoint is
 // never ahead of Kafka).
 func TestKill9Rounds(t *testing.T) {
+	// Parallel: the long fault tests overlap (they mostly wait on
+	// elections, outages and restarts), which keeps the suite short.
+	t.Parallel()
 	const files, payload, rounds, rate = 10, 60, 20, 20_000
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
