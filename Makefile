@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commitHash=$(COMMIT)
 
-.PHONY: build test lint unit demo bench clean
+.PHONY: build test lint unit demo bench bench-quick bench-profile microbench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/logship ./cmd/agent
@@ -26,7 +26,23 @@ unit:
 demo: build
 	scripts/demo
 
-bench:
+# Side-by-side benchmark against kcat on a real broker (see BENCHMARKS.md):
+# backlog, latency, scale and many-files modes; prints the table and writes
+# bench/out/results-<timestamp>.md. Needs kcat (scripts/setup installs it).
+# BENCHFLAGS passes extra flags, e.g. make bench BENCHFLAGS='-rounds 5'.
+bench: build
+	$(GO) run ./bench/cmd/logship-bench $(BENCHFLAGS)
+
+# A smoke run of every mode at small sizes (about 3 minutes).
+bench-quick: build
+	$(GO) run ./bench/cmd/logship-bench -quick $(BENCHFLAGS)
+
+# One profiled backlog run: bench/out/cpu.pprof and allocs.pprof.
+bench-profile: build
+	$(GO) run ./bench/cmd/logship-bench -modes profile $(BENCHFLAGS)
+
+# Go micro-benchmarks of every package, per stage of the hot path.
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /test/e2e)
 
 clean:
