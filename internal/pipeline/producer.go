@@ -446,19 +446,11 @@ func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 // produce sends one produce request and returns the base offset assigned by
 // the broker, or the transport or broker error.
 func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
-	krecs := make([]kafka.Record, len(recs))
-	for i := range recs {
-		r := &recs[i]
-		krecs[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: kafka.NewBytes(r.Value)}
-		if r.Key != nil {
-			krecs[i].Key = kafka.NewBytes(r.Key)
-		}
-	}
 	res, err := p.client.Produce(p.sendCtx, &kafka.ProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
-		Records:      kafka.NewRecordReader(krecs...),
+		Records:      kafkaRecords(recs),
 		Compression:  p.opts.Compression,
 	})
 	if err != nil {
@@ -474,6 +466,20 @@ func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
 		return 0, fmt.Errorf("pipeline: record %d rejected: %w", idx, rerr)
 	}
 	return res.BaseOffset, nil
+}
+
+// kafkaRecords is the encode stage: the records of one produce request as
+// kafka-go reads them.
+func kafkaRecords(recs []Record) kafka.RecordReader {
+	krecs := make([]kafka.Record, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		krecs[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: kafka.NewBytes(r.Value)}
+		if r.Key != nil {
+			krecs[i].Key = kafka.NewBytes(r.Key)
+		}
+	}
+	return kafka.NewRecordReader(krecs...)
 }
 
 func (p *Producer) acked(tp topicPartition, recs []Record, base int64) {

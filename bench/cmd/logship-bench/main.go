@@ -57,6 +57,7 @@ type options struct {
 	filesRate  int
 	filesDur   time.Duration
 	keep       bool
+	memLimit   string
 }
 
 func main() {
@@ -81,6 +82,7 @@ func run() int {
 	flag.IntVar(&o.files, "files", 1000, "files mode: number of files")
 	flag.IntVar(&o.filesRate, "files-rate", 10, "files mode: lines per second per file")
 	flag.DurationVar(&o.filesDur, "files-dur", 60*time.Second, "files mode: measured interval (after a 10s warm-up)")
+	flag.StringVar(&o.memLimit, "memory-limit", "", "logship agent.memory_limit (default: the agent's default, 32MiB)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (generated files, agent logs, broker data)")
 	flag.Parse()
 	if *quick {

@@ -49,11 +49,24 @@ func runLogshipBacklog(ctx context.Context, e *env, file string, n int, size int
 	}
 	dir := filepath.Join(e.work, topic)
 	t0 := time.Now()
-	a, err := startLogship(bin, dir, agentConfig{Brokers: e.broker.bootstrap, Topic: topic, Glob: file}, extraEnv)
+	a, err := startLogship(bin, dir, agentConfig{Brokers: e.broker.bootstrap, Topic: topic, Glob: file, MemoryLimit: e.o.memLimit}, extraEnv)
 	if err != nil {
 		return r, err
 	}
 	defer a.kill()
+	if os.Getenv("BENCH_DEBUG") != "" {
+		go func() {
+			for a.alive() == nil {
+				time.Sleep(500 * time.Millisecond)
+				inf, _ := a.metric("logship_inflight_bytes")
+				acked, _ := a.metric("logship_records_acked_total")
+				lat, _ := a.metric("logship_ack_latency_seconds_sum")
+				u, _ := procUsage(a.cmd.Process.Pid)
+				ss, _ := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", a.cmd.Process.Pid))
+				logf("debug: inflight %.1f MiB acked %.0f avg ack latency %.3f s cpu %v schedstat %s", inf/(1<<20), acked, lat/max(acked, 1), u.CPU, bytes.TrimSpace(ss))
+			}
+		}()
+	}
 	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(n), 50*time.Millisecond, backlogTimeout(n), a.alive); err != nil {
 		return r, err
 	}
@@ -244,7 +257,7 @@ func runLatency(ctx context.Context, e *env, tool string,
 
 func runLatencyMode(ctx context.Context, e *env) error {
 	logship := func(topic, file string) (int, func() error, error) {
-		a, err := startLogship(e.o.bin, filepath.Join(e.work, topic), agentConfig{Brokers: e.broker.bootstrap, Topic: topic, Glob: file}, nil)
+		a, err := startLogship(e.o.bin, filepath.Join(e.work, topic), agentConfig{Brokers: e.broker.bootstrap, Topic: topic, Glob: file, MemoryLimit: e.o.memLimit}, nil)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -362,7 +375,7 @@ func runFilesMode(ctx context.Context, e *env) error {
 		files[i] = f
 	}
 	a, err := startLogship(e.o.bin, filepath.Join(e.work, topic), agentConfig{Brokers: e.broker.bootstrap, Topic: topic,
-		Glob: filepath.Join(dir, "*.log")}, nil)
+		Glob: filepath.Join(dir, "*.log"), MemoryLimit: e.o.memLimit}, nil)
 	if err != nil {
 		return err
 	}

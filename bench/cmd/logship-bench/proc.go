@@ -103,6 +103,8 @@ type agentConfig struct {
 	Topic      string
 	Glob       string
 	Partitions int
+	// MemoryLimit overrides agent.memory_limit ("" keeps the default).
+	MemoryLimit string
 }
 
 // startLogship writes a configuration into a fresh dir and starts bin with
@@ -118,11 +120,15 @@ func startLogship(bin, dir string, c agentConfig, env []string) (*agentProc, err
 	if err != nil {
 		return nil, err
 	}
+	mem := ""
+	if c.MemoryLimit != "" {
+		mem = "  memory_limit: " + c.MemoryLimit + "\n"
+	}
 	cfg := fmt.Sprintf(`agent:
   host: bench
   data_dir: %q
   log_level: warn
-http:
+%shttp:
   listen: %q
 kafka:
   brokers: [%q]
@@ -138,7 +144,7 @@ pipelines:
     partitioner: round_robin
     serializer: raw
     start_at: beginning
-`, filepath.Join(dir, "data"), addr, c.Brokers, c.Glob, c.Topic)
+`, filepath.Join(dir, "data"), mem, addr, c.Brokers, c.Glob, c.Topic)
 	cfgPath := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
