@@ -263,7 +263,14 @@ func (r *reader) backoff(expired bool) {
 // the bytes not kept by emitted lines are released right after it.
 func (r *reader) readStep(ctx context.Context) error {
 	start := r.lineStart
-	want := int(r.scanned-start) + r.t.bufSize
+	// Re-read the held-back partial line and fill the rest of the reused
+	// buffer. Only a partial line longer than half the buffer asks for a
+	// whole buffer beyond it (a temporary larger buffer); asking for that
+	// every time allocated a new buffer on almost every read.
+	want := r.t.bufSize
+	if held := int(r.scanned - start); held >= r.t.bufSize/2 {
+		want = held + r.t.bufSize
+	}
 	if lim := max(r.split.max+1, r.t.bufSize); want > lim {
 		want = lim
 	}
