@@ -24,6 +24,7 @@ type Pipeline struct {
 	key         string
 	partitioner Partitioner
 	serialize   Serializer
+	raw         bool // serializer raw: the value is the line's bytes, not copied
 	fields      []Field
 	producer    *Producer
 	log         *slog.Logger
@@ -83,6 +84,7 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		key:         pc.Key,
 		partitioner: part,
 		serialize:   ser,
+		raw:         pc.Serializer == "" || pc.Serializer == "raw",
 		fields:      fields,
 		producer:    producer,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
@@ -111,39 +113,65 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 	case "source":
 		key = []byte(src.Path)
 	}
-	// One arena for all serialized values of this call: a single
-	// allocation, sub-sliced per record.
-	size := 0
-	for i := range lines {
-		size += len(lines[i].Data)
-	}
-	arena := make([]byte, 0, size+len(lines)*(160+len(p.host)+len(src.Path)))
-	recs := make([]Record, len(lines))
+	// Partition first, then lay the records out grouped by partition
+	// (a counting sort that keeps file order within each partition), so
+	// the producer takes one Append — one lock — per partition per call,
+	// not one per run of equal partitions (one per line with round_robin).
 	parts := make([]int, len(lines))
-	ev := Event{Time: now, Host: p.host, Source: src.Path, Fields: p.fields}
+	top := 0
 	for i := range lines {
-		ln := &lines[i]
-		ev.Message = ln.Data
-		ev.Offset = ln.End
-		start := len(arena)
-		var altered bool
-		arena, altered = p.serialize(arena, &ev)
-		if altered {
-			p.altered.Inc()
-		}
-		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
 		parts[i] = p.partitioner.Partition(key, partitions)
+		top = max(top, parts[i])
 	}
-	// Hand runs of records bound for the same partition to the producer.
-	for start := 0; start < len(recs); {
-		end := start + 1
-		for end < len(recs) && parts[end] == parts[start] {
-			end++
+	starts := make([]int, top+2)
+	for _, pt := range parts {
+		starts[pt+1]++
+	}
+	for i := 1; i < len(starts); i++ {
+		starts[i] += starts[i-1]
+	}
+	next := make([]int, top+1)
+	copy(next, starts)
+	recs := make([]Record, len(lines))
+	if p.raw {
+		// The raw value is the line itself: Line.Data is the sink's until
+		// the Ack is resolved, so no copy is needed.
+		for i := range lines {
+			j := next[parts[i]]
+			next[parts[i]]++
+			recs[j] = Record{Key: key, Value: lines[i].Data, Time: now, Ack: lines[i].Ack}
 		}
-		if err := p.producer.Append(p.topic, parts[start], recs[start:end]); err != nil {
+	} else {
+		// One arena for all serialized values of this call: a single
+		// allocation, sub-sliced per record.
+		size := 0
+		for i := range lines {
+			size += len(lines[i].Data)
+		}
+		arena := make([]byte, 0, size+len(lines)*(160+len(p.host)+len(src.Path)))
+		ev := Event{Time: now, Host: p.host, Source: src.Path, Fields: p.fields}
+		for i := range lines {
+			ln := &lines[i]
+			ev.Message = ln.Data
+			ev.Offset = ln.End
+			start := len(arena)
+			var altered bool
+			arena, altered = p.serialize(arena, &ev)
+			if altered {
+				p.altered.Inc()
+			}
+			j := next[parts[i]]
+			next[parts[i]]++
+			recs[j] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
+		}
+	}
+	for pt := 0; pt <= top; pt++ {
+		if starts[pt] == starts[pt+1] {
+			continue
+		}
+		if err := p.producer.Append(p.topic, pt, recs[starts[pt]:starts[pt+1]]); err != nil {
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
-		start = end
 	}
 	return nil
 }
