@@ -43,20 +43,23 @@ func benchProducer(b *testing.B, topic string, parts int) *Producer {
 	return p
 }
 
-// drain takes every batch out of the queues, as the senders would, and
-// returns the number of records.
+// drain takes every batch out of the queues and releases it, as the
+// senders do once a batch is acknowledged, and returns the number of
+// records.
 func drain(p *Producer) int {
 	n := 0
 	for _, q := range p.queues {
 		q.mu.Lock()
-		for _, bt := range q.sealed {
-			n += len(bt.records)
-		}
+		batches := q.sealed
 		if q.open != nil {
-			n += len(q.open.records)
+			batches = append(batches, q.open)
 		}
 		q.open, q.sealed = nil, nil
 		q.mu.Unlock()
+		for _, bt := range batches {
+			n += len(bt.records)
+			bt.recycle()
+		}
 	}
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -288,7 +289,7 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 			notify = true
 		}
 		if q.open == nil {
-			q.open = &batch{created: time.Now(), records: make([]Record, 0, min(len(recs)-i, 1024))}
+			q.open = &batch{created: time.Now(), records: newRecordSlice(maxBytes / sz)}
 			notify = true
 		}
 		q.open.records = append(q.open.records, recs[i])
@@ -298,6 +299,30 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 	if notify {
 		q.signal()
 	}
+}
+
+// recordSlices recycles the record slices of acknowledged batches: a batch
+// of small records holds thousands of them, and growing a fresh slice per
+// batch was a quarter of the agent's allocated bytes.
+var recordSlices sync.Pool // of *[]Record
+
+// newRecordSlice returns an empty slice for about hint records (a batch's
+// byte limit divided by the size of its first record).
+func newRecordSlice(hint int) []Record {
+	hint = min(max(hint, 16), 1<<14)
+	if sp, ok := recordSlices.Get().(*[]Record); ok && cap(*sp) >= hint {
+		return (*sp)[:0]
+	}
+	return make([]Record, 0, hint)
+}
+
+// recycle returns the records of a batch that is fully resolved. Nothing
+// may reference b.records afterwards.
+func (b *batch) recycle() {
+	clear(b.records) // drop the values and acks
+	rs := b.records[:0]
+	b.records = nil
+	recordSlices.Put(&rs)
 }
 
 func (q *partitionQueue) signal() {
@@ -389,6 +414,7 @@ func (p *Producer) runSender(q *partitionQueue) {
 			return // hard stop: the batch stays unacknowledged
 		}
 		q.sent()
+		b.recycle()
 	}
 }
 
@@ -469,17 +495,67 @@ func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
 }
 
 // kafkaRecords is the encode stage: the records of one produce request as
-// kafka-go reads them.
+// kafka-go reads them. It makes three allocations per request instead of
+// one per record: the kafka.Record slice, the value (and key) readers in
+// one slab each, and the reader itself. kafka-go encodes each record as it
+// reads it; every attempt builds fresh readers.
 func kafkaRecords(recs []Record) kafka.RecordReader {
-	krecs := make([]kafka.Record, len(recs))
+	rr := &recordReader{records: make([]kafka.Record, len(recs))}
+	vals := make([]bytesValue, len(recs))
+	var keys []bytesValue
 	for i := range recs {
 		r := &recs[i]
-		krecs[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: kafka.NewBytes(r.Value)}
+		vals[i] = bytesValue{b: r.Value}
+		rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &vals[i]}
 		if r.Key != nil {
-			krecs[i].Key = kafka.NewBytes(r.Key)
+			if keys == nil {
+				keys = make([]bytesValue, len(recs))
+			}
+			keys[i] = bytesValue{b: r.Key}
+			rr.records[i].Key = &keys[i]
 		}
 	}
-	return kafka.NewRecordReader(krecs...)
+	return rr
+}
+
+// recordReader hands out the records of one produce request in order.
+type recordReader struct {
+	records []kafka.Record
+	next    int
+}
+
+// ReadRecord implements kafka.RecordReader.
+func (r *recordReader) ReadRecord() (*kafka.Record, error) {
+	if r.next == len(r.records) {
+		return nil, io.EOF
+	}
+	r.next++
+	return &r.records[r.next-1], nil
+}
+
+// bytesValue is a record key or value as kafka-go's Bytes: a reader over a
+// slice the record owns. WriteTo lets io.Copy move it in one write.
+type bytesValue struct {
+	b   []byte
+	off int
+}
+
+func (v *bytesValue) Len() int     { return len(v.b) - v.off }
+func (v *bytesValue) Close() error { return nil }
+
+func (v *bytesValue) Read(p []byte) (int, error) {
+	if v.off >= len(v.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, v.b[v.off:])
+	v.off += n
+	return n, nil
+}
+
+func (v *bytesValue) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(v.b[v.off:])
+	v.off += n
+	return int64(n), err
 }
 
 func (p *Producer) acked(tp topicPartition, recs []Record, base int64) {
