@@ -41,7 +41,10 @@ func backlogTimeout(n int) time.Duration {
 // reaches n (polled only once the broker's high watermarks show n records,
 // so the scrapes do not load the agent during the run); CPU and peak RSS
 // are read from /proc at that moment.
-func runLogshipBacklog(ctx context.Context, e *env, file string, n int, size int64, round int, bin string, extraEnv []string) (backlogResult, error) {
+//
+// With profileDone set (a binary built with -tags benchprofile) it asks the
+// agent to finish its profiles and waits for that file before SIGTERM.
+func runLogshipBacklog(ctx context.Context, e *env, file string, n int, size int64, round int, bin string, extraEnv []string, profileDone string) (backlogResult, error) {
 	r := backlogResult{Tool: "logship", Round: round, Lines: n, Bytes: size, Load: loadAvg()}
 	topic, err := e.newTopic(ctx, "backlog-logship", nil)
 	if err != nil {
@@ -81,6 +84,11 @@ func runLogshipBacklog(ctx context.Context, e *env, file string, n int, size int
 	r.CPU, r.PeakRSS = u.CPU, u.PeakRSS
 	dropped, _ := a.metric("logship_records_dropped_total")
 	retried, _ := a.metric("logship_records_retried_total")
+	if profileDone != "" {
+		if err := a.finishProfiles(profileDone, 30*time.Second); err != nil {
+			return r, err
+		}
+	}
 	if _, err := a.stop(60 * time.Second); err != nil {
 		return r, err
 	}
@@ -167,7 +175,7 @@ func runBacklogMode(ctx context.Context, e *env) error {
 		for _, tool := range order {
 			var r backlogResult
 			if tool == "logship" {
-				r, err = runLogshipBacklog(ctx, e, file, n, size, round, e.o.bin, nil)
+				r, err = runLogshipBacklog(ctx, e, file, n, size, round, e.o.bin, nil, "")
 			} else {
 				r, err = runKcatBacklog(ctx, e, file, n, size, round)
 			}
@@ -190,6 +198,9 @@ type latencyResult struct {
 	PeakRSS int64
 	CPUPct  float64 // producer CPU over the writing interval, % of one core
 	V       verdict
+	// HeldUntilEOF counts lines still not in Kafka 10 s after the writer
+	// stopped, delivered only when the producer's input ended (kcat).
+	HeldUntilEOF int
 }
 
 const latencyWarmup = 2 * time.Second
@@ -235,8 +246,23 @@ func runLatency(ctx context.Context, e *env, tool string,
 	res.CPUPct = 100 * (u1.CPU - u0.CPU).Seconds() / time.Since(t0).Seconds()
 	res.Written = written
 	alive := func() error { return nil }
-	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(written), 50*time.Millisecond, 2*time.Minute, alive); err != nil {
-		return res, err
+	wait := 2 * time.Minute
+	if tool == "kcat" {
+		// kcat -P reading a pipe can hold the last lines it read until
+		// its input ends (seen with librdkafka 2.0.2): give it 10 s, then
+		// end its input and count what was still held back.
+		wait = 10 * time.Second
+	}
+	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(written), 50*time.Millisecond, wait, alive); err != nil {
+		if tool != "kcat" {
+			return res, err
+		}
+		hw, herr := e.broker.highWater(ctx, topic, e.o.partitions)
+		if herr != nil {
+			return res, herr
+		}
+		res.HeldUntilEOF = written - int(hw)
+		logf("  kcat held %d of %d lines until its input ended", res.HeldUntilEOF, written)
 	}
 	res.PeakRSS = u1.PeakRSS
 	stopped = true
@@ -328,7 +354,7 @@ func runScaleMode(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		r, err := runLogshipBacklog(ctx, e, file, n, size, 1, e.o.bin, nil)
+		r, err := runLogshipBacklog(ctx, e, file, n, size, 1, e.o.bin, nil, "")
 		if err != nil {
 			return fmt.Errorf("logship %d lines: %w", n, err)
 		}
@@ -457,9 +483,15 @@ func runProfileMode(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	cpu, allocs := filepath.Join(out, "cpu.pprof"), filepath.Join(out, "allocs.pprof")
+	cpu, allocs, heap := filepath.Join(out, "cpu.pprof"), filepath.Join(out, "allocs.pprof"), filepath.Join(out, "heap.pprof")
+	tr := filepath.Join(out, "trace.out")
+	for _, f := range []string{cpu, allocs, heap, tr, cpu + ".done"} {
+		_ = os.Remove(f)
+	}
 	r, err := runLogshipBacklog(ctx, e, file, n, size, 1, bin,
-		[]string{"LOGSHIP_CPUPROFILE=" + cpu, "LOGSHIP_MEMPROFILE=" + allocs})
+		[]string{"LOGSHIP_CPUPROFILE=" + cpu, "LOGSHIP_MEMPROFILE=" + allocs,
+			"LOGSHIP_HEAPPROFILE=" + heap, "LOGSHIP_HEAPPROFILE_AFTER=4s",
+			"LOGSHIP_TRACE=" + tr, "LOGSHIP_TRACE_FOR=3s"}, cpu+".done")
 	if err != nil {
 		return err
 	}
@@ -469,6 +501,7 @@ func runProfileMode(ctx context.Context, e *env) error {
 		{cpu, "-top -cum -nodecount=40"},
 		{allocs, "-top -sample_index=alloc_space -nodecount=25"},
 		{allocs, "-top -sample_index=alloc_objects -nodecount=25"},
+		{heap, "-top -sample_index=inuse_space -nodecount=25"},
 	} {
 		args := append([]string{"tool", "pprof"}, append(splitArgs(p.args), bin, p.file)...)
 		b, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
@@ -476,6 +509,23 @@ func runProfileMode(ctx context.Context, e *env) error {
 			return fmt.Errorf("pprof %s: %w: %s", p.args, err, b)
 		}
 		e.report.profiles = append(e.report.profiles, fmt.Sprintf("go tool pprof %s %s\n%s", p.args, filepath.Base(p.file), b))
+	}
+	// Where goroutines wait (first 3 s of the run, from the execution
+	// trace): blocking on channels and locks, and waiting for the network.
+	for _, kind := range []string{"sync", "net"} {
+		prof := filepath.Join(out, "trace-"+kind+".pprof")
+		b, err := exec.CommandContext(ctx, "go", "tool", "trace", "-pprof="+kind, tr).Output()
+		if err != nil {
+			return fmt.Errorf("go tool trace -pprof=%s: %w", kind, err)
+		}
+		if err := os.WriteFile(prof, b, 0o644); err != nil {
+			return err
+		}
+		top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", prof).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pprof %s: %w: %s", prof, err, top)
+		}
+		e.report.profiles = append(e.report.profiles, fmt.Sprintf("go tool trace -pprof=%s trace.out (first 3 s)\n%s", kind, top))
 	}
 	return nil
 }

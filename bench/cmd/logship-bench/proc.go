@@ -294,6 +294,25 @@ func (a *agentProc) stop(timeout time.Duration) (usage, error) {
 	return u, nil
 }
 
+// finishProfiles sends SIGUSR1 to a benchprofile build and waits until it
+// has written its profiles (the marker file done appears).
+func (a *agentProc) finishProfiles(done string, timeout time.Duration) error {
+	_ = a.cmd.Process.Signal(syscall.SIGUSR1)
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(done); err == nil {
+			return nil
+		}
+		if err := a.alive(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("profiles not written within %s", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // kill stops the agent without waiting for a drain (error paths).
 func (a *agentProc) kill() {
 	select {

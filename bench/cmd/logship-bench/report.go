@@ -143,12 +143,19 @@ func (r *report) markdown() string {
 	if len(r.latency) > 0 {
 		w("## Latency: %s lines/s appended to a live file for %s\n\n", fmtInt(int64(r.o.rate)), r.o.latencyDur)
 		w("Delay = broker LogAppendTime (ms resolution) − time of the write(2) that appended the line; "+
-			"the first %s of lines are excluded as warm-up. kcat follows the file through `tail -F | kcat -P`.\n\n", latencyWarmup)
+			"the first %s of lines are excluded as warm-up. kcat follows the file through `tail -F | kcat -P -u`; "+
+			"its CPU column counts kcat only, not tail.\n\n", latencyWarmup)
 		w("| tool | lines written | lines in percentiles | p50 ms | p99 ms | max ms | producer CPU %% of a core | peak RSS MiB | verified |\n")
 		w("|---|---|---|---|---|---|---|---|---|\n")
 		for _, x := range r.latency {
 			w("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", x.Tool, fmtInt(int64(x.Written)), fmtInt(int64(x.Stats.N)),
 				x.Stats.P50, x.Stats.P99, x.Stats.Max, x.CPUPct, mib(x.PeakRSS), okText(x.V))
+		}
+		for _, x := range r.latency {
+			if x.HeldUntilEOF > 0 {
+				w("\n%s held %s lines until its input ended (10 s after the writer stopped); their delays are in the max.\n",
+					x.Tool, fmtInt(int64(x.HeldUntilEOF)))
+			}
 		}
 		for _, x := range r.latency {
 			if x.Tool == "logship" {
