@@ -84,7 +84,9 @@ func (r *reader) run(ctx context.Context) {
 				return
 			}
 		case r.tracker.Window() >= r.t.maxWindow:
-			r.wait(ctx, r.t.pollMin, nil)
+			// Wake as soon as everything pending is acknowledged (the
+			// window then collapses), not only after a poll interval.
+			r.wait(ctx, r.t.pollMin, r.tracker.Drained())
 		case r.discard:
 			err = r.discardStep(ctx)
 		default:
