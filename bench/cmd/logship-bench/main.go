@@ -58,6 +58,9 @@ type options struct {
 	filesDur   time.Duration
 	keep       bool
 	memLimit   string
+	// profileFiles runs the files mode with a benchprofile build and
+	// writes files-cpu.pprof / files-allocs.pprof.
+	profileFiles bool
 }
 
 func main() {
@@ -83,6 +86,7 @@ func run() int {
 	flag.IntVar(&o.filesRate, "files-rate", 10, "files mode: lines per second per file")
 	flag.DurationVar(&o.filesDur, "files-dur", 60*time.Second, "files mode: measured interval (after a 10s warm-up)")
 	flag.StringVar(&o.memLimit, "memory-limit", "", "logship agent.memory_limit (default: the agent's default, 32MiB)")
+	flag.BoolVar(&o.profileFiles, "profile-files", false, "files mode: profile logship (files-cpu.pprof, files-allocs.pprof in -out)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (generated files, agent logs, broker data)")
 	flag.Parse()
 	if *quick {

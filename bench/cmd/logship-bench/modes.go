@@ -400,8 +400,22 @@ func runFilesMode(ctx context.Context, e *env) error {
 		defer f.Close()
 		files[i] = f
 	}
-	a, err := startLogship(e.o.bin, filepath.Join(e.work, topic), agentConfig{Brokers: e.broker.bootstrap, Topic: topic,
-		Glob: filepath.Join(dir, "*.log"), MemoryLimit: e.o.memLimit}, nil)
+	bin, env, done := e.o.bin, []string(nil), ""
+	if e.o.profileFiles {
+		out, err := filepath.Abs(e.o.out)
+		if err != nil {
+			return err
+		}
+		if bin, err = buildProfiling(ctx, e); err != nil {
+			return err
+		}
+		cpu := filepath.Join(out, "files-cpu.pprof")
+		done = cpu + ".done"
+		_ = os.Remove(done)
+		env = []string{"LOGSHIP_CPUPROFILE=" + cpu, "LOGSHIP_MEMPROFILE=" + filepath.Join(out, "files-allocs.pprof")}
+	}
+	a, err := startLogship(bin, filepath.Join(e.work, topic), agentConfig{Brokers: e.broker.bootstrap, Topic: topic,
+		Glob: filepath.Join(dir, "*.log"), MemoryLimit: e.o.memLimit}, env)
 	if err != nil {
 		return err
 	}
@@ -449,6 +463,11 @@ func runFilesMode(ctx context.Context, e *env) error {
 	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(written), 100*time.Millisecond, 2*time.Minute, a.alive); err != nil {
 		return err
 	}
+	if done != "" {
+		if err := a.finishProfiles(done, 30*time.Second); err != nil {
+			return err
+		}
+	}
 	if _, err := a.stop(60 * time.Second); err != nil {
 		return err
 	}
@@ -472,11 +491,9 @@ func runProfileMode(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(e.work, "logship-prof")
-	build := exec.CommandContext(ctx, "go", "build", "-tags", "benchprofile", "-o", bin, "./cmd/agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build profiling binary: %w: %s", err, b)
+	bin, err := buildProfiling(ctx, e)
+	if err != nil {
+		return err
 	}
 	n := e.o.lines
 	file, size, err := backlogFile(ctx, e, n)
@@ -528,6 +545,17 @@ func runProfileMode(ctx context.Context, e *env) error {
 		e.report.profiles = append(e.report.profiles, fmt.Sprintf("go tool trace -pprof=%s trace.out (first 3 s)\n%s", kind, top))
 	}
 	return nil
+}
+
+// buildProfiling builds logship with -tags benchprofile into the work dir.
+func buildProfiling(ctx context.Context, e *env) (string, error) {
+	bin := filepath.Join(e.work, "logship-prof")
+	build := exec.CommandContext(ctx, "go", "build", "-tags", "benchprofile", "-o", bin, "./cmd/agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build profiling binary: %w: %s", err, b)
+	}
+	return bin, nil
 }
 
 func splitArgs(s string) []string {

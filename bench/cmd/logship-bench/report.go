@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -98,7 +99,7 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# logship vs kcat — %s\n\n", r.started.Format("2006-01-02 15:04 MST"))
-	w("Command: `%s`  \n", strings.Join(os.Args, " "))
+	w("Command: `%s`  \n", strings.Join(append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...), " "))
 	w("Total bench time: %s. Load average at end: %s.\n\n", r.elapsed.Round(time.Second), r.loadEnd)
 	w("Machine:\n\n")
 	for _, m := range r.machine {
