@@ -58,7 +58,7 @@ func drain(p *Producer) int {
 		q.mu.Unlock()
 		for _, bt := range batches {
 			n += len(bt.records)
-			bt.recycle()
+			q.recycle(bt)
 		}
 	}
 	return n
@@ -125,12 +125,13 @@ func BenchmarkEncodeBatch(b *testing.B) {
 		c    kafka.Compression
 	}{{"lz4", kafka.Lz4}, {"none", 0}} {
 		b.Run(tc.name, func(b *testing.B) {
+			var scratch encodeScratch
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
 			b.SetBytes(int64(len(recs) * 200))
 			b.ReportAllocs()
 			for b.Loop() {
-				rs := &protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(tc.c), Records: kafkaRecords(recs)}
+				rs := &protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(tc.c), Records: kafkaRecords(recs, &scratch)}
 				if _, err := rs.WriteTo(io.Discard); err != nil {
 					b.Fatal(err)
 				}

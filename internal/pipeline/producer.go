@@ -270,7 +270,16 @@ type partitionQueue struct {
 	sealed   []*batch
 	closing  bool
 	inFlight int
+	// free holds record slices of acknowledged batches for new batches
+	// (at most maxFree). A per-queue list, not a sync.Pool: the pool was
+	// emptied by every other GC cycle and missed on most batches.
+	free [][]Record
+	// scratch is the sender's reusable encode state (sender goroutine only).
+	scratch encodeScratch
 }
+
+// maxFree bounds the recycled record slices kept per partition.
+const maxFree = 2
 
 type batch struct {
 	records []Record
@@ -289,7 +298,14 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 			notify = true
 		}
 		if q.open == nil {
-			q.open = &batch{created: time.Now(), records: newRecordSlice(len(recs)-i, maxBytes/sz)}
+			var rs []Record
+			if n := len(q.free); n > 0 {
+				rs, q.free[n-1] = q.free[n-1], nil
+				q.free = q.free[:n-1]
+			} else {
+				rs = newRecordSlice(len(recs)-i, maxBytes/sz)
+			}
+			q.open = &batch{created: time.Now(), records: rs}
 			notify = true
 		}
 		q.open.records = append(q.open.records, recs[i])
@@ -301,30 +317,27 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 	}
 }
 
-// recordSlices recycles the record slices of acknowledged batches: a batch
-// of small records holds thousands of them, and growing a fresh slice per
-// batch was a quarter of the agent's allocated bytes.
-var recordSlices sync.Pool // of *[]Record
-
-// newRecordSlice returns an empty slice for a new batch: a recycled one if
-// any, else one sized for the records at hand (n, at least 64) but never
+// newRecordSlice returns an empty slice for a new batch when no recycled
+// one is free: sized for the records at hand (n, at least 64) but never
 // beyond what the batch can hold (limit). Sizing every new batch for a full
 // batch cost 560 KB per batch when a live file's batches close on linger
-// with a few records each.
+// with a few records each; slices grow, and recycled ones keep their size.
 func newRecordSlice(n, limit int) []Record {
-	if sp, ok := recordSlices.Get().(*[]Record); ok {
-		return (*sp)[:0]
-	}
 	return make([]Record, 0, min(max(n, 64), max(limit, 1), 1<<14))
 }
 
-// recycle returns the records of a batch that is fully resolved. Nothing
-// may reference b.records afterwards.
-func (b *batch) recycle() {
+// recycle gives the record slice of a fully resolved batch back to the
+// queue (growing a fresh slice per batch was a quarter of the agent's
+// allocated bytes). Nothing may reference b.records afterwards.
+func (q *partitionQueue) recycle(b *batch) {
 	clear(b.records) // drop the values and acks
 	rs := b.records[:0]
 	b.records = nil
-	recordSlices.Put(&rs)
+	q.mu.Lock()
+	if len(q.free) < maxFree {
+		q.free = append(q.free, rs)
+	}
+	q.mu.Unlock()
 }
 
 func (q *partitionQueue) signal() {
@@ -412,11 +425,11 @@ func (p *Producer) runSender(q *partitionQueue) {
 		if b == nil {
 			return
 		}
-		if !p.deliver(q.tp, b.records) {
+		if !p.deliver(q.tp, b.records, &q.scratch) {
 			return // hard stop: the batch stays unacknowledged
 		}
 		q.sent()
-		b.recycle()
+		q.recycle(b)
 	}
 }
 
@@ -425,13 +438,15 @@ func (p *Producer) runSender(q *partitionQueue) {
 // split in halves; a single record that is still too large (or invalid) is
 // dropped by policy: counted, logged, and acknowledged so its file's
 // checkpoint can move on. deliver returns false only on a hard stop.
-func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
+//
+// s is the sender's encode scratch, reused across requests.
+func (p *Producer) deliver(tp topicPartition, recs []Record, s *encodeScratch) bool {
 	backoff := p.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.m.retried.Add(float64(len(recs)))
 		}
-		base, err := p.produce(tp, recs)
+		base, err := p.produce(tp, recs, s)
 		if err == nil {
 			p.acked(tp, recs, base)
 			return true
@@ -445,14 +460,14 @@ func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 		case errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge):
 			if len(recs) > 1 {
 				half := len(recs) / 2
-				return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
 			}
 			p.drop(tp, recs, "too_large", err)
 			return true
 		case errors.Is(err, kafka.InvalidRecord):
 			if len(recs) > 1 {
 				half := len(recs) / 2
-				return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
 			}
 			p.drop(tp, recs, "invalid", err)
 			return true
@@ -473,15 +488,20 @@ func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 
 // produce sends one produce request and returns the base offset assigned by
 // the broker, or the transport or broker error.
-func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
+//
+// The request's records come from s. After an error kafka-go may still be
+// encoding the abandoned request on its connection goroutine, so s gives
+// up its slices and the next attempt allocates fresh ones.
+func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
 	res, err := p.client.Produce(p.sendCtx, &kafka.ProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
-		Records:      kafkaRecords(recs),
+		Records:      kafkaRecords(recs, s),
 		Compression:  p.opts.Compression,
 	})
 	if err != nil {
+		*s = encodeScratch{}
 		return 0, err
 	}
 	if res == nil {
@@ -496,28 +516,50 @@ func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
 	return res.BaseOffset, nil
 }
 
+// encodeScratch is a sender's reusable kafka-go view of one request: the
+// record slice and the key and value readers. One request is in flight per
+// partition, so after a successful produce the next request reuses them.
+type encodeScratch struct {
+	rr         recordReader
+	vals, keys []bytesValue
+}
+
 // kafkaRecords is the encode stage: the records of one produce request as
-// kafka-go reads them. It makes three allocations per request instead of
-// one per record: the kafka.Record slice, the value (and key) readers in
-// one slab each, and the reader itself. kafka-go encodes each record as it
-// reads it; every attempt builds fresh readers.
-func kafkaRecords(recs []Record) kafka.RecordReader {
-	rr := &recordReader{records: make([]kafka.Record, len(recs))}
-	vals := make([]bytesValue, len(recs))
-	var keys []bytesValue
+// kafka-go reads them, built in s (nil: fresh). It allocates nothing per
+// record, and nothing at all once s has grown to the batch size. kafka-go
+// encodes each record as it reads it.
+func kafkaRecords(recs []Record, s *encodeScratch) kafka.RecordReader {
+	if s == nil {
+		s = new(encodeScratch)
+	}
+	n := len(recs)
+	s.rr.next = 0
+	s.rr.records = grow(s.rr.records, n)
+	s.vals = grow(s.vals, n)
 	for i := range recs {
 		r := &recs[i]
-		vals[i] = bytesValue{b: r.Value}
-		rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &vals[i]}
+		s.vals[i] = bytesValue{b: r.Value}
+		s.rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &s.vals[i]}
 		if r.Key != nil {
-			if keys == nil {
-				keys = make([]bytesValue, len(recs))
+			if len(s.keys) != n {
+				s.keys = grow(s.keys, n)
 			}
-			keys[i] = bytesValue{b: r.Key}
-			rr.records[i].Key = &keys[i]
+			s.keys[i] = bytesValue{b: r.Key}
+			s.rr.records[i].Key = &s.keys[i]
 		}
 	}
-	return rr
+	return &s.rr
+}
+
+// grow returns s resized to n elements (zeroed), reusing its array when it
+// is large enough.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // recordReader hands out the records of one produce request in order.
