@@ -66,7 +66,9 @@ func runLogshipBacklog(ctx context.Context, e *env, file string, n int, size int
 				lat, _ := a.metric("logship_ack_latency_seconds_sum")
 				u, _ := procUsage(a.cmd.Process.Pid)
 				ss, _ := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", a.cmd.Process.Pid))
-				logf("debug: inflight %.1f MiB acked %.0f avg ack latency %.3f s cpu %v schedstat %s", inf/(1<<20), acked, lat/max(acked, 1), u.CPU, bytes.TrimSpace(ss))
+				gcs, _ := a.metric("go_gc_duration_seconds_count")
+				logf("debug: inflight %.1f MiB acked %.0f avg ack latency %.3f s cpu %v gc cycles %.0f schedstat %s",
+					inf/(1<<20), acked, lat/max(acked, 1), u.CPU, gcs, bytes.TrimSpace(ss))
 			}
 		}()
 	}
