@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commitHash=$(COMMIT)
 IMAGE    ?= localhost/logship:$(VERSION)
 
-.PHONY: build test lint unit demo bench clean image image-dockerfile
+.PHONY: build test lint unit demo bench bench-quick bench-profile microbench clean image image-dockerfile
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/logship ./cmd/agent
@@ -37,7 +37,23 @@ image-dockerfile:
 demo: build
 	scripts/demo
 
-bench:
+# Side-by-side benchmark against kcat on a real broker (see BENCHMARKS.md):
+# backlog, latency, scale and many-files modes; prints the table and writes
+# bench/out/results-<timestamp>.md. Needs kcat (scripts/setup installs it).
+# BENCHFLAGS passes extra flags, e.g. make bench BENCHFLAGS='-rounds 5'.
+bench: build
+	$(GO) run ./bench/cmd/logship-bench $(BENCHFLAGS)
+
+# A smoke run of every mode at small sizes (about 3 minutes).
+bench-quick: build
+	$(GO) run ./bench/cmd/logship-bench -quick $(BENCHFLAGS)
+
+# One profiled backlog run: bench/out/cpu.pprof and allocs.pprof.
+bench-profile: build
+	$(GO) run ./bench/cmd/logship-bench -modes profile $(BENCHFLAGS)
+
+# Go micro-benchmarks of every package, per stage of the hot path.
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /test/e2e)
 
 clean:

@@ -83,14 +83,17 @@ func newLogger(a config.Agent, level *slog.LevelVar, w io.Writer) *slog.Logger {
 
 // setMemoryLimit gives the Go runtime a soft memory limit derived from
 // agent.memory_limit (the budget of bytes in flight) unless GOMEMLIMIT is
-// set: twice the budget plus a fixed allowance for the runtime, buffers of
-// in-flight requests and metrics. The budget bounds what is retained; this
-// makes the collector return freed memory before the heap doubles.
+// set: the budget plus the larger of 24 MiB (runtime, produce-request and
+// lz4 buffers, metrics) and half the budget. The budget bounds what is
+// retained; this makes the collector return freed memory before the heap
+// doubles, so the default 32 MiB budget runs in under 64 MiB of RSS
+// (measured by make bench; 2×budget+32 MiB let it reach 96 MiB).
 func setMemoryLimit(a config.Agent, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := 2*int64(a.MemoryLimit) + 32<<20
+	budget := int64(a.MemoryLimit)
+	limit := budget + max(24<<20, budget/2)
 	debug.SetMemoryLimit(limit)
 	log.Debug("go runtime memory limit set", "bytes", limit)
 }

@@ -28,6 +28,7 @@ type Pipeline struct {
 	key         string
 	partitioner Partitioner
 	serialize   Serializer
+	raw         bool // serializer raw: the value is the line's bytes, not copied
 	fields      []Field
 	headers     headerSet
 	producer    *Producer
@@ -95,6 +96,7 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		key:         pc.Key,
 		partitioner: part,
 		serialize:   ser,
+		raw:         pc.Serializer == "" || pc.Serializer == "raw",
 		fields:      fields,
 		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders),
 		producer:    producer,
@@ -118,31 +120,37 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 	}
 	now := time.Now()
 	key := p.recordKey(src)
-	// One arena for all serialized values of this call: a single
-	// allocation, sub-sliced per record.
-	size := 0
-	for i := range lines {
-		size += len(lines[i].Data)
-	}
-	arena := make([]byte, 0, size+len(lines)*(160+len(p.host)+len(src.Path)))
 	recs := make([]Record, len(lines))
-	parts := make([]int, len(lines))
-	ev := Event{Time: now, Host: p.host, Source: src.Path, Fields: p.fields}
-	for i := range lines {
-		ln := &lines[i]
-		ev.Message = ln.Data
-		ev.Offset = ln.End
-		start := len(arena)
-		var altered bool
-		arena, altered = p.serialize(arena, &ev)
-		if altered {
-			p.altered.Inc()
+	if p.raw {
+		// The raw value is the line itself: Line.Data is the sink's until
+		// the Ack is resolved, so no copy is needed.
+		for i := range lines {
+			recs[i] = Record{Key: key, Value: lines[i].Data, Time: now, Ack: lines[i].Ack}
 		}
-		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
-		parts[i] = p.partitioner.Partition(key, partitions)
+	} else {
+		// One arena for all serialized values of this call: a single
+		// allocation, sub-sliced per record.
+		size := 0
+		for i := range lines {
+			size += len(lines[i].Data)
+		}
+		arena := make([]byte, 0, size+len(lines)*(160+len(p.host)+len(src.Path)))
+		ev := Event{Time: now, Host: p.host, Source: src.Path, Fields: p.fields}
+		for i := range lines {
+			ln := &lines[i]
+			ev.Message = ln.Data
+			ev.Offset = ln.End
+			start := len(arena)
+			var altered bool
+			arena, altered = p.serialize(arena, &ev)
+			if altered {
+				p.altered.Inc()
+			}
+			recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
+		}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return lines[i].End })
-	return p.append(recs, parts)
+	return p.append(recs, partitions)
 }
 
 // recordKey is the key of src's records.
@@ -156,19 +164,46 @@ func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 	return nil
 }
 
-// append hands runs of records bound for the same partition to the
-// producer, which then owns their acks.
-func (p *Pipeline) append(recs []Record, parts []int) error {
-	// Hand runs of records bound for the same partition to the producer.
-	for start := 0; start < len(recs); {
-		end := start + 1
-		for end < len(recs) && parts[end] == parts[start] {
-			end++
-		}
-		if err := p.producer.Append(p.topic, parts[start], recs[start:end]); err != nil {
+// append partitions recs and hands them to the producer, which then owns
+// their acks. Records are grouped by partition with a stable counting sort
+// (file order kept within each partition), so the producer takes one
+// Append — one lock — per partition per call, not one per line as
+// round_robin would otherwise cause.
+func (p *Pipeline) append(recs []Record, partitions int) error {
+	parts := make([]int, len(recs))
+	top, mixed := 0, false
+	for i := range recs {
+		parts[i] = p.partitioner.Partition(recs[i].Key, partitions)
+		top = max(top, parts[i])
+		mixed = mixed || parts[i] != parts[0]
+	}
+	if !mixed {
+		if err := p.producer.Append(p.topic, parts[0], recs); err != nil {
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
-		start = end
+		return nil
+	}
+	starts := make([]int, top+2)
+	for _, pt := range parts {
+		starts[pt+1]++
+	}
+	for i := 1; i < len(starts); i++ {
+		starts[i] += starts[i-1]
+	}
+	next := make([]int, top+1)
+	copy(next, starts)
+	sorted := make([]Record, len(recs))
+	for i := range recs {
+		sorted[next[parts[i]]] = recs[i]
+		next[parts[i]]++
+	}
+	for pt := 0; pt <= top; pt++ {
+		if starts[pt] == starts[pt+1] {
+			continue
+		}
+		if err := p.producer.Append(p.topic, pt, sorted[starts[pt]:starts[pt+1]]); err != nil {
+			return fmt.Errorf("pipeline %s: %w", p.name, err)
+		}
 	}
 	return nil
 }
@@ -231,7 +266,6 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 	}
 	arena := make([]byte, 0, size+len(evs)*(200+len(p.host)+len(src.Path)+64*len(fields)))
 	recs := make([]Record, len(evs))
-	parts := make([]int, len(evs))
 	env := Event{Host: p.host, Source: src.Path, Fields: fields}
 	for i := range evs {
 		ev := &evs[i]
@@ -246,10 +280,9 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 			p.altered.Inc()
 		}
 		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ev.Ack}
-		parts[i] = p.partitioner.Partition(key, partitions)
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return evs[i].End })
-	return p.append(recs, parts)
+	return p.append(recs, partitions)
 }
 
 var (

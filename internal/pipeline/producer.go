@@ -327,7 +327,16 @@ type partitionQueue struct {
 	sealed   []*batch
 	closing  bool
 	inFlight int
+	// free holds record slices of acknowledged batches for new batches
+	// (at most maxFree). A per-queue list, not a sync.Pool: the pool was
+	// emptied by every other GC cycle and missed on most batches.
+	free [][]Record
+	// scratch is the sender's reusable encode state (sender goroutine only).
+	scratch encodeScratch
 }
+
+// maxFree bounds the recycled record slices kept per partition.
+const maxFree = 2
 
 type batch struct {
 	records []Record
@@ -346,7 +355,14 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 			notify = true
 		}
 		if q.open == nil {
-			q.open = &batch{created: time.Now(), records: make([]Record, 0, min(len(recs)-i, 1024))}
+			var rs []Record
+			if n := len(q.free); n > 0 {
+				rs, q.free[n-1] = q.free[n-1], nil
+				q.free = q.free[:n-1]
+			} else {
+				rs = newRecordSlice(len(recs)-i, maxBytes/sz)
+			}
+			q.open = &batch{created: time.Now(), records: rs}
 			notify = true
 		}
 		q.open.records = append(q.open.records, recs[i])
@@ -356,6 +372,29 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 	if notify {
 		q.signal()
 	}
+}
+
+// newRecordSlice returns an empty slice for a new batch when no recycled
+// one is free: sized for the records at hand (n, at least 64) but never
+// beyond what the batch can hold (limit). Sizing every new batch for a full
+// batch cost 560 KB per batch when a live file's batches close on linger
+// with a few records each; slices grow, and recycled ones keep their size.
+func newRecordSlice(n, limit int) []Record {
+	return make([]Record, 0, min(max(n, 64), max(limit, 1), 1<<14))
+}
+
+// recycle gives the record slice of a fully resolved batch back to the
+// queue (growing a fresh slice per batch was a quarter of the agent's
+// allocated bytes). Nothing may reference b.records afterwards.
+func (q *partitionQueue) recycle(b *batch) {
+	clear(b.records) // drop the values and acks
+	rs := b.records[:0]
+	b.records = nil
+	q.mu.Lock()
+	if len(q.free) < maxFree {
+		q.free = append(q.free, rs)
+	}
+	q.mu.Unlock()
 }
 
 func (q *partitionQueue) signal() {
@@ -443,10 +482,11 @@ func (p *Producer) runSender(q *partitionQueue) {
 		if b == nil {
 			return
 		}
-		if !p.deliver(q.tp, b.records) {
+		if !p.deliver(q.tp, b.records, &q.scratch) {
 			return // hard stop: the batch stays unacknowledged
 		}
 		q.sent()
+		q.recycle(b)
 	}
 }
 
@@ -460,20 +500,21 @@ var errStopped = errors.New("pipeline: producer stopped")
 // record still rejected goes to the oversize policy (too large) or is
 // dropped, counted and logged (invalid). Every record's Ack is resolved
 // exactly once. deliver returns false only on a hard stop, leaving the
-// unresolved records unacknowledged.
-func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
+// unresolved records unacknowledged. s is the sender's encode scratch,
+// reused across requests (nil: fresh slices per request).
+func (p *Producer) deliver(tp topicPartition, recs []Record, s *encodeScratch) bool {
 	for len(recs) > 0 {
 		lim := p.limit(tp.topic)
 		if !lim.learned {
 			// Batches are sealed at BatchBytes; nothing says the broker wants less.
-			return p.deliverChunk(tp, recs)
+			return p.deliverChunk(tp, recs, s)
 		}
 		n, size := 0, batchOverhead
 		for n < len(recs) && (n == 0 || size+recs[n].size() <= lim.bytes) {
 			size += recs[n].size()
 			n++
 		}
-		if !p.deliverChunk(tp, recs[:n]) {
+		if !p.deliverChunk(tp, recs[:n], s) {
 			return false
 		}
 		recs = recs[n:]
@@ -481,11 +522,11 @@ func (p *Producer) deliver(tp topicPartition, recs []Record) bool {
 	return true
 }
 
-func (p *Producer) deliverChunk(tp topicPartition, recs []Record) bool {
+func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScratch) bool {
 	if len(recs) == 1 && p.surelyTooLarge(tp.topic, &recs[0]) {
 		return p.oversize(tp, &recs[0], fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
 	}
-	base, err := p.send(tp, recs)
+	base, err := p.send(tp, recs, s)
 	switch {
 	case err == nil:
 		p.acked(tp, recs, base)
@@ -496,13 +537,13 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record) bool {
 		p.learnLimit(tp.topic, batchSize(recs))
 		if len(recs) > 1 {
 			half := len(recs) / 2
-			return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+			return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
 		}
 		return p.oversize(tp, &recs[0], err)
 	default: // invalid record
 		if len(recs) > 1 {
 			half := len(recs) / 2
-			return p.deliver(tp, recs[:half]) && p.deliver(tp, recs[half:])
+			return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
 		}
 		p.drop(tp, recs, "invalid", err)
 		return true
@@ -518,13 +559,13 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record) bool {
 // within about a second of being elected. Below min ISR
 // (NOT_ENOUGH_REPLICAS) the request is simply retried: nothing is
 // acknowledged, so no checkpoint moves.
-func (p *Producer) send(tp topicPartition, recs []Record) (int64, error) {
+func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
 	backoff := p.opts.RetryBackoff
 	for resend := false; ; {
 		if resend {
 			p.m.retried.Add(float64(len(recs)))
 		}
-		base, err := p.produce(tp, recs)
+		base, err := p.produce(tp, recs, s)
 		if err == nil {
 			return base, nil
 		}
@@ -570,23 +611,22 @@ func (p *Producer) send(tp topicPartition, recs []Record) (int64, error) {
 
 // produce sends one produce request and returns the base offset assigned by
 // the broker, or the transport or broker error.
-func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
-	krecs := make([]kafka.Record, len(recs))
-	for i := range recs {
-		r := &recs[i]
-		krecs[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: kafka.NewBytes(r.Value)}
-		if r.Key != nil {
-			krecs[i].Key = kafka.NewBytes(r.Key)
-		}
-	}
+//
+// The request's records come from s. After an error kafka-go may still be
+// encoding the abandoned request on its connection goroutine, so s gives
+// up its slices and the next attempt allocates fresh ones.
+func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
 	res, err := p.produceFn(p.sendCtx, &kafka.ProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
-		Records:      kafka.NewRecordReader(krecs...),
+		Records:      kafkaRecords(recs, s),
 		Compression:  p.opts.Compression,
 	})
 	if err != nil {
+		if s != nil {
+			*s = encodeScratch{}
+		}
 		return 0, err
 	}
 	if res == nil {
@@ -599,6 +639,92 @@ func (p *Producer) produce(tp topicPartition, recs []Record) (int64, error) {
 		return 0, fmt.Errorf("pipeline: record %d rejected: %w", idx, rerr)
 	}
 	return res.BaseOffset, nil
+}
+
+// encodeScratch is a sender's reusable kafka-go view of one request: the
+// record slice and the key and value readers. One request is in flight per
+// partition, so after a successful produce the next request reuses them.
+type encodeScratch struct {
+	rr         recordReader
+	vals, keys []bytesValue
+}
+
+// kafkaRecords is the encode stage: the records of one produce request as
+// kafka-go reads them, built in s (nil: fresh). It allocates nothing per
+// record, and nothing at all once s has grown to the batch size. kafka-go
+// encodes each record as it reads it.
+func kafkaRecords(recs []Record, s *encodeScratch) kafka.RecordReader {
+	if s == nil {
+		s = new(encodeScratch)
+	}
+	n := len(recs)
+	s.rr.next = 0
+	s.rr.records = grow(s.rr.records, n)
+	s.vals = grow(s.vals, n)
+	for i := range recs {
+		r := &recs[i]
+		s.vals[i] = bytesValue{b: r.Value}
+		s.rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &s.vals[i]}
+		if r.Key != nil {
+			if len(s.keys) != n {
+				s.keys = grow(s.keys, n)
+			}
+			s.keys[i] = bytesValue{b: r.Key}
+			s.rr.records[i].Key = &s.keys[i]
+		}
+	}
+	return &s.rr
+}
+
+// grow returns s resized to n elements (zeroed), reusing its array when it
+// is large enough.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// recordReader hands out the records of one produce request in order.
+type recordReader struct {
+	records []kafka.Record
+	next    int
+}
+
+// ReadRecord implements kafka.RecordReader.
+func (r *recordReader) ReadRecord() (*kafka.Record, error) {
+	if r.next == len(r.records) {
+		return nil, io.EOF
+	}
+	r.next++
+	return &r.records[r.next-1], nil
+}
+
+// bytesValue is a record key or value as kafka-go's Bytes: a reader over a
+// slice the record owns. WriteTo lets io.Copy move it in one write.
+type bytesValue struct {
+	b   []byte
+	off int
+}
+
+func (v *bytesValue) Len() int     { return len(v.b) - v.off }
+func (v *bytesValue) Close() error { return nil }
+
+func (v *bytesValue) Read(p []byte) (int, error) {
+	if v.off >= len(v.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, v.b[v.off:])
+	v.off += n
+	return n, nil
+}
+
+func (v *bytesValue) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(v.b[v.off:])
+	v.off += n
+	return int64(n), err
 }
 
 // acked resolves recs, acknowledged from offset base on.

@@ -34,6 +34,7 @@ type reader struct {
 	tracker *checkpoint.Tracker
 	fp      string
 	fpLen   int
+	fpBytes []byte // the first fpLen bytes once verified against fp (nil: not yet)
 	split   splitter
 
 	lineStart int64
@@ -83,7 +84,9 @@ func (r *reader) run(ctx context.Context) {
 				return
 			}
 		case r.tracker.Window() >= r.t.maxWindow:
-			r.wait(ctx, r.t.pollMin, nil)
+			// Wake as soon as everything pending is acknowledged (the
+			// window then collapses), not only after a poll interval.
+			r.wait(ctx, r.t.pollMin, r.tracker.Drained())
 		case r.discard:
 			err = r.discardStep(ctx)
 		default:
@@ -162,12 +165,22 @@ func (r *reader) refresh() error {
 		if err != nil {
 			return err
 		}
-		if r.fpLen > 0 && hashHex(b[:r.fpLen]) != r.fp {
-			return r.restart()
+		// Compare the raw prefix once it was verified against the hash:
+		// hashing 1 KiB and hex-encoding it at every EOF was a fifth of
+		// the CPU with many slowly written files.
+		if r.fpLen > 0 {
+			if len(r.fpBytes) == r.fpLen {
+				if !bytes.Equal(b[:r.fpLen], r.fpBytes) {
+					return r.restart()
+				}
+			} else if hashHex(b[:r.fpLen]) != r.fp {
+				return r.restart()
+			}
 		}
 		if n > r.fpLen {
 			r.fp, r.fpLen = hashHex(b), n
 		}
+		r.fpBytes = append(r.fpBytes[:0], b[:r.fpLen]...)
 	}
 	r.g.mu.Lock()
 	r.g.size = r.size
@@ -190,7 +203,7 @@ func (r *reader) restart() error {
 	r.tracker = checkpoint.NewTracker(0, r.t.budget)
 	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
 	r.split.partNo = 0
-	r.fp, r.fpLen = emptyFingerprint, 0
+	r.fp, r.fpLen, r.fpBytes = emptyFingerprint, 0, nil
 	if n := int(min(r.size, fingerprintMax)); n > 0 {
 		if fp, err := fingerprint(r.f, n); err == nil {
 			r.fp, r.fpLen = fp, n
@@ -263,7 +276,14 @@ func (r *reader) backoff(expired bool) {
 // the bytes not kept by emitted lines are released right after it.
 func (r *reader) readStep(ctx context.Context) error {
 	start := r.lineStart
-	want := int(r.scanned-start) + r.t.bufSize
+	// Re-read the held-back partial line and fill the rest of the reused
+	// buffer. Only a partial line longer than half the buffer asks for a
+	// whole buffer beyond it (a temporary larger buffer); asking for that
+	// every time allocated a new buffer on almost every read.
+	want := r.t.bufSize
+	if held := int(r.scanned - start); held >= r.t.bufSize/2 {
+		want = held + r.t.bufSize
+	}
 	if lim := max(r.split.max+1, r.t.bufSize); want > lim {
 		want = lim
 	}
