@@ -99,6 +99,8 @@ type Pipeline struct {
 	Fields         map[string]string `yaml:"fields"`          // static fields for the JSON envelope
 	RescanInterval time.Duration     `yaml:"rescan_interval"` // default 5s
 	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
+	ForgetAfter    time.Duration     `yaml:"forget_after"`    // checkpoint entries of files gone this long are dropped; default 24h
+	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 512
 }
 
 // Multiline joins continuation lines into one event. Disabled when
@@ -138,6 +140,8 @@ const (
 	DefaultSerializer         = "raw"
 	DefaultRescanInterval     = 5 * time.Second
 	DefaultCloseInactive      = 5 * time.Second
+	DefaultForgetAfter        = 24 * time.Hour
+	DefaultMaxOpenFiles       = 512
 	DefaultMultilineMaxLines  = 500
 	DefaultMultilineTimeout   = 2 * time.Second
 )
@@ -186,5 +190,7 @@ func defaultPipeline() Pipeline {
 		Serializer:     DefaultSerializer,
 		RescanInterval: DefaultRescanInterval,
 		CloseInactive:  DefaultCloseInactive,
+		ForgetAfter:    DefaultForgetAfter,
+		MaxOpenFiles:   DefaultMaxOpenFiles,
 	}
 }

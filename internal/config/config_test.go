@@ -102,7 +102,8 @@ func TestDefaults(t *testing.T) {
 			RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: 10 * time.Second, MetadataRefresh: 5 * time.Second},
 		Pipelines: []Pipeline{{Name: "app", Paths: []string{"/var/log/app/*.log"}, StartAt: "beginning", Format: "raw",
 			MaxLineBytes: MiB, OversizePolicy: "split", Topic: "logs.app", Key: "host", Partitioner: "hash",
-			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second}},
+			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second,
+			ForgetAfter: 24 * time.Hour, MaxOpenFiles: 512}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", cfg, want)
