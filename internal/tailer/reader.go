@@ -47,8 +47,11 @@ type reader struct {
 	lines []Line
 
 	lastGrow time.Time // last time the file was seen growing
+	opened   time.Time // when this reader got its descriptor
 	poll     time.Duration
-	closing  bool // exiting because a gone file was drained
+	tail     []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
+	closing  bool   // exiting because a gone file was drained
+	parking  bool   // exiting to free the descriptor for a waiting file
 }
 
 // sinkError wraps a Sink.Emit failure.
@@ -67,13 +70,16 @@ func (r *reader) next() int64 {
 
 // run is the reader goroutine. It exits when ctx is done, when a gone file
 // has been read to EOF, stayed quiet for close_inactive and all its lines are
-// acknowledged, or on a read error (the next rescan reopens the file). It
-// always closes the file.
+// acknowledged, when it yields its descriptor to a waiting file (see
+// mayPark), or on a read error (the next rescan reopens the file). It always
+// closes the file.
 func (r *reader) run(ctx context.Context) {
 	defer r.exit()
 	for ctx.Err() == nil {
 		var err error
 		switch {
+		case !r.discard && time.Since(r.opened) >= fairSlice && r.mayPark():
+			return
 		case r.next() >= r.size:
 			if err = r.refresh(); err != nil || r.next() < r.size {
 				break
@@ -110,22 +116,50 @@ func (r *reader) failed(ctx context.Context, err error) {
 	r.log.Warn("read failed, reopening at next rescan", "error", err)
 }
 
+// mayPark reports whether the reader should close its descriptor now for a
+// file waiting for one: only while files wait, only for a file still linked
+// at its path (a rotated or deleted file is drained through its descriptor
+// and never parked), and at a line boundary (the caller checks). It sets
+// parking.
+func (r *reader) mayPark() bool {
+	if r.t.openWaiting.Load() == 0 {
+		return false
+	}
+	r.g.mu.Lock()
+	gone, path := r.g.gone, r.g.path
+	r.g.mu.Unlock()
+	if gone {
+		return false
+	}
+	info, err := fstat(r.f)
+	if err != nil || info.nlink == 0 {
+		return false
+	}
+	at, _, err := r.t.classify(path)
+	if err != nil || at.key != r.g.key {
+		return false // renamed away or replaced: the rescan will mark it gone
+	}
+	r.parking = true
+	return true
+}
+
 // exit closes the file and hands the generation back to the tailer.
 func (r *reader) exit() {
 	unlinked := false
 	if info, err := fstat(r.f); err == nil {
 		unlinked = info.nlink == 0
 	}
-	if err := r.f.Close(); err != nil {
-		r.log.Debug("close failed", "error", err)
-	}
-	r.t.m.filesOpen.Dec()
+	r.t.closeFile(r.f)
 	r.g.mu.Lock()
 	r.g.running = false
+	r.g.parked = r.parking
 	r.g.readEnd = r.lineStart
 	r.g.unlinked = unlinked
 	r.g.size = r.size
 	r.g.mu.Unlock()
+	if r.t.openWaiting.Load() > 0 {
+		r.t.requestRescan() // hand the descriptor on
+	}
 	if r.closing {
 		r.log.Info("file closed after rotation or deletion", "offset", r.lineStart, "unlinked", unlinked)
 	}
@@ -145,25 +179,26 @@ func (r *reader) refresh() error {
 		r.lastGrow = time.Now()
 		r.poll = r.t.pollMin
 	}
+	seen := max(r.size, r.next())
 	r.size = info.size
 	if r.size < r.lineStart || (r.discard && r.size < r.scanPos) {
-		return r.restart()
+		return r.restart(seen)
 	}
 	n := int(min(r.size, fingerprintMax))
 	if n < r.fpLen {
-		return r.restart()
+		return r.restart(seen)
 	}
 	if n > 0 {
 		var buf [fingerprintMax]byte
 		b, err := prefix(r.f, n, &buf)
 		if errors.Is(err, errShortFile) {
-			return r.restart()
+			return r.restart(seen)
 		}
 		if err != nil {
 			return err
 		}
 		if r.fpLen > 0 && hashHex(b[:r.fpLen]) != r.fp {
-			return r.restart()
+			return r.restart(seen)
 		}
 		if n > r.fpLen {
 			r.fp, r.fpLen = hashHex(b), n
@@ -177,13 +212,18 @@ func (r *reader) refresh() error {
 }
 
 // restart begins a new generation of the same inode at offset 0 after a
-// truncation. The old tracker keeps its pending acknowledgements (they still
-// release budget) but leaves the checkpoint.
-func (r *reader) restart() error {
+// truncation; seen is the largest size the old content was known to have.
+// The old content is remembered as a ghost so that its copy is recognised.
+// The old tracker keeps its pending acknowledgements (they still release
+// budget) but leaves the checkpoint.
+func (r *reader) restart(seen int64) error {
 	r.g.mu.Lock()
 	path := r.g.path
 	r.g.mu.Unlock()
 	r.t.countTruncation(path, r.lineStart, r.size)
+	r.t.addGhost(ghost{fp: r.fp, fpLen: r.fpLen, readEnd: r.lineStart, lastSize: seen, path: path, at: time.Now(),
+		tail: bytes.Clone(r.tail)})
+	r.tail = r.tail[:0]
 	src := *r.src
 	src.Path = path
 	r.src = &src
@@ -214,6 +254,9 @@ func (r *reader) idle(ctx context.Context) (done bool, err error) {
 	gone, goneSince := r.g.gone, r.g.goneSince
 	r.g.mu.Unlock()
 	if !gone {
+		if r.mayPark() {
+			return true, nil
+		}
 		r.backoff(r.wait(ctx, r.poll, nil))
 		return false, nil
 	}
@@ -293,6 +336,7 @@ func (r *reader) readStep(ctx context.Context) error {
 		held += sp.size
 	}
 	r.t.budget.Release(int64(want) - held)
+	r.noteTail(buf[:consumed])
 	r.lineStart = start + int64(consumed)
 	if discard {
 		r.discard, r.scanPos = true, start+int64(n)
@@ -351,6 +395,7 @@ func (r *reader) emitTruncated(ctx context.Context, nl, end int64) error {
 	r.t.m.bytesTruncated.Add(float64(nl - r.lineStart - int64(size)))
 	r.t.m.bytesRead.Add(float64(end - r.lineStart))
 	r.lineStart, r.scanned, r.discard = end, end, false
+	r.tail = r.tail[:0] // not kept for a discarded line: copies match by fingerprint only
 	r.lines = append(r.lines[:0], Line{Data: data, End: end, Truncated: true, Ack: ack})
 	return r.send(ctx)
 }
@@ -385,9 +430,23 @@ func (r *reader) flush(ctx context.Context) error {
 		held += sp.size
 	}
 	r.t.budget.Release(int64(rem) - held)
+	r.noteTail(buf[:rem])
 	r.lineStart, r.scanned = r.size, r.size
 	r.t.m.bytesRead.Add(float64(rem))
 	return r.emit(ctx, buf, spans)
+}
+
+// noteTail records b, the bytes just consumed (ending at the new lineStart),
+// into the last fingerprintMax bytes before lineStart.
+func (r *reader) noteTail(b []byte) {
+	if len(b) >= fingerprintMax {
+		r.tail = append(r.tail[:0], b[len(b)-fingerprintMax:]...)
+		return
+	}
+	if drop := len(r.tail) + len(b) - fingerprintMax; drop > 0 {
+		r.tail = append(r.tail[:0], r.tail[drop:]...)
+	}
+	r.tail = append(r.tail, b...)
 }
 
 // LineOverhead is what each line costs in the memory budget beyond its

@@ -419,8 +419,12 @@ func TestSkipsNonRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	outside := filepath.Join(t.TempDir(), "target.log")
-	writeFile(t, outside, "via-link\n")
-	if err := os.Symlink(outside, mk("link-to-file")); err != nil {
+	writeFile(t, outside, "outside\n")
+	if err := os.Symlink(outside, mk("link-to-outside")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mk("dir"), "inside.txt"), "via-link\n")
+	if err := os.Symlink(filepath.Join(mk("dir"), "inside.txt"), mk("link-to-file")); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, mk("real"), "real\n")
@@ -432,7 +436,8 @@ func TestSkipsNonRegular(t *testing.T) {
 	h.waitLines(2)
 	waitFor(t, "skips counted", func() bool {
 		return h.metric("logship_discovery_errors_total", "reason", "not_regular") == 3 &&
-			h.metric("logship_discovery_errors_total", "reason", "symlink") == 2
+			h.metric("logship_discovery_errors_total", "reason", "symlink") == 2 &&
+			h.metric("logship_discovery_errors_total", "reason", "symlink_outside_roots") == 1
 	})
 	// Later rescans (proven by a file found later) count nothing again.
 	writeFile(t, mk("later"), "later\n")
