@@ -503,12 +503,19 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 		lineStart: offset,
 		scanned:   offset,
 		size:      info.size,
+		maxSize:   info.size,
 		buf:       make([]byte, t.bufSize),
 		poll:      t.pollMin,
 		lastGrow:  time.Now(),
 		opened:    time.Now(),
 	}
 	g.mu.Unlock()
+	if r.fpLen > 0 {
+		var buf [fingerprintMax]byte
+		if b, err := prefix(f, r.fpLen, &buf); err == nil && hashHex(b) == r.fp {
+			r.head = bytes.Clone(b)
+		}
+	}
 	// Exits when ctx is done, after closing a rotated or deleted file that
 	// was drained, when it yields its descriptor to a waiting file, or on
 	// a read error; it closes f in every case.

@@ -41,6 +41,7 @@ type reader struct {
 	discard   bool
 	scanPos   int64
 	size      int64 // last known size (fstat, or a short read)
+	maxSize   int64 // largest size fstat showed for this content
 
 	buf   []byte // reused read buffer of Options.ReadBufferBytes
 	spans []span
@@ -49,6 +50,7 @@ type reader struct {
 	lastGrow time.Time // last time the file was seen growing
 	opened   time.Time // when this reader got its descriptor
 	poll     time.Duration
+	head     []byte // the fpLen first bytes (nil until known): rechecked after every read
 	tail     []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
 	closing  bool   // exiting because a gone file was drained
 	parking  bool   // exiting to free the descriptor for a waiting file
@@ -179,8 +181,9 @@ func (r *reader) refresh() error {
 		r.lastGrow = time.Now()
 		r.poll = r.t.pollMin
 	}
-	seen := max(r.size, r.next())
+	seen := max(r.maxSize, r.next())
 	r.size = info.size
+	r.maxSize = max(r.maxSize, info.size)
 	if r.size < r.lineStart || (r.discard && r.size < r.scanPos) {
 		return r.restart(seen)
 	}
@@ -203,6 +206,7 @@ func (r *reader) refresh() error {
 		if n > r.fpLen {
 			r.fp, r.fpLen = hashHex(b), n
 		}
+		r.head = append(r.head[:0], b[:r.fpLen]...)
 	}
 	r.g.mu.Lock()
 	r.g.size = r.size
@@ -229,11 +233,13 @@ func (r *reader) restart(seen int64) error {
 	r.src = &src
 	r.tracker = checkpoint.NewTracker(0, r.t.budget)
 	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
+	r.maxSize = r.size
 	r.split.partNo = 0
-	r.fp, r.fpLen = emptyFingerprint, 0
+	r.fp, r.fpLen, r.head = emptyFingerprint, 0, r.head[:0]
 	if n := int(min(r.size, fingerprintMax)); n > 0 {
-		if fp, err := fingerprint(r.f, n); err == nil {
-			r.fp, r.fpLen = fp, n
+		var buf [fingerprintMax]byte
+		if b, err := prefix(r.f, n, &buf); err == nil {
+			r.fp, r.fpLen, r.head = hashHex(b), n, append(r.head, b...)
 		}
 	}
 	r.g.mu.Lock()
@@ -326,6 +332,13 @@ func (r *reader) readStep(ctx context.Context) error {
 	if err != nil && !errors.Is(err, io.EOF) {
 		r.t.budget.Release(int64(want))
 		return fmt.Errorf("read %s at %d: %w", r.f.Name(), start, err)
+	}
+	if r.headChanged() {
+		// Truncated and written again since the last look: what was just
+		// read may be the new content at the old offsets. Unchanged first
+		// bytes after the read prove the read saw the old content.
+		r.t.budget.Release(int64(want))
+		return r.restart(max(r.maxSize, r.next()))
 	}
 	if n < want {
 		r.size = start + int64(n) // shrank: the next refresh decides
@@ -434,6 +447,17 @@ func (r *reader) flush(ctx context.Context) error {
 	r.lineStart, r.scanned = r.size, r.size
 	r.t.m.bytesRead.Add(float64(rem))
 	return r.emit(ctx, buf, spans)
+}
+
+// headChanged reports whether the file's first bytes differ from head, i.e.
+// the file was truncated (and possibly rewritten) since head was taken.
+func (r *reader) headChanged() bool {
+	if len(r.head) == 0 {
+		return false
+	}
+	var buf [fingerprintMax]byte
+	b, err := prefix(r.f, len(r.head), &buf)
+	return err != nil || !bytes.Equal(b, r.head)
 }
 
 // noteTail records b, the bytes just consumed (ending at the new lineStart),

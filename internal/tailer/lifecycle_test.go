@@ -1,0 +1,501 @@
+package tailer
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logship/logship/internal/config"
+)
+
+// numbered returns lines "<prefix> <i> <pad>" for i in [from, to), each
+// long enough that a few of them exceed the fingerprint size.
+func numbered(prefix string, from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "%s %d %s\n", prefix, i, strings.Repeat("x", 60))
+	}
+	return b.String()
+}
+
+// counts returns how many times each line was received.
+func counts(recs []rec) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[r.data]++
+	}
+	return m
+}
+
+// checkExactlyOnce fails unless every line of want was received exactly
+// once and nothing else was.
+func checkExactlyOnce(t *testing.T, recs []rec, want string) {
+	t.Helper()
+	got := counts(recs)
+	lines := strings.Split(strings.TrimSuffix(want, "\n"), "\n")
+	missing, dups := 0, 0
+	for _, l := range lines {
+		switch c := got[l]; {
+		case c == 0:
+			missing++
+		case c > 1:
+			dups += c - 1
+		}
+		delete(got, l)
+	}
+	if missing != 0 || dups != 0 || len(got) != 0 {
+		t.Fatalf("missing %d, duplicates %d, unexpected %d of %d lines", missing, dups, len(got), len(lines))
+	}
+}
+
+// TestCopytruncateCopyMatchedByGlob: the glob also matches the copy
+// logrotate makes (app.log.1). The copy is recognised by its first bytes and
+// read from where the original was read to: the lines the reader had not
+// reached before the truncation come from the copy, nothing twice.
+func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10) // the reader stops at the window cap, most lines unread
+	// copytruncate: copy, then truncate; the application writes on.
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 20)
+	appendFile(t, path, second)
+	sink.ackAll()
+	waitFor(t, "all lines", func() bool { sink.ackAll(); return h.sink.count() >= 120 })
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+	fromCopy := 0
+	for _, r := range h.sink.snapshot() {
+		if r.src.Path == path+".1" {
+			fromCopy++
+		}
+	}
+	if fromCopy == 0 {
+		t.Error("no line came from the copy: the reader was not behind")
+	}
+	if got := h.metric("logship_truncation_lost_bytes_total"); got != 0 {
+		t.Errorf("lost bytes %v, want 0 (everything was in the copy)", got)
+	}
+	if got := h.metric("logship_truncations_total"); got != 1 {
+		t.Errorf("truncations %v, want 1", got)
+	}
+}
+
+// TestCopytruncateCopyFoundBeforeTruncationSeen: the copy appears while the
+// original's reader has not noticed the truncation yet (it is the live
+// generation with the same first bytes): the copy waits for it instead of
+// being shipped from 0.
+func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	more := numbered("a", 100, 150)
+	appendFile(t, path, more)
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 5)
+	appendFile(t, path, second)
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= 155 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+more+second)
+}
+
+// TestCopytruncateLossCounted: when the copy is not matched by the glob and
+// the reader was behind, the bytes it never read are counted, exactly.
+func TestCopytruncateLossCounted(t *testing.T) {
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10)
+	copyFile(t, path, path+".1") // not matched by *.log
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "new\n")
+	waitFor(t, "new line", func() bool { sink.ackAll(); return slices.Contains(h.sink.datas(), "new") })
+	// The lines read before the truncation end where the reader stopped.
+	var readEnd int64
+	for _, r := range h.sink.snapshot() {
+		if strings.HasPrefix(r.data, "a ") {
+			readEnd = r.end
+		}
+	}
+	if readEnd >= int64(len(first)) {
+		t.Fatalf("the reader read the whole file (%d bytes) before the truncation", readEnd)
+	}
+	want := float64(int64(len(first)) - readEnd)
+	waitFor(t, "loss counted", func() bool { return h.metric("logship_truncation_lost_bytes_total") == want })
+	t.Logf("copytruncate with the reader %v bytes behind: logship_truncation_lost_bytes_total = %v", want, h.metric("logship_truncation_lost_bytes_total"))
+}
+
+// TestTruncateRewriteShorter (F21): truncated in place and rewritten with
+// shorter content: the new content is shipped once, nothing counted lost.
+func TestTruncateRewriteShorter(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("a.log")
+	first := numbered("a", 0, 50)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(50)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 10)
+	if _, err := f.WriteString(second); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "rewritten lines", func() bool { return h.sink.count() >= 60 })
+	waitFor(t, "truncation counted", func() bool { return h.metric("logship_truncations_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+	waitFor(t, "offset", func() bool { st, _ := h.stateOf(path); return st.Offset == int64(len(second)) })
+	if got := h.metric("logship_truncation_lost_bytes_total"); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}
+
+// TestCompressAndUnlink (F16): rotated by rename, the writer continues on the
+// old descriptor, then the rotated file is compressed and unlinked at once:
+// every line comes from the held descriptor, which is then released.
+func TestCompressAndUnlink(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("app.log")
+	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	h.start()
+	first := numbered("a", 0, 30)
+	fmt.Fprint(old, first)
+	h.waitLines(30)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	late := numbered("a", 30, 60)
+	fmt.Fprint(old, late) // after the rename
+	writeFile(t, path, "new 0\n")
+	gz, err := os.Create(path + ".1.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(gz)
+	if _, err := io.Copy(zw, src); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	gz.Close()
+	src.Close()
+	if err := os.Remove(path + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(old, "a 60 after-unlink\n") // the application has not reopened yet
+	old.Close()
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= 62 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+late+"a 60 after-unlink\nnew 0\n")
+	waitFor(t, "held descriptor released", func() bool { return openFDsTo(t, path+".1") == 0 })
+	waitFor(t, "one file open", func() bool { return h.metric("logship_files_open") == 1 })
+}
+
+// TestInodeReuseLive (F20): a drained, deleted file's inode is given to a new
+// file: the new file is shipped from 0 and the old one is not re-shipped.
+func TestInodeReuseLive(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("a.log")
+	first := numbered("a", 0, 20)
+	writeFile(t, path, first)
+	_, ino := inode(t, path)
+	h.start()
+	h.waitLines(20)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deleted file released", func() bool { return h.metric("logship_files_open") == 0 })
+	// ext4 hands a freed inode to the next file created in the directory;
+	// try a few names until one gets it (the others are shipped too).
+	want := first
+	reused := ""
+	for i := range 50 {
+		p := h.path(fmt.Sprintf("n%02d.tmp", i))
+		writeFile(t, p, "")
+		if _, got := inode(t, p); got == ino {
+			reused = p
+			break
+		}
+	}
+	if reused == "" {
+		t.Fatalf("inode %d was not reused by 50 new files on this filesystem", ino)
+	}
+	second := numbered("b", 0, 5)
+	writeFile(t, reused, second)
+	if err := os.Rename(reused, h.path("b.log")); err != nil {
+		t.Fatal(err)
+	}
+	want += second
+	waitFor(t, "new file lines", func() bool { return h.sink.count() >= 25 })
+	checkExactlyOnce(t, h.sink.snapshot(), want)
+}
+
+// TestSmallFileBelowFingerprint: files shorter than the fingerprint are
+// shipped, grow, and resume after a restart without duplicates.
+func TestSmallFileBelowFingerprint(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("s.log")
+	writeFile(t, path, "a\n")
+	h.start()
+	h.waitLines(1)
+	appendFile(t, path, "b\n")
+	h.waitLines(2)
+	waitFor(t, "committed", func() bool { st, _ := h.stateOf(path); return st.Offset == 4 && st.FingerprintLen == 4 })
+	st, _ := h.stateOf(path)
+	h.stop()
+
+	appendFile(t, path, "c\n")
+	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
+	h2.tl.patterns, h2.tl.dirPats = []string{filepath.Join(filepath.Dir(path), "*.log")}, []string{filepath.Dir(path)}
+	h2.start()
+	h2.waitLines(1)
+	if got := h2.sink.datas(); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("after restart %q, want [c]", got)
+	}
+}
+
+// TestRotationWhileStopped (F19): the agent stops, the file is rotated twice
+// (one rotated name still matched, one deleted), new lines are written; on
+// start the old file is found by identity under its new name and finished;
+// nothing acknowledged is re-shipped.
+func TestRotationWhileStopped(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 40)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(40)
+	waitFor(t, "committed", func() bool { st, _ := h.stateOf(path); return st.Offset == int64(len(first)) })
+	snap := h.tl.Snapshot()
+	h.stop()
+
+	// While stopped: more lines, rename to .1, a new file, rename .1 → .2,
+	// .1 again, and a third file.
+	late := numbered("a", 40, 60)
+	appendFile(t, path, late)
+	mustRename(t, path, path+".1")
+	second := numbered("b", 0, 10)
+	writeFile(t, path, second)
+	mustRename(t, path+".1", path+".2")
+	mustRename(t, path, path+".1")
+	third := numbered("c", 0, 3)
+	writeFile(t, path, third)
+
+	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
+	h2.tl.patterns, h2.tl.dirPats = []string{path + "*"}, []string{filepath.Dir(path)}
+	h2.start()
+	waitFor(t, "lines after restart", func() bool { return h2.sink.count() >= 33 })
+	checkExactlyOnce(t, h2.sink.snapshot(), late+second+third)
+}
+
+// TestReplacedByDirectory: a tailed file is deleted and a directory takes
+// its name: the old file is drained, the directory skipped and counted.
+func TestReplacedByDirectory(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("a.log")
+	writeFile(t, path, "x\n")
+	h.start()
+	h.waitLines(1)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "directory skipped", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "not_regular") == 1
+	})
+	waitFor(t, "old file released", func() bool { return h.metric("logship_files_open") == 0 })
+	writeFile(t, h.path("b.log"), "y\n")
+	h.waitLines(2)
+}
+
+// TestOpenBudgetFairness (F31): more files than max_open_files: every line of
+// every file is read, never more descriptors than the budget, and files
+// that keep growing do not starve the others.
+func TestOpenBudgetFairness(t *testing.T) {
+	const files, budget = 60, 4
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: budget}, nil, 0)
+	var want strings.Builder
+	for i := range files {
+		c := numbered(strconv.Itoa(i), 0, 20)
+		writeFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
+		want.WriteString(c)
+	}
+	h.start()
+	maxOpen := 0.0
+	waitFor(t, "first round", func() bool {
+		maxOpen = max(maxOpen, h.metric("logship_files_open"))
+		return h.sink.count() >= files*20
+	})
+	// A second round to every file: parked files are reopened when they grow.
+	for i := range files {
+		c := numbered(strconv.Itoa(i), 20, 25)
+		appendFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
+		want.WriteString(c)
+	}
+	waitFor(t, "second round", func() bool {
+		maxOpen = max(maxOpen, h.metric("logship_files_open"))
+		return h.sink.count() >= files*25
+	})
+	checkExactlyOnce(t, h.sink.snapshot(), want.String())
+	if maxOpen > budget {
+		t.Errorf("logship_files_open reached %v, budget %d", maxOpen, budget)
+	}
+	if fds := openFDsUnder(t, h.dir); fds > budget {
+		t.Errorf("%d descriptors open under the directory, budget %d", fds, budget)
+	}
+	waits := h.metric("logship_open_budget_waits_total")
+	if waits == 0 {
+		t.Error("no budget waits counted")
+	}
+	t.Logf("%d files, max_open_files %d: all %d lines once, peak open %v, budget waits %v", files, budget, files*25, maxOpen, waits)
+}
+
+// TestEMFILE: the process runs out of descriptors below max_open_files: opens
+// that fail with EMFILE are counted and retried as descriptors free up;
+// nothing crashes and every line is read.
+func TestEMFILE(t *testing.T) {
+	const files = 40
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 512}, nil, 0)
+	var want strings.Builder
+	for i := range files {
+		c := numbered(strconv.Itoa(i), 0, 10)
+		writeFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
+		want.WriteString(c)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the watcher and a handful of files only.
+	lim := syscall.Rlimit{Cur: uint64(len(ents) + 12), Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer restore()
+	h.start()
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= files*10 })
+	emfile := h.metric("logship_open_emfile_total")
+	restore()
+	checkExactlyOnce(t, h.sink.snapshot(), want.String())
+	if emfile == 0 {
+		t.Error("no EMFILE counted")
+	}
+	t.Logf("%d files under RLIMIT_NOFILE %d: all lines read, logship_open_emfile_total %v", files, lim.Cur, emfile)
+}
+
+// TestPermissionDenied runs TestUnreadableFile as an unprivileged user (root
+// ignores file modes): the open failure is logged and counted once, and the
+// file is read once it becomes readable.
+func TestPermissionDenied(t *testing.T) {
+	if os.Getenv("LOGSHIP_TAILER_CHILD") != "" || os.Geteuid() != 0 {
+		t.Skip("runs TestUnreadableFile as uid 65534; needs root to switch")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tailer.test")
+	copyFile(t, exe, bin)
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestUnreadableFile$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "LOGSHIP_TAILER_CHILD=1", "TMPDIR="+dir, "HOME="+dir)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestUnreadableFile") {
+		t.Fatalf("TestUnreadableFile as uid 65534: %v\n%s", err, out)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openFDsUnder counts this process's descriptors to files under dir.
+func openFDsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, dir+"/") {
+			n++
+		}
+	}
+	return n
+}
