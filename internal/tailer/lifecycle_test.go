@@ -240,8 +240,10 @@ func TestInodeReuseLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "deleted file released", func() bool { return h.metric("logship_files_open") == 0 })
-	// ext4 hands a freed inode to the next file created in the directory;
-	// try a few names until one gets it (the others are shipped too).
+	syscall.Sync()
+	// ext4 hands a freed inode, once the transaction that freed it is
+	// committed, to a file created next in the directory; try a few names
+	// until one gets it (the others are empty).
 	want := first
 	reused := ""
 	for i := range 50 {
