@@ -153,6 +153,14 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 			g.gone, g.goneSince = true, now
 			g.signal()
 			t.log.Debug("file gone from its path, draining", "path", g.path, "inode", k.ino)
+		case g.parked && !g.gone:
+			// Closed for the descriptor budget, then renamed out of the
+			// globs or deleted: whatever was written to it after it was
+			// closed cannot be read.
+			g.gone, g.goneSince = true, now
+			t.m.discoveryErrs.WithLabelValues(reasonGoneParked).Inc()
+			t.log.Warn("file left its path while closed for the descriptor budget, later writes to it are not read",
+				"path", g.path, "inode", k.ino, "offset", g.readEnd, "max_open_files", cap(t.slots))
 		case !g.running && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
 			delete(t.gens, k)
 		}
@@ -271,6 +279,12 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 	t.mu.Lock()
 	for i, gh := range t.ghosts {
 		if gh.fpLen == fingerprintMax && gh.fp == fp && sameBytes(f, info.size, gh.readEnd, gh.tail) {
+			if gh.tracker != nil && gh.tracker.Pending() > 0 {
+				// The copy's checkpoint will say readEnd: it must not be
+				// ahead of what the original's lines got acknowledged.
+				t.mu.Unlock()
+				return 0, false
+			}
 			t.ghosts = slices.Delete(t.ghosts, i, i+1)
 			t.mu.Unlock()
 			delete(t.copyPending, info.key)
@@ -366,12 +380,18 @@ func (t *Tailer) addGhost(gh ghost) {
 }
 
 // expireGhosts forgets truncated contents no copy was found for within
-// close_inactive + two rescans, counting their unread bytes as lost.
+// close_inactive + two rescans after their last line was acknowledged,
+// counting their unread bytes as lost.
 // Called from the Run goroutine.
 func (t *Tailer) expireGhosts(now time.Time) {
 	ttl := t.closeIdle + 2*t.rescan
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for i := range t.ghosts {
+		if tr := t.ghosts[i].tracker; tr != nil && tr.Pending() > 0 {
+			t.ghosts[i].at = now // a copy may still come once these are acknowledged
+		}
+	}
 	t.ghosts = slices.DeleteFunc(t.ghosts, func(gh ghost) bool {
 		if gh.fpLen == fingerprintMax && now.Sub(gh.at) < ttl {
 			return false

@@ -501,3 +501,33 @@ func openFDsUnder(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// TestGoneWhileClosedCounted: a file closed for the descriptor budget and
+// then renamed out of the globs cannot be read any more: that is counted
+// and logged, while the file still open is drained through its descriptor.
+func TestGoneWhileClosedCounted(t *testing.T) {
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
+	writeFile(t, h.path("a.log"), "a\n")
+	writeFile(t, h.path("b.log"), "b\n")
+	h.start()
+	h.waitLines(2)
+	waitFor(t, "one file parked", func() bool {
+		h.tl.mu.Lock()
+		defer h.tl.mu.Unlock()
+		n := 0
+		for _, g := range h.tl.gens {
+			g.mu.Lock()
+			if g.parked && !g.running {
+				n++
+			}
+			g.mu.Unlock()
+		}
+		return n == 1
+	})
+	mustRename(t, h.path("a.log"), h.path("a.old"))
+	mustRename(t, h.path("b.log"), h.path("b.old"))
+	waitFor(t, "counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "gone_while_closed") == 1
+	})
+	waitFor(t, "open file drained and closed", func() bool { return h.metric("logship_files_open") == 0 })
+}

@@ -15,6 +15,7 @@ const (
 	reasonOpen       = "open"                  // open failed (e.g. permission denied)
 	reasonOutside    = "symlink_outside_roots" // symlink resolving outside the globs' directories
 	reasonRead       = "read"                  // read or fstat of an open file failed
+	reasonGoneParked = "gone_while_closed"     // renamed away or deleted while closed for the descriptor budget
 	reasonWatcher    = "watcher"               // fsnotify watcher could not be created
 	reasonWatchAdd   = "watch_add"             // a directory watch could not be added (ENOSPC, EMFILE, ...)
 	reasonOverflow   = "watch_overflow"
@@ -76,7 +77,7 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 			Name: "logship_file_lag_bytes", Help: "Bytes in known files not yet acknowledged (size - committed offset, summed).", ConstLabels: cl,
 		}, lag),
 	}
-	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError} {
+	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonGoneParked, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError} {
 		m.discoveryErrs.WithLabelValues(r)
 	}
 	if reg == nil {

@@ -226,7 +226,7 @@ func (r *reader) restart(seen int64) error {
 	r.g.mu.Unlock()
 	r.t.countTruncation(path, r.lineStart, r.size)
 	r.t.addGhost(ghost{fp: r.fp, fpLen: r.fpLen, readEnd: r.lineStart, lastSize: seen, path: path, at: time.Now(),
-		tail: bytes.Clone(r.tail)})
+		tail: bytes.Clone(r.tail), tracker: r.tracker})
 	r.tail = r.tail[:0]
 	src := *r.src
 	src.Path = path

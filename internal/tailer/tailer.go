@@ -154,13 +154,16 @@ type Tailer struct {
 // seen. A new file starting with the same fingerprintMax bytes is its copy
 // (copytruncate) when, if it reaches readEnd, its bytes before readEnd also
 // equal tail; it is read from readEnd, so nothing is shipped twice; what was
-// neither read nor copied is counted as lost.
+// neither read nor copied is counted as lost. The copy is opened only once
+// every line read from the original is acknowledged, so that its checkpoint
+// (readEnd) is never ahead of Kafka.
 type ghost struct {
 	fp       string
 	fpLen    int
 	readEnd  int64
 	lastSize int64
-	tail     []byte // bytes just before readEnd (may be empty)
+	tail     []byte              // bytes just before readEnd (may be empty)
+	tracker  *checkpoint.Tracker // the content's lines in flight; a copy waits until none are pending
 	path     string
 	at       time.Time
 }
