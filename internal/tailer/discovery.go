@@ -106,6 +106,9 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 			continue
 		}
 		g, denied := t.handle(ctx, c, initial, now)
+		if _, was := prevWaiting[c.path]; was && g != nil && !denied {
+			t.openWaiting.Add(-1) // readers stop yielding for it at once
+		}
 		if denied {
 			since, ok := prevWaiting[c.path]
 			if !ok {

@@ -472,7 +472,7 @@ func TestF20InodeReuse(t *testing.T) {
 	// machine may take some, so several were freed.
 	syscall.Sync()
 	var ino uint64
-	for i := range 1000 {
+	for i := range 5000 {
 		p := filepath.Join(dir, fmt.Sprintf("n%04d.tmp", i))
 		if err := os.WriteFile(p, nil, 0o644); err != nil {
 			t.Fatal(err)
@@ -483,7 +483,7 @@ func TestF20InodeReuse(t *testing.T) {
 		}
 	}
 	if !freed[ino] {
-		t.Fatalf("F20: none of %d freed inodes was reused by 1000 new files", victims)
+		t.Fatalf("F20: none of %d freed inodes was reused by 5000 new files", victims)
 	}
 	nw := newStream(t, filepath.Join(dir, "new.log"), victims, 60)
 	nw.write(t, 100) // shorter than the old file's checkpoint offset
