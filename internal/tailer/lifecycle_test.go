@@ -539,3 +539,45 @@ func TestGoneWhileClosedCounted(t *testing.T) {
 	})
 	waitFor(t, "open file drained and closed", func() bool { return h.metric("logship_files_open") == 0 })
 }
+
+// TestWatcherUnavailableFallsBackToRescan: when no inotify instance can be
+// created (here: no descriptor left), the tailer runs on rescans alone, says
+// so in logship_watch_fallback, and still finds and reads files.
+func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// The next descriptor gets the lowest free number; a limit at that
+	// number makes every new descriptor fail with EMFILE.
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := syscall.Rlimit{Cur: uint64(probe.Fd()), Max: old.Max}
+	probe.Close()
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer restore()
+	h.start()
+	waitFor(t, "watcher failure counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "watcher") == 1
+	})
+	restore()
+	if got := h.metric("logship_watch_fallback"); got != 1 {
+		t.Errorf("logship_watch_fallback %v, want 1", got)
+	}
+	writeFile(t, h.path("a.log"), "found by rescan\n")
+	h.waitLines(1)
+}
