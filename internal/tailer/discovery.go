@@ -527,7 +527,6 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 		scanned:   offset,
 		size:      info.size,
 		maxSize:   info.size,
-		buf:       make([]byte, t.bufSize),
 		poll:      t.pollMin,
 		lastGrow:  time.Now(),
 		opened:    time.Now(),

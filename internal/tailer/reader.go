@@ -43,7 +43,6 @@ type reader struct {
 	size      int64 // last known size (fstat, or a short read)
 	maxSize   int64 // largest size fstat showed for this content
 
-	buf   []byte // reused read buffer of Options.ReadBufferBytes
 	spans []span
 	lines []Line
 
@@ -311,6 +310,15 @@ func (r *reader) backoff(expired bool) {
 // emits the complete lines. The budget is acquired for the whole read and
 // the bytes not kept by emitted lines are released right after it.
 func (r *reader) readStep(ctx context.Context) error {
+	if err := r.readLines(ctx); err != nil {
+		return err
+	}
+	return r.send(ctx)
+}
+
+// readLines is readStep up to handing the lines to the sink: the pooled read
+// buffer goes back before a possibly long Emit.
+func (r *reader) readLines(ctx context.Context) error {
 	start := r.lineStart
 	want := int(r.scanned-start) + r.t.bufSize
 	if lim := max(r.split.max+1, r.t.bufSize); want > lim {
@@ -324,7 +332,9 @@ func (r *reader) readStep(ctx context.Context) error {
 	if err := r.t.budget.Acquire(ctx, int64(want)); err != nil {
 		return err
 	}
-	buf := r.buf
+	bp := r.t.bufs.Get().(*[]byte)
+	defer r.t.bufs.Put(bp)
+	buf := *bp
 	if want > len(buf) {
 		buf = make([]byte, want) // a line longer than the buffer; dropped after this read
 	}
@@ -357,7 +367,8 @@ func (r *reader) readStep(ctx context.Context) error {
 		r.scanned = start + int64(n)
 	}
 	r.t.m.bytesRead.Add(float64(consumed))
-	return r.emit(ctx, buf, spans)
+	r.collect(buf, spans)
+	return nil
 }
 
 // discardStep searches the newline that ends an over-long line under the
@@ -367,12 +378,15 @@ func (r *reader) discardStep(ctx context.Context) error {
 	if err := r.t.budget.Acquire(ctx, int64(want)); err != nil {
 		return err
 	}
-	n, err := r.f.ReadAt(r.buf[:want], r.scanPos)
+	bp := r.t.bufs.Get().(*[]byte)
+	defer r.t.bufs.Put(bp)
+	buf := *bp
+	n, err := r.f.ReadAt(buf[:want], r.scanPos)
 	r.t.budget.Release(int64(want))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read %s at %d: %w", r.f.Name(), r.scanPos, err)
 	}
-	if j := bytes.IndexByte(r.buf[:n], '\n'); j >= 0 {
+	if j := bytes.IndexByte(buf[:n], '\n'); j >= 0 {
 		nl := r.scanPos + int64(j)
 		return r.emitTruncated(ctx, nl, nl+1)
 	}
@@ -420,11 +434,21 @@ func (r *reader) flush(ctx context.Context) error {
 	if r.discard {
 		return r.emitTruncated(ctx, r.size, r.size)
 	}
+	if err := r.flushLines(ctx); err != nil {
+		return err
+	}
+	return r.send(ctx)
+}
+
+// flushLines is flush up to handing the line to the sink.
+func (r *reader) flushLines(ctx context.Context) error {
 	start, rem := r.lineStart, int(r.size-r.lineStart)
 	if err := r.t.budget.Acquire(ctx, int64(rem)); err != nil {
 		return err
 	}
-	buf := r.buf
+	bp := r.t.bufs.Get().(*[]byte)
+	defer r.t.bufs.Put(bp)
+	buf := *bp
 	if rem > len(buf) {
 		buf = make([]byte, rem)
 	}
@@ -446,7 +470,8 @@ func (r *reader) flush(ctx context.Context) error {
 	r.noteTail(buf[:rem])
 	r.lineStart, r.scanned = r.size, r.size
 	r.t.m.bytesRead.Add(float64(rem))
-	return r.emit(ctx, buf, spans)
+	r.collect(buf, spans)
+	return nil
 }
 
 // headChanged reports whether the file's first bytes differ from head, i.e.
@@ -479,12 +504,12 @@ func (r *reader) noteTail(b []byte) {
 // millions of records pile up.
 const LineOverhead = 128
 
-// emit copies the lines of one read into one exactly-sized allocation,
-// registers each with the tracker (in file order) and hands them to the sink.
-func (r *reader) emit(ctx context.Context, buf []byte, spans []span) error {
+// collect copies the lines of one read into one exactly-sized allocation and
+// registers each with the tracker (in file order) into r.lines, for send.
+func (r *reader) collect(buf []byte, spans []span) {
 	r.spans = spans[:0]
 	if len(spans) == 0 {
-		return nil
+		return
 	}
 	total := 0
 	for _, sp := range spans {
@@ -515,11 +540,13 @@ func (r *reader) emit(ctx context.Context, buf []byte, spans []span) error {
 	}
 	r.t.m.linesRead.Add(float64(len(lines)))
 	r.lines = lines
-	return r.send(ctx)
 }
 
 // send hands r.lines to the sink and forgets them.
 func (r *reader) send(ctx context.Context) error {
+	if len(r.lines) == 0 {
+		return nil
+	}
 	err := r.t.sink.Emit(ctx, r.src, r.lines)
 	clear(r.lines) // drop references to the data the sink now owns
 	r.lines = r.lines[:0]

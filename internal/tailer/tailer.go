@@ -116,6 +116,10 @@ type Tailer struct {
 	slots       chan struct{}
 	openWaiting atomic.Int64
 
+	// bufs pools the ReadBufferBytes read buffers: a reader holds one only
+	// during a read, so buffer memory follows concurrent reads, not files.
+	bufs sync.Pool
+
 	budget *checkpoint.Budget
 	sink   Sink
 	log    *slog.Logger
@@ -290,6 +294,10 @@ func New(opts Options) (*Tailer, error) {
 	}
 	t.slots = make(chan struct{}, maxOpen)
 	t.bufSize = orDefault(opts.ReadBufferBytes, DefaultReadBufferBytes, "read_buffer_bytes", bad)
+	t.bufs.New = func() any {
+		b := make([]byte, t.bufSize)
+		return &b
+	}
 	t.maxWindow = orDefault(opts.MaxWindow, DefaultMaxWindow, "max_window", bad)
 	if opts.Budget == nil {
 		bad("budget is nil")
