@@ -265,12 +265,15 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 // copyStart decides where a file never seen before starts: 0, unless its
 // first fingerprintMax bytes equal those of a known content, i.e. it is a
 // copy made by copytruncate (or cp). A copy of content that was truncated
-// away starts where reading that content stopped; the bytes the original
-// held beyond both are counted as lost. A copy of a file still live is
-// deferred (ok false) until the original's reader has seen the truncation
-// that usually follows, and after close_inactive + rescan_interval without
-// one it starts at its end: its content is the original's, shipped from
-// there.
+// away starts where reading that content stopped, once those lines are
+// acknowledged; the bytes the original held beyond both are counted as
+// lost. A copy of a file still live is deferred (ok false) until the
+// original's reader has seen the truncation that usually follows. After
+// close_inactive + rescan_interval without one: if the original still holds
+// the copy's bytes, the copy starts at its end (its content is the
+// original's, shipped from there); if it holds other bytes, the copy is a
+// different file and starts at 0; while the original is shorter than the
+// copy (truncated, its reader blocked by backpressure), it keeps waiting.
 func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time) (start int64, ok bool) {
 	if info.size < fingerprintMax {
 		return 0, true // too short to tell a copy from a file that merely starts alike
@@ -330,10 +333,17 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		live.signal() // let the original's reader look for the truncation now
 		return 0, false
 	}
-	delete(t.copyPending, info.key)
-	if !sameAsFile(f, info.size, livePath, live.key) {
+	switch sameAsFile(f, info.size, livePath, live.key) {
+	case undecided:
+		// The other file is shorter (truncated, its reader blocked, e.g.
+		// by a broker outage) or unreadable now: ask again later.
+		live.signal()
+		return 0, false
+	case different:
+		delete(t.copyPending, info.key)
 		return 0, true // merely starts like the other file
 	}
+	delete(t.copyPending, info.key)
 	t.m.copies.Inc()
 	t.log.Info("file is a copy of a live file, reading it from its end", "path", c.path, "original", livePath, "size", info.size)
 	return info.size, true
@@ -355,23 +365,37 @@ func sameBytes(f *os.File, size, end int64, want []byte) bool {
 	return bytes.Equal(got, want)
 }
 
-// sameAsFile reports whether f (of size size) is a copy of the file key at
-// path so far: the last fingerprintMax bytes of f equal the bytes at the
-// same offsets of the other file.
-func sameAsFile(f *os.File, size int64, path string, key fileKey) bool {
+// sameAsFile decides whether f (of size size) is a copy of the file key at
+// path so far: resume (a copy) when the last fingerprintMax bytes of f equal
+// the bytes at the same offsets of the other file, different when they do
+// not or the other file is gone, and undecided when the other file is
+// shorter than f or cannot be read now.
+func sameAsFile(f *os.File, size int64, path string, key fileKey) verdict {
 	o, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
-		return false
+		if errors.Is(err, fs.ErrNotExist) {
+			return different
+		}
+		return undecided
 	}
 	defer o.Close()
-	if info, err := fstat(o); err != nil || info.key != key || info.size < size {
-		return false
+	info, err := fstat(o)
+	switch {
+	case err != nil:
+		return undecided
+	case info.key != key:
+		return different
+	case info.size < size:
+		return undecided
 	}
 	want := make([]byte, fingerprintMax)
 	if n, _ := o.ReadAt(want, size-fingerprintMax); n < len(want) {
-		return false
+		return undecided
 	}
-	return sameBytes(f, size, size, want)
+	if sameBytes(f, size, size, want) {
+		return resume
+	}
+	return different
 }
 
 // addGhost remembers a content truncated away; safe from any goroutine.

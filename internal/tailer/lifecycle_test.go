@@ -581,3 +581,30 @@ func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
 	writeFile(t, h.path("a.log"), "found by rescan\n")
 	h.waitLines(1)
 }
+
+// TestCopytruncateWhileReaderBlocked: the original's reader cannot move
+// (nothing is acknowledged: a broker outage) when copytruncate runs, for
+// longer than the copy deferral. The copy must keep waiting for the reader
+// to see the truncation instead of being shipped from 0.
+func TestCopytruncateWhileReaderBlocked(t *testing.T) {
+	sink := &testSink{}
+	p := config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
+	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10) // the reader waits at the window cap: nothing is acknowledged
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 3)
+	appendFile(t, path, second)
+	// The outage outlasts the copy deferral (close_inactive + rescan_interval
+	// = 150ms) several times over: the workload, not a wait for a condition.
+	time.Sleep(time.Second)
+	waitFor(t, "all lines", func() bool { sink.ackAll(); return h.sink.count() >= 103 })
+	waitFor(t, "copy recognised", func() bool { sink.ackAll(); return h.metric("logship_copies_recognised_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+}
