@@ -166,14 +166,34 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 				"path", g.path, "inode", k.ino, "offset", g.readEnd, "max_open_files", cap(t.slots))
 		case !g.running && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
 			delete(t.gens, k)
+			if !g.unlinked {
+				t.forgetUnread(g.path, k, g.readEnd, g.size)
+			}
 		}
 		g.mu.Unlock()
 	}
 	for k, st := range t.restored {
-		if now.Sub(st.Updated) > t.forget {
+		switch {
+		case now.Sub(st.Updated) > t.forget:
 			delete(t.restored, k)
+			t.forgetUnread(st.Path, k, st.Offset, st.Size)
+		case initial && st.Size > st.Offset:
+			t.log.Warn("checkpointed file not found, its unread bytes are lost unless it comes back",
+				"path", st.Path, "inode", k.ino, "offset", st.Offset, "size", st.Size, "forget_after", t.forget)
 		}
 	}
+}
+
+// forgetUnread counts and logs the bytes a forgotten file was known to hold
+// beyond what was read (its last known size minus its offset). Called with
+// t.mu held, from the Run goroutine.
+func (t *Tailer) forgetUnread(path string, k fileKey, offset, size int64) {
+	if size <= offset {
+		return
+	}
+	t.m.forgottenUnread.Add(float64(size - offset))
+	t.log.Warn("forgot a file that was not read to its end", "path", path, "inode", k.ino, "offset", offset, "size", size,
+		"lost_bytes", size-offset)
 }
 
 // handle brings one discovered file under a reader and returns its

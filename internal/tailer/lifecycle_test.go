@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 )
 
@@ -607,4 +608,25 @@ func TestCopytruncateWhileReaderBlocked(t *testing.T) {
 	waitFor(t, "all lines", func() bool { sink.ackAll(); return h.sink.count() >= 103 })
 	waitFor(t, "copy recognised", func() bool { sink.ackAll(); return h.metric("logship_copies_recognised_total") == 1 })
 	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+}
+
+// TestForgetAfter: checkpoint entries of files not found for forget_after
+// (from the pipeline config) are dropped, and the bytes they held beyond
+// their offset are counted; entries seen recently are kept.
+func TestForgetAfter(t *testing.T) {
+	old := checkpoint.FileState{Pipeline: "test", Path: "/gone/old.log", Device: 7, Inode: 1, Offset: 40, Size: 100,
+		Updated: time.Now().Add(-2 * time.Hour)}
+	recent := checkpoint.FileState{Pipeline: "test", Path: "/gone/recent.log", Device: 7, Inode: 2, Offset: 10, Size: 30,
+		Updated: time.Now().Add(-30 * time.Minute)}
+	h := newHarness(t, config.Pipeline{ForgetAfter: time.Hour}, nil, 0, withRestore(old, recent))
+	writeFile(t, h.path("a.log"), "x\n")
+	h.start()
+	h.waitLines(1)
+	waitFor(t, "old entry forgotten", func() bool {
+		return h.metric("logship_forgotten_unread_bytes_total") == 60
+	})
+	snap := h.tl.Snapshot()
+	if slices.Contains(snap, old) || !slices.Contains(snap, recent) {
+		t.Errorf("snapshot %+v: want the recent entry kept and the old one forgotten", snap)
+	}
 }

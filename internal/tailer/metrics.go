@@ -36,11 +36,12 @@ type metrics struct {
 	discoveryErrs  *prometheus.CounterVec
 	lag            prometheus.GaugeFunc
 
-	truncationLost prometheus.Counter
-	copies         prometheus.Counter
-	openWaits      prometheus.Counter
-	emfile         prometheus.Counter
-	watchFallback  prometheus.Gauge
+	truncationLost  prometheus.Counter
+	copies          prometheus.Counter
+	forgottenUnread prometheus.Counter
+	openWaits       prometheus.Counter
+	emfile          prometheus.Counter
+	watchFallback   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) (*metrics, error) {
@@ -59,6 +60,9 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 		truncationLost: counter("logship_truncation_lost_bytes_total",
 			"Bytes of truncated files known to have existed but read from neither the file nor a recognised copy "+
 				"(a lower bound: bytes written and truncated between two looks are invisible)."),
+		forgottenUnread: counter("logship_forgotten_unread_bytes_total",
+			"Bytes that files not found for forget_after (deleted or moved out of the globs while unread, e.g. while the agent "+
+				"was stopped) held beyond what was read, by their last known size."),
 		copies: counter("logship_copies_recognised_total",
 			"New files recognised by their first bytes as copies of a known file (copytruncate); read from where the original stopped."),
 		openWaits: counter("logship_open_budget_waits_total",
@@ -94,6 +98,7 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 	m.filesOpen = register(reg, m.filesOpen, &err)
 	m.truncationLost = register(reg, m.truncationLost, &err)
 	m.copies = register(reg, m.copies, &err)
+	m.forgottenUnread = register(reg, m.forgottenUnread, &err)
 	m.openWaits = register(reg, m.openWaits, &err)
 	m.emfile = register(reg, m.emfile, &err)
 	m.watchFallback = register(reg, m.watchFallback, &err)
