@@ -600,12 +600,18 @@ func (t *Tailer) discover() []candidate {
 		if err != nil {
 			continue // validated in New
 		}
+		// Below a wildcard directory a matched directory may be a symlink
+		// leading anywhere: resolve every match, not only symlinked files.
+		deep := filepath.Dir(pat) != staticRoot(pat)
 		for _, path := range matches {
 			if seen[path] || t.excluded(path) {
 				continue
 			}
 			seen[path] = true
 			info, reason, err := t.classify(path)
+			if reason == "" && err == nil && deep && !t.insideRoots(path) {
+				reason = reasonOutside
+			}
 			if reason == "" && err != nil {
 				continue // vanished meanwhile
 			}

@@ -630,3 +630,29 @@ func TestForgetAfter(t *testing.T) {
 		t.Errorf("snapshot %+v: want the recent entry kept and the old one forgotten", snap)
 	}
 }
+
+// TestSymlinkedDirectoryOutsideRoots: below a wildcard directory, a matched
+// directory that is a symlink to somewhere outside the glob's static root is
+// refused like a symlinked file; a real directory inside is read.
+func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"*/x.log"}}, nil, 0)
+	if err := os.Mkdir(h.path("in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, h.path("in/x.log"), "inside\n")
+	outside := t.TempDir()
+	writeFile(t, filepath.Join(outside, "x.log"), "outside\n")
+	if err := os.Symlink(outside, h.path("evil")); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.waitLines(1)
+	waitFor(t, "refusal counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "symlink_outside_roots") == 1
+	})
+	appendFile(t, h.path("in/x.log"), "more\n")
+	h.waitLines(2)
+	if got := h.sink.datas(); !slices.Equal(got, []string{"inside", "more"}) {
+		t.Errorf("lines %q, want only the inside file's", got)
+	}
+}

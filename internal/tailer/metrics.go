@@ -13,7 +13,7 @@ const (
 	reasonSymlink    = "symlink"               // dangling symlink or one to a non-regular file
 	reasonStat       = "stat"                  // stat failed for another reason
 	reasonOpen       = "open"                  // open failed (e.g. permission denied)
-	reasonOutside    = "symlink_outside_roots" // symlink resolving outside the globs' directories
+	reasonOutside    = "symlink_outside_roots" // resolves (through a symlinked file or directory) outside the globs' directories
 	reasonRead       = "read"                  // read or fstat of an open file failed
 	reasonGoneParked = "gone_while_closed"     // renamed away or deleted while closed for the descriptor budget
 	reasonWatcher    = "watcher"               // fsnotify watcher could not be created
