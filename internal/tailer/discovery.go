@@ -88,6 +88,7 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	})
 	prevWaiting := t.waiting
 	t.waiting = make(map[string]time.Time)
+	t.fpIndex = nil
 
 	seen := make(map[fileKey]bool, len(cands))
 	byPath := make(map[string]*generation, len(cands))
@@ -325,9 +326,13 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 			return start, true
 		}
 	}
+	t.mu.Unlock()
+	if t.fpIndex == nil {
+		t.fpIndex = t.indexFingerprints()
+	}
 	var live *generation
 	var livePath string
-	for _, g := range t.gens {
+	for _, g := range t.fpIndex[fp] {
 		g.mu.Lock()
 		// A file at the path the other one had at the last rescan is its
 		// successor (rename rotation), not its copy.
@@ -340,7 +345,6 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 			break
 		}
 	}
-	t.mu.Unlock()
 	if live == nil {
 		delete(t.copyPending, info.key)
 		return 0, true
@@ -418,6 +422,24 @@ func sameAsFile(f *os.File, size int64, path string, key fileKey) verdict {
 	return different
 }
 
+// indexFingerprints maps the full-length fingerprints of the known
+// generations to them, for copyStart; built at most once per rescan (and
+// extended by newGeneration) so that many new files do not each scan all
+// generations. Called from the Run goroutine.
+func (t *Tailer) indexFingerprints() map[string][]*generation {
+	idx := make(map[string][]*generation)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, g := range t.gens {
+		g.mu.Lock()
+		if g.fpLen == fingerprintMax {
+			idx[g.fp] = append(idx[g.fp], g)
+		}
+		g.mu.Unlock()
+	}
+	return idx
+}
+
 // addGhost remembers a content truncated away; safe from any goroutine.
 func (t *Tailer) addGhost(gh ghost) {
 	t.mu.Lock()
@@ -479,6 +501,9 @@ func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, inf
 	t.mu.Lock()
 	t.gens[info.key] = g
 	t.mu.Unlock()
+	if t.fpIndex != nil && g.fpLen == fingerprintMax {
+		t.fpIndex[g.fp] = append(t.fpIndex[g.fp], g)
+	}
 	t.log.Info("file opened", "path", path, "inode", info.key.ino, "offset", start, "size", info.size)
 	t.startReader(ctx, g, f, info, start)
 	return g

@@ -144,13 +144,14 @@ type Tailer struct {
 
 	// State owned by the Run goroutine (no lock).
 	scans       int
-	pathKeys    map[string]pathKey    // last file seen at each path, to count rotations
-	skipped     map[string]string     // path → reason, counted and logged once
-	openFailed  map[string]bool       // path → open failure logged once
-	watchFailed map[string]bool       // directory → watch failure logged once
-	waiting     map[string]time.Time  // path → since when it waits for a descriptor
-	copyPending map[fileKey]time.Time // new file equal to a live one: since when deferred
-	emfileLog   time.Time             // last EMFILE log line
+	pathKeys    map[string]pathKey       // last file seen at each path, to count rotations
+	skipped     map[string]string        // path → reason, counted and logged once
+	openFailed  map[string]bool          // path → open failure logged once
+	watchFailed map[string]bool          // directory → watch failure logged once
+	waiting     map[string]time.Time     // path → since when it waits for a descriptor
+	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
+	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
+	emfileLog   time.Time                // last EMFILE log line
 }
 
 // ghost is the content of a file generation that was truncated or rewritten
