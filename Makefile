@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commitHash=$(COMMIT)
 
-.PHONY: build test lint unit demo bench compare clean
+.PHONY: build test lint unit demo bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/logship ./cmd/agent
@@ -26,6 +26,7 @@ unit:
 demo: build
 	scripts/demo
 
+.PHONY: compare
 # The dependency evidence: one rename-rotation workload read by nxadm/tail
 # and by logship's tailer; prints the lines each lost (build tag compare).
 compare:
