@@ -381,7 +381,7 @@ func TestF16CompressAndUnlink(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.reopenAfter(200 * time.Millisecond)
-		gzipAndUnlink(t, rotated)
+		gzipRotated(t, rotated)
 	}
 	tk.Stop()
 	waitFor(t, 10*time.Second, "the writer's last reopen", s.reopened)
@@ -401,7 +401,9 @@ func TestF16CompressAndUnlink(t *testing.T) {
 	t.Logf("F16: %d lines, %d rotations with immediate gzip+unlink: 0 missing, 0 duplicates, 0 deleted files held", written, rotations)
 }
 
-func gzipAndUnlink(t *testing.T, path string) {
+// gzipRotated compresses path to path.gz and unlinks path, as logrotate's
+// compress does (streaming, while the application may still hold path).
+func gzipRotated(t *testing.T, path string) {
 	t.Helper()
 	src, err := os.Open(path)
 	if err != nil {
