@@ -656,3 +656,54 @@ func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
 		t.Errorf("lines %q, want only the inside file's", got)
 	}
 }
+
+// TestTruncationLossNeverOverclaimed: a truncation noticed right after a
+// read (the file had already grown past the old offset) and then a second
+// truncation of the new content: only the first content's unread bytes are
+// counted; the second content was read to its end.
+func TestTruncationLossNeverOverclaimed(t *testing.T) {
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10) // the reader waits at the window cap
+	// Rewritten in place, longer than the offset read so far.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 30)
+	if _, err := f.WriteString(second); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "second content read", func() bool {
+		sink.ackAll()
+		return slices.Contains(h.sink.datas(), strings.TrimSuffix(numbered("b", 29, 30), "\n"))
+	})
+	var readEnd int64
+	for _, r := range h.sink.snapshot() {
+		if strings.HasPrefix(r.data, "a ") {
+			readEnd = r.end
+		}
+	}
+	want := float64(int64(len(first)) - readEnd)
+	waitFor(t, "first loss counted", func() bool { return h.metric("logship_truncation_lost_bytes_total") == want })
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "c\n")
+	waitFor(t, "third content read", func() bool { sink.ackAll(); return slices.Contains(h.sink.datas(), "c") })
+	waitFor(t, "second truncation counted", func() bool { return h.metric("logship_truncations_total") == 2 })
+	// The second content's ghost expires after close_inactive + 2 rescans.
+	waitFor(t, "ghosts expired", func() bool {
+		h.tl.mu.Lock()
+		defer h.tl.mu.Unlock()
+		return len(h.tl.ghosts) == 0
+	})
+	if got := h.metric("logship_truncation_lost_bytes_total"); got != want {
+		t.Fatalf("lost bytes %v, want %v (the second content was read to its end)", got, want)
+	}
+}

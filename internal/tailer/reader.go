@@ -232,6 +232,11 @@ func (r *reader) restart(seen int64) error {
 	r.src = &src
 	r.tracker = checkpoint.NewTracker(0, r.t.budget)
 	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
+	// r.size may still be the old content's (a truncation seen by
+	// headChanged after a read): the new content's size comes from fstat.
+	if info, err := fstat(r.f); err == nil {
+		r.size = info.size
+	}
 	r.maxSize = r.size
 	r.split.partNo = 0
 	r.fp, r.fpLen, r.head = emptyFingerprint, 0, r.head[:0]
