@@ -211,6 +211,10 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 	if g != nil {
 		g.mu.Lock()
 		g.lastSeen = now
+		// A parked file still at its path with its size is left closed;
+		// one that moved or was missing may be another file that got its
+		// inode, so it is opened and its identity checked below.
+		unchanged := g.parked && !g.gone && g.path == c.path && c.info.size == g.size
 		if g.path != c.path {
 			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
 			g.path = c.path
@@ -220,7 +224,6 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			g.signal()
 		}
 		running, unlinked, fp, fpLen, readEnd := g.running, g.unlinked, g.fp, g.fpLen, g.readEnd
-		unchanged := g.parked && c.info.size == g.size
 		g.mu.Unlock()
 		if running || unchanged {
 			return g, false // a parked file is reopened once it changes
@@ -240,6 +243,8 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		case resume:
 			t.startReader(ctx, g, f, info, readEnd)
 			return g, false
+		case different:
+			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
 		case truncated:
 			g.mu.Lock()
 			size := g.size

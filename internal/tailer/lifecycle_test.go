@@ -707,3 +707,62 @@ func TestTruncationLossNeverOverclaimed(t *testing.T) {
 		t.Fatalf("lost bytes %v, want %v (the second content was read to its end)", got, want)
 	}
 }
+
+// TestChurnUnderDescriptorBudget (F31): files are created and deleted
+// quickly while the descriptor budget is exhausted: nothing crashes, no line
+// is delivered twice, every file that was opened is drained, and no
+// descriptor is left behind.
+func TestChurnUnderDescriptorBudget(t *testing.T) {
+	const files = 300
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 4}, nil, 0)
+	h.start()
+	var all strings.Builder
+	for i := range files {
+		p := h.path(fmt.Sprintf("c%03d.log", i))
+		c := numbered(strconv.Itoa(i), 0, 3)
+		writeFile(t, p, c)
+		all.WriteString(c)
+		if i >= 8 { // a short life: deleted eight files later
+			if err := os.Remove(h.path(fmt.Sprintf("c%03d.log", i-8))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The eight files still there are read in turn on the four descriptors.
+	waitFor(t, "surviving files read", func() bool {
+		got := counts(h.sink.snapshot())
+		for i := files - 8; i < files; i++ {
+			if got[strings.TrimSuffix(numbered(strconv.Itoa(i), 2, 3), "\n")] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for i := files - 8; i < files; i++ {
+		if err := os.Remove(h.path(fmt.Sprintf("c%03d.log", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every descriptor released", func() bool {
+		return h.metric("logship_files_open") == 0 && openFDsUnder(t, h.dir) == 0
+	})
+	got := counts(h.sink.snapshot())
+	written := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(all.String(), "\n"), "\n") {
+		written[l] = true
+	}
+	perFile := map[string]int{}
+	for l, c := range got {
+		if !written[l] || c != 1 {
+			t.Fatalf("line %q received %d times (written: %v)", l, c, written[l])
+		}
+		perFile[strings.Fields(l)[0]]++
+	}
+	for f, n := range perFile {
+		if n != 3 {
+			t.Errorf("file %s: %d of its 3 lines (an opened file must be drained)", f, n)
+		}
+	}
+	t.Logf("%d short-lived files on 4 descriptors: %d read (the others were deleted before their turn), budget waits %v",
+		files, len(perFile), h.metric("logship_open_budget_waits_total"))
+}
