@@ -91,6 +91,8 @@ type Pipeline struct {
 	Multiline      Multiline         `yaml:"multiline"`
 	MaxLineBytes   ByteSize          `yaml:"max_line_bytes"`  // default 1MiB; longer lines follow OversizePolicy
 	OversizePolicy string            `yaml:"oversize_policy"` // split (default) | truncate
+	ForgetAfter    time.Duration     `yaml:"forget_after"`    // checkpoint entries of files gone this long are dropped; default 24h
+	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 512
 	Topic          string            `yaml:"topic"`
 	Key            string            `yaml:"key"`             // host (default) | source | none
 	Partitioner    string            `yaml:"partitioner"`     // hash (default) | round_robin | fixed
@@ -99,8 +101,6 @@ type Pipeline struct {
 	Fields         map[string]string `yaml:"fields"`          // static fields for the JSON envelope
 	RescanInterval time.Duration     `yaml:"rescan_interval"` // default 5s
 	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
-	ForgetAfter    time.Duration     `yaml:"forget_after"`    // checkpoint entries of files gone this long are dropped; default 24h
-	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 512
 }
 
 // Multiline joins continuation lines into one event. Disabled when
@@ -185,12 +185,12 @@ func defaultPipeline() Pipeline {
 		Multiline:      Multiline{MaxLines: DefaultMultilineMaxLines, Timeout: DefaultMultilineTimeout},
 		MaxLineBytes:   DefaultMaxLineBytes,
 		OversizePolicy: DefaultOversizePolicy,
+		ForgetAfter:    DefaultForgetAfter,
+		MaxOpenFiles:   DefaultMaxOpenFiles,
 		Key:            DefaultKey,
 		Partitioner:    DefaultPartitioner,
 		Serializer:     DefaultSerializer,
 		RescanInterval: DefaultRescanInterval,
 		CloseInactive:  DefaultCloseInactive,
-		ForgetAfter:    DefaultForgetAfter,
-		MaxOpenFiles:   DefaultMaxOpenFiles,
 	}
 }

@@ -101,9 +101,9 @@ func TestDefaults(t *testing.T) {
 			Linger: 10 * time.Millisecond, BatchBytes: MiB, MaxRecordBytes: MiB, RequestTimeout: 30 * time.Second,
 			RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: 10 * time.Second, MetadataRefresh: 5 * time.Second},
 		Pipelines: []Pipeline{{Name: "app", Paths: []string{"/var/log/app/*.log"}, StartAt: "beginning", Format: "raw",
+			ForgetAfter: 24 * time.Hour, MaxOpenFiles: 512,
 			MaxLineBytes: MiB, OversizePolicy: "split", Topic: "logs.app", Key: "host", Partitioner: "hash",
-			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second,
-			ForgetAfter: 24 * time.Hour, MaxOpenFiles: 512}},
+			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", cfg, want)
