@@ -144,9 +144,9 @@ func agentFDs(a *agentProc, prefix string) []string {
 	return out
 }
 
-// metricOr0 scrapes a metric; absent or unreachable reads as -1 so a
+// metricNow scrapes a metric; absent or unreachable reads as -1 so a
 // comparison against a real value fails visibly.
-func metricOr(a *agentProc, name string) float64 {
+func metricNow(a *agentProc, name string) float64 {
 	v, err := a.metric(name)
 	if err != nil {
 		return -1
@@ -195,7 +195,7 @@ func TestF14RenameRotation(t *testing.T) {
 	waitFor(t, 30*time.Second, "rotated files released", func() bool {
 		return len(agentFDs(a, path+".")) == 0
 	})
-	rot := metricOr(a, "logship_rotations_total")
+	rot := metricNow(a, "logship_rotations_total")
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
 	missing, dups, first := tl.check([]int{written})
@@ -270,9 +270,9 @@ func TestF15Copytruncate(t *testing.T) {
 		v, err := a.metric("logship_file_lag_bytes")
 		return err == nil && v == 0
 	})
-	lostMetric := metricOr(a, "logship_truncation_lost_bytes_total")
-	copies := metricOr(a, "logship_copies_recognised_total")
-	truncs := metricOr(a, "logship_truncations_total")
+	lostMetric := metricNow(a, "logship_truncation_lost_bytes_total")
+	copies := metricNow(a, "logship_copies_recognised_total")
+	truncs := metricNow(a, "logship_truncations_total")
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
 	missingSurvived, dups, windowLines, windowShipped, lostBytes := 0, 0, 0, 0, 0
@@ -545,7 +545,7 @@ func TestF21TruncateRewriteShorter(t *testing.T) {
 	second := newStream(t, path, 1, 60)
 	second.write(t, 200)
 	waitShipped(t, topic, 5_200, time.Minute)
-	truncs := metricOr(a, "logship_truncations_total")
+	truncs := metricNow(a, "logship_truncations_total")
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
 	missing, dups, firstMissing := tl.check([]int{first.written(), second.written()})
@@ -641,8 +641,8 @@ func TestManyFilesLowFDLimit(t *testing.T) {
 	}
 	waitShipped(t, topic, files*(first+second), 5*time.Minute)
 	peak := a.peakRSS()
-	waits := metricOr(a, "logship_open_budget_waits_total")
-	emfile := metricOr(a, "logship_open_emfile_total")
+	waits := metricNow(a, "logship_open_budget_waits_total")
+	emfile := metricNow(a, "logship_open_emfile_total")
 	limits, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", a.cmd.Process.Pid))
 	a.term(30 * time.Second)
 	if !strings.Contains(string(limits), "Max open files            1024") {
