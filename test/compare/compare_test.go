@@ -1,9 +1,5 @@
 //go:build compare
 
-// Package compare re-checks the dependency decision in DESIGN.md: the same
-// rename-rotation workload is read by github.com/nxadm/tail and by logship's
-// own tailer, and the lines each one lost are printed. Run it with
-// `make compare` (go test -tags compare ./test/compare/).
 package compare
 
 import (
