@@ -514,6 +514,36 @@ func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, inf
 	return g
 }
 
+// mightBeCopy reports whether the first fingerprintMax bytes of a file that
+// was too short to tell when it was found (a copy being written: cp creates
+// it empty) now equal a truncated content or another file still read.
+// Called from a reader goroutine before its first line.
+func (t *Tailer) mightBeCopy(g *generation, f *os.File) bool {
+	fp, err := fingerprint(f, fingerprintMax)
+	if err != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, gh := range t.ghosts {
+		if gh.fpLen == fingerprintMax && gh.fp == fp {
+			return true
+		}
+	}
+	for _, o := range t.gens {
+		if o == g {
+			continue
+		}
+		o.mu.Lock()
+		same := o.running && o.fpLen == fingerprintMax && o.fp == fp
+		o.mu.Unlock()
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
 // openResult is the outcome of Tailer.open.
 type openResult int
 
@@ -604,6 +634,7 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 		poll:      t.pollMin,
 		lastGrow:  time.Now(),
 		opened:    time.Now(),
+		unproven:  offset == 0 && g.fpLen < fingerprintMax && g.tracker.Window() == 0 && g.tracker.Committed() == 0,
 	}
 	g.mu.Unlock()
 	if r.fpLen > 0 {

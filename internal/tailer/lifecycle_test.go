@@ -766,3 +766,32 @@ func TestChurnUnderDescriptorBudget(t *testing.T) {
 	t.Logf("%d short-lived files on 4 descriptors: %d read (the others were deleted before their turn), budget waits %v",
 		files, len(perFile), h.metric("logship_open_budget_waits_total"))
 }
+
+// TestCopytruncateCopyFoundEmpty: the rescan finds the copy while cp has
+// only created it (empty, too short to tell it is a copy); its content
+// arrives afterwards. It must still be recognised, not read from 0.
+func TestCopytruncateCopyFoundEmpty(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	dst, err := os.OpenFile(path+".1", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	waitFor(t, "empty copy opened", func() bool { st, ok := h.stateOf(path + ".1"); return ok && st.Size == 0 })
+	if _, err := dst.WriteString(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 5)
+	appendFile(t, path, second)
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= 105 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+}

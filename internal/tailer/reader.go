@@ -53,6 +53,11 @@ type reader struct {
 	tail     []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
 	closing  bool   // exiting because a gone file was drained
 	parking  bool   // exiting to free the descriptor for a waiting file
+	// unproven: a new file found shorter than a fingerprint, nothing read
+	// yet; once it is long enough, mightBeCopy decides whether to hand it
+	// back (reconsider) to the rescan, which treats it as never seen.
+	unproven   bool
+	reconsider bool
 }
 
 // sinkError wraps a Sink.Emit failure.
@@ -91,9 +96,18 @@ func (r *reader) run(ctx context.Context) {
 			}
 		case r.tracker.Window() >= r.t.maxWindow:
 			r.wait(ctx, r.t.pollMin, nil)
+		case r.unproven && r.lineStart == 0 && r.size >= fingerprintMax:
+			// Found shorter than a fingerprint, now long enough to tell:
+			// a copy being written (copytruncate) must not be read from 0.
+			r.unproven = false
+			if r.t.mightBeCopy(r.g, r.f) {
+				r.reconsider = true
+				return
+			}
 		case r.discard:
 			err = r.discardStep(ctx)
 		default:
+			r.unproven = r.unproven && r.lineStart == 0
 			err = r.readStep(ctx)
 		}
 		if err != nil {
@@ -158,6 +172,15 @@ func (r *reader) exit() {
 	r.g.unlinked = unlinked
 	r.g.size = r.size
 	r.g.mu.Unlock()
+	if r.reconsider {
+		r.t.mu.Lock()
+		if r.t.gens[r.g.key] == r.g {
+			delete(r.t.gens, r.g.key)
+		}
+		r.t.mu.Unlock()
+		r.log.Info("new file may be a copy being written, deciding again at the next rescan")
+		r.t.requestRescan()
+	}
 	if r.t.openWaiting.Load() > 0 {
 		r.t.requestRescan() // hand the descriptor on
 	}
