@@ -290,16 +290,15 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 
 // copyStart decides where a file never seen before starts: 0, unless its
 // first fingerprintMax bytes equal those of a known content, i.e. it is a
-// copy made by copytruncate (or cp). A copy of content that was truncated
-// away starts where reading that content stopped, once those lines are
+// copy made by copytruncate. A copy of content that was truncated away
+// starts where reading that content stopped, once those lines are
 // acknowledged; the bytes the original held beyond both are counted as
-// lost. A copy of a file still live is deferred (ok false) until the
-// original's reader has seen the truncation that usually follows. After
-// close_inactive + rescan_interval without one: if the original still holds
-// the copy's bytes, the copy starts at its end (its content is the
-// original's, shipped from there); if it holds other bytes, the copy is a
-// different file and starts at 0; while the original is shorter than the
-// copy (truncated, its reader blocked by backpressure), it keeps waiting.
+// lost. A file starting like one still read is deferred (ok false) until
+// that file's reader has seen the truncation copytruncate does next. After
+// close_inactive + rescan_interval without one it starts at 0 (a file of its
+// own: duplicates at worst, never loss), unless the other file no longer
+// starts with those bytes (truncated, its reader held up by backpressure):
+// then it keeps waiting for that reader.
 func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time) (start int64, ok bool) {
 	if info.size < fingerprintMax {
 		return 0, true // too short to tell a copy from a file that merely starts alike
@@ -336,7 +335,7 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		t.fpIndex = t.indexFingerprints()
 	}
 	var live *generation
-	var livePath string
+	livePath := ""
 	for _, g := range t.fpIndex[fp] {
 		g.mu.Lock()
 		// A file at the path the other one had at the last rescan is its
@@ -362,20 +361,19 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		live.signal() // let the original's reader look for the truncation now
 		return 0, false
 	}
-	switch sameAsFile(f, info.size, livePath, live.key) {
-	case undecided:
-		// The other file is shorter (truncated, its reader blocked, e.g.
-		// by a broker outage) or unreadable now: ask again later.
+	if liveTruncated(livePath, live.key, fp) {
+		// The other file no longer starts with these bytes: truncated, its
+		// reader held up (e.g. by backpressure during a broker outage)
+		// before it could see it. Wait for that reader.
 		live.signal()
 		return 0, false
-	case different:
-		delete(t.copyPending, info.key)
-		return 0, true // merely starts like the other file
 	}
+	// No truncation followed: not copytruncate. Two files may well start
+	// alike (and a plain cp is a file of its own): read it from the start.
 	delete(t.copyPending, info.key)
-	t.m.copies.Inc()
-	t.log.Info("file is a copy of a live file, reading it from its end", "path", c.path, "original", livePath, "size", info.size)
-	return info.size, true
+	t.log.Info("file starts like another one but no truncation followed, reading it from the start",
+		"path", c.path, "other", livePath)
+	return 0, true
 }
 
 // sameBytes reports whether f (of size size) holds want just before end, or
@@ -394,37 +392,24 @@ func sameBytes(f *os.File, size, end int64, want []byte) bool {
 	return bytes.Equal(got, want)
 }
 
-// sameAsFile decides whether f (of size size) is a copy of the file key at
-// path so far: resume (a copy) when the last fingerprintMax bytes of f equal
-// the bytes at the same offsets of the other file, different when they do
-// not or the other file is gone, and undecided when the other file is
-// shorter than f or cannot be read now.
-func sameAsFile(f *os.File, size int64, path string, key fileKey) verdict {
+// liveTruncated reports whether the file key at path no longer starts with
+// the fingerprintMax bytes hashing to fp, i.e. it was truncated (or cannot
+// be checked now, e.g. EMFILE: assume so and ask again later).
+func liveTruncated(path string, key fileKey, fp string) bool {
 	o, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return different
-		}
-		return undecided
+		return !errors.Is(err, fs.ErrNotExist)
 	}
 	defer o.Close()
 	info, err := fstat(o)
-	switch {
-	case err != nil:
-		return undecided
-	case info.key != key:
-		return different
-	case info.size < size:
-		return undecided
+	if err != nil {
+		return true
 	}
-	want := make([]byte, fingerprintMax)
-	if n, _ := o.ReadAt(want, size-fingerprintMax); n < len(want) {
-		return undecided
+	if info.key != key {
+		return false // replaced at its path: the rescan deals with it
 	}
-	if sameBytes(f, size, size, want) {
-		return resume
-	}
-	return different
+	got, err := fingerprint(o, fingerprintMax)
+	return err != nil || got != fp
 }
 
 // indexFingerprints maps the full-length fingerprints of the known

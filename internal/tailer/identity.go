@@ -78,7 +78,6 @@ const (
 	resume    verdict = iota // same file: continue at the known offset
 	truncated                // same file, now shorter than the offset: restart at 0
 	different                // inode reused by another file: start at 0
-	undecided                // cannot tell yet: ask again later
 )
 
 // matchState decides whether the open file f (of size size) is the file

@@ -795,3 +795,28 @@ func TestCopytruncateCopyFoundEmpty(t *testing.T) {
 	waitFor(t, "all lines", func() bool { return h.sink.count() >= 105 })
 	checkExactlyOnce(t, h.sink.snapshot(), first+second)
 }
+
+// TestIdenticalFilesBothShipped: two independent files with the same
+// content (same first bytes, same bytes at the same offsets) and no
+// truncation: the second is not taken for a copy of the first; both are
+// shipped in full.
+func TestIdenticalFilesBothShipped(t *testing.T) {
+	h := newHarness(t, config.Pipeline{CloseInactive: 100 * time.Millisecond}, nil, 0)
+	content := numbered("same", 0, 50)
+	writeFile(t, h.path("a.log"), content)
+	h.start()
+	h.waitLines(50)
+	appendFile(t, h.path("a.log"), numbered("same", 50, 60)) // the first keeps growing
+	writeFile(t, h.path("b.log"), content)
+	waitFor(t, "both files read", func() bool { return h.sink.count() >= 110 })
+	per := map[string]int{}
+	for _, r := range h.sink.snapshot() {
+		per[filepath.Base(r.src.Path)]++
+	}
+	if per["a.log"] != 60 || per["b.log"] != 50 || h.sink.count() != 110 {
+		t.Fatalf("lines per file %v (total %d), want a.log 60 and b.log 50", per, h.sink.count())
+	}
+	if got := h.metric("logship_copies_recognised_total"); got != 0 {
+		t.Errorf("copies recognised %v, want 0", got)
+	}
+}
