@@ -625,7 +625,7 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 	if r.fpLen > 0 {
 		var buf [fingerprintMax]byte
 		if b, err := prefix(f, r.fpLen, &buf); err == nil && hashHex(b) == r.fp {
-			r.head = bytes.Clone(b)
+			r.fpBytes = bytes.Clone(b)
 		}
 	}
 	// Exits when ctx is done, after closing a rotated or deleted file that

@@ -34,6 +34,7 @@ type reader struct {
 	tracker *checkpoint.Tracker
 	fp      string
 	fpLen   int
+	fpBytes []byte // the first fpLen bytes once verified against fp (nil: not yet)
 	split   splitter
 
 	lineStart int64
@@ -49,7 +50,6 @@ type reader struct {
 	lastGrow time.Time // last time the file was seen growing
 	opened   time.Time // when this reader got its descriptor
 	poll     time.Duration
-	head     []byte // the fpLen first bytes (nil until known): rechecked after every read
 	tail     []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
 	closing  bool   // exiting because a gone file was drained
 	parking  bool   // exiting to free the descriptor for a waiting file
@@ -94,8 +94,6 @@ func (r *reader) run(ctx context.Context) {
 			if done, err = r.idle(ctx); done {
 				return
 			}
-		case r.tracker.Window() >= r.t.maxWindow:
-			r.wait(ctx, r.t.pollMin, nil)
 		case r.unproven && r.lineStart == 0 && r.size >= fingerprintMax:
 			// Found shorter than a fingerprint, now long enough to tell:
 			// a copy being written (copytruncate) must not be read from 0.
@@ -104,6 +102,10 @@ func (r *reader) run(ctx context.Context) {
 				r.reconsider = true
 				return
 			}
+		case r.tracker.Window() >= r.t.maxWindow:
+			// Wake as soon as everything pending is acknowledged (the
+			// window then collapses), not only after a poll interval.
+			r.wait(ctx, r.t.pollMin, r.tracker.Drained())
 		case r.discard:
 			err = r.discardStep(ctx)
 		default:
@@ -199,36 +201,46 @@ func (r *reader) refresh() error {
 	if err != nil {
 		return err
 	}
+	// The largest size this content was seen with, before this look (which
+	// may already show a new content): what a truncation may have lost.
+	r.maxSize = max(r.maxSize, r.size)
 	if info.size > r.size {
 		r.lastGrow = time.Now()
 		r.poll = r.t.pollMin
 	}
-	seen := max(r.maxSize, r.next())
 	r.size = info.size
-	r.maxSize = max(r.maxSize, info.size)
 	if r.size < r.lineStart || (r.discard && r.size < r.scanPos) {
-		return r.restart(seen)
+		return r.restart()
 	}
 	n := int(min(r.size, fingerprintMax))
 	if n < r.fpLen {
-		return r.restart(seen)
+		return r.restart()
 	}
 	if n > 0 {
 		var buf [fingerprintMax]byte
 		b, err := prefix(r.f, n, &buf)
 		if errors.Is(err, errShortFile) {
-			return r.restart(seen)
+			return r.restart()
 		}
 		if err != nil {
 			return err
 		}
-		if r.fpLen > 0 && hashHex(b[:r.fpLen]) != r.fp {
-			return r.restart(seen)
+		// Compare the raw prefix once it was verified against the hash:
+		// hashing 1 KiB and hex-encoding it at every EOF was a fifth of
+		// the CPU with many slowly written files.
+		if r.fpLen > 0 {
+			if len(r.fpBytes) == r.fpLen {
+				if !bytes.Equal(b[:r.fpLen], r.fpBytes) {
+					return r.restart()
+				}
+			} else if hashHex(b[:r.fpLen]) != r.fp {
+				return r.restart()
+			}
 		}
 		if n > r.fpLen {
 			r.fp, r.fpLen = hashHex(b), n
 		}
-		r.head = append(r.head[:0], b[:r.fpLen]...)
+		r.fpBytes = append(r.fpBytes[:0], b[:r.fpLen]...)
 	}
 	r.g.mu.Lock()
 	r.g.size = r.size
@@ -238,11 +250,13 @@ func (r *reader) refresh() error {
 }
 
 // restart begins a new generation of the same inode at offset 0 after a
-// truncation; seen is the largest size the old content was known to have.
-// The old content is remembered as a ghost so that its copy is recognised.
-// The old tracker keeps its pending acknowledgements (they still release
-// budget) but leaves the checkpoint.
-func (r *reader) restart(seen int64) error {
+// truncation. The old content is remembered as a ghost (with the largest
+// size it was seen with, maxSize, or how far it was read) so that its copy
+// is recognised and its unread bytes counted. The old tracker keeps its
+// pending acknowledgements (they still release budget) but leaves the
+// checkpoint.
+func (r *reader) restart() error {
+	seen := max(r.maxSize, r.next())
 	r.g.mu.Lock()
 	path := r.g.path
 	r.g.mu.Unlock()
@@ -262,11 +276,10 @@ func (r *reader) restart(seen int64) error {
 	}
 	r.maxSize = r.size
 	r.split.partNo = 0
-	r.fp, r.fpLen, r.head = emptyFingerprint, 0, r.head[:0]
+	r.fp, r.fpLen, r.fpBytes = emptyFingerprint, 0, nil
 	if n := int(min(r.size, fingerprintMax)); n > 0 {
-		var buf [fingerprintMax]byte
-		if b, err := prefix(r.f, n, &buf); err == nil {
-			r.fp, r.fpLen, r.head = hashHex(b), n, append(r.head, b...)
+		if fp, err := fingerprint(r.f, n); err == nil {
+			r.fp, r.fpLen = fp, n
 		}
 	}
 	r.g.mu.Lock()
@@ -376,7 +389,8 @@ func (r *reader) readLines(ctx context.Context) error {
 		// read may be the new content at the old offsets. Unchanged first
 		// bytes after the read prove the read saw the old content.
 		r.t.budget.Release(int64(want))
-		return r.restart(max(r.maxSize, r.next()))
+		r.maxSize = max(r.maxSize, r.size) // r.size is still the old content's
+		return r.restart()
 	}
 	if n < want {
 		r.size = start + int64(n) // shrank: the next refresh decides
@@ -502,15 +516,16 @@ func (r *reader) flushLines(ctx context.Context) error {
 	return nil
 }
 
-// headChanged reports whether the file's first bytes differ from head, i.e.
-// the file was truncated (and possibly rewritten) since head was taken.
+// headChanged reports whether the file's first bytes differ from fpBytes,
+// i.e. the file was truncated (and possibly rewritten) since they were
+// verified. Before they are (nil), the next refresh decides.
 func (r *reader) headChanged() bool {
-	if len(r.head) == 0 {
+	if len(r.fpBytes) == 0 {
 		return false
 	}
 	var buf [fingerprintMax]byte
-	b, err := prefix(r.f, len(r.head), &buf)
-	return err != nil || !bytes.Equal(b, r.head)
+	b, err := prefix(r.f, len(r.fpBytes), &buf)
+	return err != nil || !bytes.Equal(b, r.fpBytes)
 }
 
 // noteTail records b, the bytes just consumed (ending at the new lineStart),
