@@ -58,3 +58,9 @@ microbench:
 
 clean:
 	rm -rf bin
+
+.PHONY: compare
+# The dependency evidence: one rename-rotation workload read by nxadm/tail
+# and by logship's tailer; prints the lines each lost (build tag compare).
+compare:
+	$(GO) test -race -count=1 -tags compare -v -run TestCompare ./test/compare/ 2>&1 | grep -vE "^=== (RUN|PAUSE|CONT|NAME)"; exit $${PIPESTATUS[0]}

@@ -26,4 +26,9 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	gopkg.in/tomb.v1 v1.0.0-20141024135613-dd632973f1e7 // indirect
 )
+
+// Used only by the compare-tagged test (test/compare): the evidence for not
+// depending on it (DESIGN.md, Dependencies).
+require github.com/nxadm/tail v1.4.11

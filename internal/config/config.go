@@ -106,6 +106,8 @@ type Pipeline struct {
 	Multiline      Multiline         `yaml:"multiline"`
 	MaxLineBytes   ByteSize          `yaml:"max_line_bytes"`  // default 1MiB; longer lines follow OversizePolicy
 	OversizePolicy string            `yaml:"oversize_policy"` // split (default) | truncate
+	ForgetAfter    time.Duration     `yaml:"forget_after"`    // checkpoint entries of files gone this long are dropped; default 24h
+	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 512
 	Topic          string            `yaml:"topic"`
 	Key            string            `yaml:"key"`             // host (default) | source | none
 	Partitioner    string            `yaml:"partitioner"`     // hash (default) | round_robin | fixed
@@ -164,6 +166,8 @@ const (
 	DefaultSerializer         = "raw"
 	DefaultRescanInterval     = 5 * time.Second
 	DefaultCloseInactive      = 5 * time.Second
+	DefaultForgetAfter        = 24 * time.Hour
+	DefaultMaxOpenFiles       = 512
 	DefaultMultilineMaxLines  = 500
 	DefaultMultilineTimeout   = 2 * time.Second
 )
@@ -210,6 +214,8 @@ func defaultPipeline() Pipeline {
 		Multiline:      Multiline{MaxLines: DefaultMultilineMaxLines, Timeout: DefaultMultilineTimeout},
 		MaxLineBytes:   DefaultMaxLineBytes,
 		OversizePolicy: DefaultOversizePolicy,
+		ForgetAfter:    DefaultForgetAfter,
+		MaxOpenFiles:   DefaultMaxOpenFiles,
 		Key:            DefaultKey,
 		Partitioner:    DefaultPartitioner,
 		Serializer:     DefaultSerializer,

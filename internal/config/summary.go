@@ -82,7 +82,8 @@ func (c *Config) Summary() string {
 		}
 		row("  ", "read:", kv("start_at", p.StartAt), kv("format", p.Format), kv("max_line_bytes", p.MaxLineBytes.String()),
 			kv("oversize_policy", p.OversizePolicy))
-		row("  ", "", kv("rescan_interval", fmtDuration(p.RescanInterval)), kv("close_inactive", fmtDuration(p.CloseInactive)))
+		row("  ", "", kv("rescan_interval", fmtDuration(p.RescanInterval)), kv("close_inactive", fmtDuration(p.CloseInactive)),
+			kv("forget_after", fmtDuration(p.ForgetAfter)), kv("max_open_files", strconv.Itoa(p.MaxOpenFiles)))
 		if m := p.Multiline; m.StartPattern != "" {
 			row("  ", "multiline:", "start_pattern="+strconv.Quote(m.StartPattern), kv("max_lines", strconv.Itoa(m.MaxLines)),
 				kv("timeout", fmtDuration(m.Timeout)))

@@ -29,6 +29,7 @@ const (
 	minMaxLineBytes = 1 * KiB
 	minRecordBytes  = 1 * KiB
 	maxMultiline    = 100_000
+	maxOpenFiles    = 1 << 20
 	maxPipelineName = 64
 	maxTopicLength  = 249
 )
@@ -278,6 +279,10 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 	}
 	durationIn(r, key+".rescan_interval", p.RescanInterval, 10*time.Millisecond, time.Hour)
 	durationIn(r, key+".close_inactive", p.CloseInactive, 10*time.Millisecond, 24*time.Hour)
+	durationIn(r, key+".forget_after", p.ForgetAfter, time.Minute, 365*24*time.Hour)
+	if p.MaxOpenFiles < 1 || p.MaxOpenFiles > maxOpenFiles {
+		r.addf(key+".max_open_files", "must be between 1 and %d, got %d", maxOpenFiles, p.MaxOpenFiles)
+	}
 }
 
 func (m *Multiline) validate(r *reporter, key string) {

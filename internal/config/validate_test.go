@@ -125,6 +125,10 @@ func TestValidationRules(t *testing.T) {
 		{"dead_letter_max_bytes", doc("", "dead_letter_max_bytes: 10B", ""), []string{"kafka.dead_letter_max_bytes: must be at least 1KiB, got 10B"}},
 		{"rescan_interval", doc("", "", "rescan_interval: 0s"), []string{"pipelines[0].rescan_interval: must be at least 10ms, got 0s"}},
 		{"close_inactive", doc("", "", "close_inactive: 48h"), []string{"pipelines[0].close_inactive: must be at most 24h, got 48h"}},
+		{"forget_after", doc("", "", "forget_after: 1s"), []string{"pipelines[0].forget_after: must be at least 1m, got 1s"}},
+		{"forget_after ok", doc("", "", "forget_after: 1h"), nil},
+		{"max_open_files", doc("", "", "max_open_files: 0"), []string{"agent.yaml:9: pipelines[0].max_open_files: must be between 1 and 1048576, got 0"}},
+		{"max_open_files ok", doc("", "", "max_open_files: 64"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,15 @@
 package tailer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -68,6 +71,24 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	now := time.Now()
 	t.updateWatches(w)
 	cands := t.discover()
+	// Files waiting for a descriptor go first, the longest waiting first, so
+	// that every file makes progress when there are more than max_open_files.
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		wa, oka := t.waiting[a.path]
+		wb, okb := t.waiting[b.path]
+		switch {
+		case oka && okb:
+			return wa.Compare(wb)
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	prevWaiting := t.waiting
+	t.waiting = make(map[string]time.Time)
+	t.fpIndex = nil
 
 	seen := make(map[fileKey]bool, len(cands))
 	byPath := make(map[string]*generation, len(cands))
@@ -85,11 +106,30 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 			t.mu.Unlock()
 			continue
 		}
-		if g := t.handle(ctx, c, initial, now); g != nil {
+		g, denied := t.handle(ctx, c, initial, now)
+		if _, was := prevWaiting[c.path]; was && g != nil && !denied {
+			t.openWaiting.Add(-1) // readers stop yielding for it at once
+		}
+		if denied {
+			since, ok := prevWaiting[c.path]
+			if !ok {
+				since = now
+				t.m.openWaits.Inc()
+			}
+			t.waiting[c.path] = since
+		}
+		if g != nil {
 			seen[c.info.key] = true
 			byPath[c.path] = g
 		}
 	}
+	t.openWaiting.Store(int64(len(t.waiting)))
+	for k, since := range t.copyPending {
+		if !seen[k] && now.Sub(since) > t.closeIdle+t.rescan {
+			delete(t.copyPending, k)
+		}
+	}
+	t.expireGhosts(now)
 
 	for path, g := range byPath {
 		if old, ok := t.pathKeys[path]; ok && old.key != g.key {
@@ -117,22 +157,52 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 			g.gone, g.goneSince = true, now
 			g.signal()
 			t.log.Debug("file gone from its path, draining", "path", g.path, "inode", k.ino)
+		case g.parked && !g.gone:
+			// Closed for the descriptor budget, then renamed out of the
+			// globs or deleted: whatever was written to it after it was
+			// closed cannot be read.
+			g.gone, g.goneSince = true, now
+			t.m.discoveryErrs.WithLabelValues(reasonGoneParked).Inc()
+			t.log.Warn("file left its path while closed for the descriptor budget, later writes to it are not read",
+				"path", g.path, "inode", k.ino, "offset", g.readEnd, "max_open_files", cap(t.slots))
 		case !g.running && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
 			delete(t.gens, k)
+			if !g.unlinked {
+				t.forgetUnread(g.path, k, g.readEnd, g.size)
+			}
 		}
 		g.mu.Unlock()
 	}
 	for k, st := range t.restored {
-		if now.Sub(st.Updated) > t.forget {
+		switch {
+		case now.Sub(st.Updated) > t.forget:
 			delete(t.restored, k)
+			t.forgetUnread(st.Path, k, st.Offset, st.Size)
+		case initial && st.Size > st.Offset:
+			t.log.Warn("checkpointed file not found, its unread bytes are lost unless it comes back",
+				"path", st.Path, "inode", k.ino, "offset", st.Offset, "size", st.Size, "forget_after", t.forget)
 		}
 	}
 }
 
+// forgetUnread counts and logs the bytes a forgotten file was known to hold
+// beyond what was read (its last known size minus its offset). Called with
+// t.mu held, from the Run goroutine.
+func (t *Tailer) forgetUnread(path string, k fileKey, offset, size int64) {
+	if size <= offset {
+		return
+	}
+	t.m.forgottenUnread.Add(float64(size - offset))
+	t.log.Warn("forgot a file that was not read to its end", "path", path, "inode", k.ino, "offset", offset, "size", size,
+		"lost_bytes", size-offset)
+}
+
 // handle brings one discovered file under a reader and returns its
-// generation, or nil when it could not be opened (retried at the next
-// rescan).
-func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time.Time) *generation {
+// generation, or nil when it was not opened (now): it could not be opened
+// (retried at the next rescan; denied reports that it waits for a
+// descriptor), or it is a fresh copy of a live file whose truncation is
+// awaited.
+func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time.Time) (_ *generation, denied bool) {
 	t.mu.Lock()
 	g := t.gens[c.info.key]
 	rst, hasRst := t.restored[c.info.key]
@@ -141,6 +211,10 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 	if g != nil {
 		g.mu.Lock()
 		g.lastSeen = now
+		// A parked file still at its path with its size is left closed;
+		// one that moved or was missing may be another file that got its
+		// inode, so it is opened and its identity checked below.
+		unchanged := g.parked && !g.gone && g.path == c.path && c.info.size == g.size
 		if g.path != c.path {
 			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
 			g.path = c.path
@@ -151,37 +225,39 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		}
 		running, unlinked, fp, fpLen, readEnd := g.running, g.unlinked, g.fp, g.fpLen, g.readEnd
 		g.mu.Unlock()
-		if running {
-			return g
+		if running || unchanged {
+			return g, false // a parked file is reopened once it changes
+		}
+		f, info, res := t.open(c)
+		if res != opened {
+			return nil, res == waitSlot
 		}
 		if unlinked {
 			// The old file is gone for good: this inode now holds a new one.
-			f, info, ok := t.open(c)
-			if !ok {
-				return nil
-			}
-			return t.newGeneration(ctx, c.path, f, info, 0, now)
+			return t.newGeneration(ctx, c.path, f, info, 0, now), false
 		}
-		// A closed generation found again (renamed back under a matched
-		// name, or its reader stopped on a read error): reopen it where it
-		// stopped if it is still the same content.
-		f, info, ok := t.open(c)
-		if !ok {
-			return nil
-		}
+		// A closed generation found again (parked, renamed back under a
+		// matched name, or its reader stopped on a read error): reopen it
+		// where it stopped if it is still the same content.
 		switch matchState(f, info.size, fp, fpLen, readEnd) {
 		case resume:
 			t.startReader(ctx, g, f, info, readEnd)
-			return g
+			return g, false
+		case different:
+			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
 		case truncated:
+			g.mu.Lock()
+			size := g.size
+			g.mu.Unlock()
 			t.countTruncation(c.path, readEnd, info.size)
+			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now})
 		}
-		return t.newGeneration(ctx, c.path, f, info, 0, now)
+		return t.newGeneration(ctx, c.path, f, info, 0, now), false
 	}
 
-	f, info, ok := t.open(c)
-	if !ok {
-		return nil
+	f, info, res := t.open(c)
+	if res != opened {
+		return nil, res == waitSlot
 	}
 	start := int64(0)
 	switch {
@@ -191,6 +267,7 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			start = rst.Offset
 		case truncated:
 			t.countTruncation(c.path, rst.Offset, info.size)
+			t.addGhost(ghost{fp: rst.Fingerprint, fpLen: rst.FingerprintLen, readEnd: rst.Offset, lastSize: rst.Size, path: c.path, at: now})
 		default:
 			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
 		}
@@ -201,8 +278,189 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		// start_at: end applies to the files present at start-up; files
 		// that appear later are new and are read from the beginning.
 		start = lastLineStart(f, info.size, t.maxLine)
+	default:
+		var ok bool
+		if start, ok = t.copyStart(c, f, info, now); !ok {
+			t.closeFile(f)
+			return nil, false
+		}
 	}
-	return t.newGeneration(ctx, c.path, f, info, start, now)
+	return t.newGeneration(ctx, c.path, f, info, start, now), false
+}
+
+// copyStart decides where a file never seen before starts: 0, unless its
+// first fingerprintMax bytes equal those of a known content, i.e. it is a
+// copy made by copytruncate. A copy of content that was truncated away
+// starts where reading that content stopped, once those lines are
+// acknowledged; the bytes the original held beyond both are counted as
+// lost. A file starting like one still read is deferred (ok false) until
+// that file's reader has seen the truncation copytruncate does next. After
+// close_inactive + rescan_interval without one it starts at 0 (a file of its
+// own: duplicates at worst, never loss), unless the other file no longer
+// starts with those bytes (truncated, its reader held up by backpressure):
+// then it keeps waiting for that reader.
+func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time) (start int64, ok bool) {
+	if info.size < fingerprintMax {
+		return 0, true // too short to tell a copy from a file that merely starts alike
+	}
+	fp, err := fingerprint(f, fingerprintMax)
+	if err != nil {
+		return 0, true
+	}
+	t.mu.Lock()
+	for i, gh := range t.ghosts {
+		if gh.fpLen == fingerprintMax && gh.fp == fp && sameBytes(f, info.size, gh.readEnd, gh.tail) {
+			if gh.tracker != nil && gh.tracker.Pending() > 0 {
+				// The copy's checkpoint will say readEnd: it must not be
+				// ahead of what the original's lines got acknowledged.
+				t.mu.Unlock()
+				return 0, false
+			}
+			t.ghosts = slices.Delete(t.ghosts, i, i+1)
+			t.mu.Unlock()
+			delete(t.copyPending, info.key)
+			start = min(gh.readEnd, info.size)
+			lost := gh.lastSize - max(gh.readEnd, info.size)
+			if lost > 0 {
+				t.m.truncationLost.Add(float64(lost))
+			}
+			t.m.copies.Inc()
+			t.log.Info("file is a copy of a truncated file, reading it from where the original stopped",
+				"path", c.path, "original", gh.path, "offset", start, "size", info.size, "lost_bytes", max(lost, 0))
+			return start, true
+		}
+	}
+	t.mu.Unlock()
+	if t.fpIndex == nil {
+		t.fpIndex = t.indexFingerprints()
+	}
+	var live *generation
+	livePath := ""
+	for _, g := range t.fpIndex[fp] {
+		g.mu.Lock()
+		// A file at the path the other one had at the last rescan is its
+		// successor (rename rotation), not its copy.
+		if g.key != info.key && g.running && !g.gone && g.fpLen == fingerprintMax && g.fp == fp &&
+			t.pathKeys[c.path].key != g.key {
+			live, livePath = g, g.path
+		}
+		g.mu.Unlock()
+		if live != nil {
+			break
+		}
+	}
+	if live == nil {
+		delete(t.copyPending, info.key)
+		return 0, true
+	}
+	since, pending := t.copyPending[info.key]
+	if !pending || now.Sub(since) < t.closeIdle+t.rescan {
+		if !pending {
+			t.copyPending[info.key] = now
+		}
+		live.signal() // let the original's reader look for the truncation now
+		return 0, false
+	}
+	if liveTruncated(livePath, live.key, fp) {
+		// The other file no longer starts with these bytes: truncated, its
+		// reader held up (e.g. by backpressure during a broker outage)
+		// before it could see it. Wait for that reader.
+		live.signal()
+		return 0, false
+	}
+	// No truncation followed: not copytruncate. Two files may well start
+	// alike (and a plain cp is a file of its own): read it from the start.
+	delete(t.copyPending, info.key)
+	t.log.Info("file starts like another one but no truncation followed, reading it from the start",
+		"path", c.path, "other", livePath)
+	return 0, true
+}
+
+// sameBytes reports whether f (of size size) holds want just before end, or
+// is shorter than end (nothing to compare: the fingerprint decides).
+func sameBytes(f *os.File, size, end int64, want []byte) bool {
+	if size < end || len(want) == 0 {
+		return true
+	}
+	if int64(len(want)) > end {
+		return false
+	}
+	got := make([]byte, len(want))
+	if n, _ := f.ReadAt(got, end-int64(len(want))); n < len(got) {
+		return false
+	}
+	return bytes.Equal(got, want)
+}
+
+// liveTruncated reports whether the file key at path no longer starts with
+// the fingerprintMax bytes hashing to fp, i.e. it was truncated (or cannot
+// be checked now, e.g. EMFILE: assume so and ask again later).
+func liveTruncated(path string, key fileKey, fp string) bool {
+	o, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	defer o.Close()
+	info, err := fstat(o)
+	if err != nil {
+		return true
+	}
+	if info.key != key {
+		return false // replaced at its path: the rescan deals with it
+	}
+	got, err := fingerprint(o, fingerprintMax)
+	return err != nil || got != fp
+}
+
+// indexFingerprints maps the full-length fingerprints of the known
+// generations to them, for copyStart; built at most once per rescan (and
+// extended by newGeneration) so that many new files do not each scan all
+// generations. Called from the Run goroutine.
+func (t *Tailer) indexFingerprints() map[string][]*generation {
+	idx := make(map[string][]*generation)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, g := range t.gens {
+		g.mu.Lock()
+		if g.fpLen == fingerprintMax {
+			idx[g.fp] = append(idx[g.fp], g)
+		}
+		g.mu.Unlock()
+	}
+	return idx
+}
+
+// addGhost remembers a content truncated away; safe from any goroutine.
+func (t *Tailer) addGhost(gh ghost) {
+	t.mu.Lock()
+	t.ghosts = append(t.ghosts, gh)
+	t.mu.Unlock()
+	t.requestRescan() // its copy, if any, is usually there already
+}
+
+// expireGhosts forgets truncated contents no copy was found for within
+// close_inactive + two rescans after their last line was acknowledged,
+// counting their unread bytes as lost.
+// Called from the Run goroutine.
+func (t *Tailer) expireGhosts(now time.Time) {
+	ttl := t.closeIdle + 2*t.rescan
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.ghosts {
+		if tr := t.ghosts[i].tracker; tr != nil && tr.Pending() > 0 {
+			t.ghosts[i].at = now // a copy may still come once these are acknowledged
+		}
+	}
+	t.ghosts = slices.DeleteFunc(t.ghosts, func(gh ghost) bool {
+		if gh.fpLen == fingerprintMax && now.Sub(gh.at) < ttl {
+			return false
+		}
+		if lost := gh.lastSize - gh.readEnd; lost > 0 {
+			t.m.truncationLost.Add(float64(lost))
+			t.log.Warn("bytes of a truncated file were never read", "path", gh.path, "offset", gh.readEnd, "size", gh.lastSize, "lost_bytes", lost)
+		}
+		return true
+	})
 }
 
 // countTruncation counts and logs a file found shorter than its offset.
@@ -233,15 +491,64 @@ func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, inf
 	t.mu.Lock()
 	t.gens[info.key] = g
 	t.mu.Unlock()
+	if t.fpIndex != nil && g.fpLen == fingerprintMax {
+		t.fpIndex[g.fp] = append(t.fpIndex[g.fp], g)
+	}
 	t.log.Info("file opened", "path", path, "inode", info.key.ino, "offset", start, "size", info.size)
 	t.startReader(ctx, g, f, info, start)
 	return g
 }
 
-// open opens c for reading and checks it is still the regular file that was
-// discovered. A failure is logged and counted once per path until an open
-// succeeds again.
-func (t *Tailer) open(c candidate) (*os.File, fileInfo, bool) {
+// mightBeCopy reports whether the first fingerprintMax bytes of a file that
+// was too short to tell when it was found (a copy being written: cp creates
+// it empty) now equal a truncated content or another file still read.
+// Called from a reader goroutine before its first line.
+func (t *Tailer) mightBeCopy(g *generation, f *os.File) bool {
+	fp, err := fingerprint(f, fingerprintMax)
+	if err != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, gh := range t.ghosts {
+		if gh.fpLen == fingerprintMax && gh.fp == fp {
+			return true
+		}
+	}
+	for _, o := range t.gens {
+		if o == g {
+			continue
+		}
+		o.mu.Lock()
+		same := o.running && o.fpLen == fingerprintMax && o.fp == fp
+		o.mu.Unlock()
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
+// openResult is the outcome of Tailer.open.
+type openResult int
+
+const (
+	opened   openResult = iota
+	failed              // logged once per path; retried at rescans
+	waitSlot            // no descriptor free (max_open_files or EMFILE); retried first
+)
+
+// open takes a descriptor token and opens c for reading, checking it is
+// still the regular file that was discovered. A failure is logged and
+// counted once per path until an open succeeds again; EMFILE and ENFILE are
+// counted each time and logged at most once a minute. Called from the Run
+// goroutine.
+func (t *Tailer) open(c candidate) (*os.File, fileInfo, openResult) {
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		return nil, fileInfo{}, waitSlot
+	}
 	f, err := os.OpenFile(c.path, openFlags, 0)
 	var info fileInfo
 	if err == nil {
@@ -254,18 +561,38 @@ func (t *Tailer) open(c candidate) (*os.File, fileInfo, bool) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, errChanged) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fileInfo{}, false // raced with a rename; the next rescan sees the new state
+		<-t.slots
+		switch {
+		case errors.Is(err, errChanged) || errors.Is(err, fs.ErrNotExist):
+			return nil, fileInfo{}, failed // raced with a rename; the next rescan sees the new state
+		case tooManyFiles(err):
+			t.m.emfile.Inc()
+			if time.Since(t.emfileLog) >= time.Minute {
+				t.emfileLog = time.Now()
+				t.log.Warn("out of file descriptors, waiting for open files to close", "path", c.path, "error", err,
+					"max_open_files", cap(t.slots))
+			}
+			return nil, fileInfo{}, waitSlot
 		}
 		if !t.openFailed[c.path] {
 			t.openFailed[c.path] = true
 			t.m.discoveryErrs.WithLabelValues(reasonOpen).Inc()
 			t.log.Warn("cannot open file, retrying at rescans", "path", c.path, "error", err)
 		}
-		return nil, fileInfo{}, false
+		return nil, fileInfo{}, failed
 	}
 	delete(t.openFailed, c.path)
-	return f, info, true
+	t.m.filesOpen.Inc()
+	return f, info, opened
+}
+
+// closeFile closes a file opened by open and returns its token.
+func (t *Tailer) closeFile(f *os.File) {
+	if err := f.Close(); err != nil {
+		t.log.Debug("close failed", "path", f.Name(), "error", err)
+	}
+	t.m.filesOpen.Dec()
+	<-t.slots
 }
 
 // startReader hands f to a new reader goroutine for g starting at offset.
@@ -273,6 +600,7 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 	g.mu.Lock()
 	g.running = true
 	g.gone = false
+	g.parked = false
 	g.size = info.size
 	r := &reader{
 		t:         t,
@@ -287,14 +615,22 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 		lineStart: offset,
 		scanned:   offset,
 		size:      info.size,
-		buf:       make([]byte, t.bufSize),
+		maxSize:   info.size,
 		poll:      t.pollMin,
 		lastGrow:  time.Now(),
+		opened:    time.Now(),
+		unproven:  offset == 0 && g.fpLen < fingerprintMax && g.tracker.Window() == 0 && g.tracker.Committed() == 0,
 	}
 	g.mu.Unlock()
-	t.m.filesOpen.Inc()
+	if r.fpLen > 0 {
+		var buf [fingerprintMax]byte
+		if b, err := prefix(f, r.fpLen, &buf); err == nil && hashHex(b) == r.fp {
+			r.fpBytes = bytes.Clone(b)
+		}
+	}
 	// Exits when ctx is done, after closing a rotated or deleted file that
-	// was drained, or on a read error; it closes f in every case.
+	// was drained, when it yields its descriptor to a waiting file, or on
+	// a read error; it closes f in every case.
 	t.wg.Go(func() { r.run(ctx) })
 }
 
@@ -310,12 +646,18 @@ func (t *Tailer) discover() []candidate {
 		if err != nil {
 			continue // validated in New
 		}
+		// Below a wildcard directory a matched directory may be a symlink
+		// leading anywhere: resolve every match, not only symlinked files.
+		deep := filepath.Dir(pat) != staticRoot(pat)
 		for _, path := range matches {
 			if seen[path] || t.excluded(path) {
 				continue
 			}
 			seen[path] = true
-			info, reason, err := classify(path)
+			info, reason, err := t.classify(path)
+			if reason == "" && err == nil && deep && !t.insideRoots(path) {
+				reason = reasonOutside
+			}
 			if reason == "" && err != nil {
 				continue // vanished meanwhile
 			}
@@ -340,9 +682,9 @@ func (t *Tailer) discover() []candidate {
 }
 
 // classify stats path without following a symlink first; a symlink must
-// resolve to a regular file. It returns a skip reason, or "" with err set
-// when the path disappeared.
-func classify(path string) (fileInfo, string, error) {
+// resolve to a regular file inside one of the globs' static directories. It
+// returns a skip reason, or "" with err set when the path disappeared.
+func (t *Tailer) classify(path string) (fileInfo, string, error) {
 	lfi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -357,6 +699,9 @@ func classify(path string) (fileInfo, string, error) {
 		if fi, err = os.Stat(path); err != nil {
 			return fileInfo{}, reasonSymlink, err
 		}
+		if fi.Mode().IsRegular() && !t.insideRoots(path) {
+			return fileInfo{}, reasonOutside, nil
+		}
 	}
 	if !fi.Mode().IsRegular() {
 		return fileInfo{}, reason, nil
@@ -368,6 +713,35 @@ func classify(path string) (fileInfo, string, error) {
 	return info, "", nil
 }
 
+// insideRoots reports whether the symlink path resolves to a file under one
+// of the static directory prefixes of the path globs (themselves resolved).
+func (t *Tailer) insideRoots(path string) bool {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	for _, root := range t.roots {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// staticRoot is the longest directory prefix of the glob pat without
+// pattern characters.
+func staticRoot(pat string) string {
+	dir := filepath.Dir(pat)
+	for strings.ContainsAny(dir, `*?[\`) {
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
 // updateWatches adds a watch on every existing directory that can hold
 // matches (the expansion of each glob's directory part) and is not watched
 // yet, e.g. because it was removed and re-created. A failure (ENOSPC,
@@ -375,8 +749,16 @@ func classify(path string) (fileInfo, string, error) {
 // relies on rescans for it. Called from the Run goroutine.
 func (t *Tailer) updateWatches(w *fsnotify.Watcher) {
 	if w == nil {
+		t.m.watchFallback.Set(1)
 		return
 	}
+	defer func() {
+		if len(t.watchFailed) > 0 {
+			t.m.watchFallback.Set(1)
+		} else {
+			t.m.watchFallback.Set(0)
+		}
+	}()
 	watched := make(map[string]bool)
 	for _, d := range w.WatchList() {
 		watched[d] = true
@@ -465,6 +847,14 @@ func (t *Tailer) onEvent(ev fsnotify.Event) {
 	case ev.Has(fsnotify.Write):
 		if g == nil && t.matches(ev.Name) {
 			t.requestRescan() // a create we missed
+		}
+		if g != nil {
+			g.mu.Lock()
+			parked := g.parked && !g.running
+			g.mu.Unlock()
+			if parked {
+				t.requestRescan() // reopen it
+			}
 		}
 	}
 }

@@ -9,13 +9,15 @@ import (
 
 // Reasons of logship_discovery_errors_total.
 const (
-	reasonNotRegular = "not_regular" // matched a directory, FIFO, socket or device
-	reasonSymlink    = "symlink"     // dangling symlink or one to a non-regular file
-	reasonStat       = "stat"        // stat failed for another reason
-	reasonOpen       = "open"        // open failed (e.g. permission denied)
-	reasonRead       = "read"        // read or fstat of an open file failed
-	reasonWatcher    = "watcher"     // fsnotify watcher could not be created
-	reasonWatchAdd   = "watch_add"   // a directory watch could not be added (ENOSPC, EMFILE, ...)
+	reasonNotRegular = "not_regular"           // matched a directory, FIFO, socket or device
+	reasonSymlink    = "symlink"               // dangling symlink or one to a non-regular file
+	reasonStat       = "stat"                  // stat failed for another reason
+	reasonOpen       = "open"                  // open failed (e.g. permission denied)
+	reasonOutside    = "symlink_outside_roots" // resolves (through a symlinked file or directory) outside the globs' directories
+	reasonRead       = "read"                  // read or fstat of an open file failed
+	reasonGoneParked = "gone_while_closed"     // renamed away or deleted while closed for the descriptor budget
+	reasonWatcher    = "watcher"               // fsnotify watcher could not be created
+	reasonWatchAdd   = "watch_add"             // a directory watch could not be added (ENOSPC, EMFILE, ...)
 	reasonOverflow   = "watch_overflow"
 	reasonWatchError = "watch_error"
 )
@@ -33,6 +35,13 @@ type metrics struct {
 	bytesTruncated prometheus.Counter
 	discoveryErrs  *prometheus.CounterVec
 	lag            prometheus.GaugeFunc
+
+	truncationLost  prometheus.Counter
+	copies          prometheus.Counter
+	forgottenUnread prometheus.Counter
+	openWaits       prometheus.Counter
+	emfile          prometheus.Counter
+	watchFallback   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) (*metrics, error) {
@@ -48,6 +57,20 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 		linesSplit:     counter("logship_lines_split_total", "Lines longer than max_line_bytes split into parts (oversize_policy split)."),
 		linesTruncated: counter("logship_lines_truncated_total", "Lines longer than max_line_bytes truncated (oversize_policy truncate)."),
 		bytesTruncated: counter("logship_truncated_bytes_total", "Bytes discarded by oversize_policy truncate."),
+		truncationLost: counter("logship_truncation_lost_bytes_total",
+			"Bytes of truncated files known to have existed but read from neither the file nor a recognised copy "+
+				"(a lower bound: bytes written and truncated between two looks are invisible)."),
+		forgottenUnread: counter("logship_forgotten_unread_bytes_total",
+			"Bytes that files not found for forget_after (deleted or moved out of the globs while unread, e.g. while the agent "+
+				"was stopped) held beyond what was read, by their last known size."),
+		copies: counter("logship_copies_recognised_total",
+			"New files recognised by their first bytes as copies of a known file (copytruncate); read from where the original stopped."),
+		openWaits: counter("logship_open_budget_waits_total",
+			"Times a file had to wait for a descriptor of max_open_files (or after EMFILE)."),
+		emfile: counter("logship_open_emfile_total", "Opens that failed with EMFILE or ENFILE (retried at later rescans)."),
+		watchFallback: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logship_watch_fallback", Help: "1 while some matched directory has no fsnotify watch and relies on rescans alone.", ConstLabels: cl,
+		}),
 		filesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "logship_files_open", Help: "Files currently held open by readers.", ConstLabels: cl,
 		}),
@@ -58,7 +81,7 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 			Name: "logship_file_lag_bytes", Help: "Bytes in known files not yet acknowledged (size - committed offset, summed).", ConstLabels: cl,
 		}, lag),
 	}
-	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonStat, reasonOpen, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError} {
+	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonGoneParked, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError} {
 		m.discoveryErrs.WithLabelValues(r)
 	}
 	if reg == nil {
@@ -73,6 +96,12 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 	m.linesTruncated = register(reg, m.linesTruncated, &err)
 	m.bytesTruncated = register(reg, m.bytesTruncated, &err)
 	m.filesOpen = register(reg, m.filesOpen, &err)
+	m.truncationLost = register(reg, m.truncationLost, &err)
+	m.copies = register(reg, m.copies, &err)
+	m.forgottenUnread = register(reg, m.forgottenUnread, &err)
+	m.openWaits = register(reg, m.openWaits, &err)
+	m.emfile = register(reg, m.emfile, &err)
+	m.watchFallback = register(reg, m.watchFallback, &err)
 	m.discoveryErrs = register(reg, m.discoveryErrs, &err)
 	if err != nil {
 		return nil, err

@@ -42,14 +42,22 @@ type reader struct {
 	discard   bool
 	scanPos   int64
 	size      int64 // last known size (fstat, or a short read)
+	maxSize   int64 // largest size fstat showed for this content
 
-	buf   []byte // reused read buffer of Options.ReadBufferBytes
 	spans []span
 	lines []Line
 
 	lastGrow time.Time // last time the file was seen growing
+	opened   time.Time // when this reader got its descriptor
 	poll     time.Duration
-	closing  bool // exiting because a gone file was drained
+	tail     []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
+	closing  bool   // exiting because a gone file was drained
+	parking  bool   // exiting to free the descriptor for a waiting file
+	// unproven: a new file found shorter than a fingerprint, nothing read
+	// yet; once it is long enough, mightBeCopy decides whether to hand it
+	// back (reconsider) to the rescan, which treats it as never seen.
+	unproven   bool
+	reconsider bool
 }
 
 // sinkError wraps a Sink.Emit failure.
@@ -68,19 +76,30 @@ func (r *reader) next() int64 {
 
 // run is the reader goroutine. It exits when ctx is done, when a gone file
 // has been read to EOF, stayed quiet for close_inactive and all its lines are
-// acknowledged, or on a read error (the next rescan reopens the file). It
-// always closes the file.
+// acknowledged, when it yields its descriptor to a waiting file (see
+// mayPark), or on a read error (the next rescan reopens the file). It always
+// closes the file.
 func (r *reader) run(ctx context.Context) {
 	defer r.exit()
 	for ctx.Err() == nil {
 		var err error
 		switch {
+		case !r.discard && time.Since(r.opened) >= fairSlice && r.mayPark():
+			return
 		case r.next() >= r.size:
 			if err = r.refresh(); err != nil || r.next() < r.size {
 				break
 			}
 			var done bool
 			if done, err = r.idle(ctx); done {
+				return
+			}
+		case r.unproven && r.lineStart == 0 && r.size >= fingerprintMax:
+			// Found shorter than a fingerprint, now long enough to tell:
+			// a copy being written (copytruncate) must not be read from 0.
+			r.unproven = false
+			if r.t.mightBeCopy(r.g, r.f) {
+				r.reconsider = true
 				return
 			}
 		case r.tracker.Window() >= r.t.maxWindow:
@@ -90,6 +109,7 @@ func (r *reader) run(ctx context.Context) {
 		case r.discard:
 			err = r.discardStep(ctx)
 		default:
+			r.unproven = r.unproven && r.lineStart == 0
 			err = r.readStep(ctx)
 		}
 		if err != nil {
@@ -113,22 +133,59 @@ func (r *reader) failed(ctx context.Context, err error) {
 	r.log.Warn("read failed, reopening at next rescan", "error", err)
 }
 
+// mayPark reports whether the reader should close its descriptor now for a
+// file waiting for one: only while files wait, only for a file still linked
+// at its path (a rotated or deleted file is drained through its descriptor
+// and never parked), and at a line boundary (the caller checks). It sets
+// parking.
+func (r *reader) mayPark() bool {
+	if r.t.openWaiting.Load() == 0 {
+		return false
+	}
+	r.g.mu.Lock()
+	gone, path := r.g.gone, r.g.path
+	r.g.mu.Unlock()
+	if gone {
+		return false
+	}
+	info, err := fstat(r.f)
+	if err != nil || info.nlink == 0 {
+		return false
+	}
+	at, _, err := r.t.classify(path)
+	if err != nil || at.key != r.g.key {
+		return false // renamed away or replaced: the rescan will mark it gone
+	}
+	r.parking = true
+	return true
+}
+
 // exit closes the file and hands the generation back to the tailer.
 func (r *reader) exit() {
 	unlinked := false
 	if info, err := fstat(r.f); err == nil {
 		unlinked = info.nlink == 0
 	}
-	if err := r.f.Close(); err != nil {
-		r.log.Debug("close failed", "error", err)
-	}
-	r.t.m.filesOpen.Dec()
+	r.t.closeFile(r.f)
 	r.g.mu.Lock()
 	r.g.running = false
+	r.g.parked = r.parking
 	r.g.readEnd = r.lineStart
 	r.g.unlinked = unlinked
 	r.g.size = r.size
 	r.g.mu.Unlock()
+	if r.reconsider {
+		r.t.mu.Lock()
+		if r.t.gens[r.g.key] == r.g {
+			delete(r.t.gens, r.g.key)
+		}
+		r.t.mu.Unlock()
+		r.log.Info("new file may be a copy being written, deciding again at the next rescan")
+		r.t.requestRescan()
+	}
+	if r.t.openWaiting.Load() > 0 {
+		r.t.requestRescan() // hand the descriptor on
+	}
 	if r.closing {
 		r.log.Info("file closed after rotation or deletion", "offset", r.lineStart, "unlinked", unlinked)
 	}
@@ -144,6 +201,9 @@ func (r *reader) refresh() error {
 	if err != nil {
 		return err
 	}
+	// The largest size this content was seen with, before this look (which
+	// may already show a new content): what a truncation may have lost.
+	r.maxSize = max(r.maxSize, r.size)
 	if info.size > r.size {
 		r.lastGrow = time.Now()
 		r.poll = r.t.pollMin
@@ -190,18 +250,31 @@ func (r *reader) refresh() error {
 }
 
 // restart begins a new generation of the same inode at offset 0 after a
-// truncation. The old tracker keeps its pending acknowledgements (they still
-// release budget) but leaves the checkpoint.
+// truncation. The old content is remembered as a ghost (with the largest
+// size it was seen with, maxSize, or how far it was read) so that its copy
+// is recognised and its unread bytes counted. The old tracker keeps its
+// pending acknowledgements (they still release budget) but leaves the
+// checkpoint.
 func (r *reader) restart() error {
+	seen := max(r.maxSize, r.next())
 	r.g.mu.Lock()
 	path := r.g.path
 	r.g.mu.Unlock()
 	r.t.countTruncation(path, r.lineStart, r.size)
+	r.t.addGhost(ghost{fp: r.fp, fpLen: r.fpLen, readEnd: r.lineStart, lastSize: seen, path: path, at: time.Now(),
+		tail: bytes.Clone(r.tail), tracker: r.tracker})
+	r.tail = r.tail[:0]
 	src := *r.src
 	src.Path = path
 	r.src = &src
 	r.tracker = checkpoint.NewTracker(0, r.t.budget)
 	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
+	// r.size may still be the old content's (a truncation seen by
+	// headChanged after a read): the new content's size comes from fstat.
+	if info, err := fstat(r.f); err == nil {
+		r.size = info.size
+	}
+	r.maxSize = r.size
 	r.split.partNo = 0
 	r.fp, r.fpLen, r.fpBytes = emptyFingerprint, 0, nil
 	if n := int(min(r.size, fingerprintMax)); n > 0 {
@@ -227,6 +300,9 @@ func (r *reader) idle(ctx context.Context) (done bool, err error) {
 	gone, goneSince := r.g.gone, r.g.goneSince
 	r.g.mu.Unlock()
 	if !gone {
+		if r.mayPark() {
+			return true, nil
+		}
 		r.backoff(r.wait(ctx, r.poll, nil))
 		return false, nil
 	}
@@ -275,6 +351,15 @@ func (r *reader) backoff(expired bool) {
 // emits the complete lines. The budget is acquired for the whole read and
 // the bytes not kept by emitted lines are released right after it.
 func (r *reader) readStep(ctx context.Context) error {
+	if err := r.readLines(ctx); err != nil {
+		return err
+	}
+	return r.send(ctx)
+}
+
+// readLines is readStep up to handing the lines to the sink: the pooled read
+// buffer goes back before a possibly long Emit.
+func (r *reader) readLines(ctx context.Context) error {
 	start := r.lineStart
 	// Re-read the held-back partial line and fill the rest of the reused
 	// buffer. Only a partial line longer than half the buffer asks for a
@@ -295,7 +380,9 @@ func (r *reader) readStep(ctx context.Context) error {
 	if err := r.t.budget.Acquire(ctx, int64(want)); err != nil {
 		return err
 	}
-	buf := r.buf
+	bp := r.t.bufs.Get().(*[]byte)
+	defer r.t.bufs.Put(bp)
+	buf := *bp
 	if want > len(buf) {
 		buf = make([]byte, want) // a line longer than the buffer; dropped after this read
 	}
@@ -303,6 +390,14 @@ func (r *reader) readStep(ctx context.Context) error {
 	if err != nil && !errors.Is(err, io.EOF) {
 		r.t.budget.Release(int64(want))
 		return fmt.Errorf("read %s at %d: %w", r.f.Name(), start, err)
+	}
+	if r.headChanged() {
+		// Truncated and written again since the last look: what was just
+		// read may be the new content at the old offsets. Unchanged first
+		// bytes after the read prove the read saw the old content.
+		r.t.budget.Release(int64(want))
+		r.maxSize = max(r.maxSize, r.size) // r.size is still the old content's
+		return r.restart()
 	}
 	if n < want {
 		r.size = start + int64(n) // shrank: the next refresh decides
@@ -313,6 +408,7 @@ func (r *reader) readStep(ctx context.Context) error {
 		held += sp.size
 	}
 	r.t.budget.Release(int64(want) - held)
+	r.noteTail(buf[:consumed])
 	r.lineStart = start + int64(consumed)
 	if discard {
 		r.discard, r.scanPos = true, start+int64(n)
@@ -320,7 +416,8 @@ func (r *reader) readStep(ctx context.Context) error {
 		r.scanned = start + int64(n)
 	}
 	r.t.m.bytesRead.Add(float64(consumed))
-	return r.emit(ctx, buf, spans)
+	r.collect(buf, spans)
+	return nil
 }
 
 // discardStep searches the newline that ends an over-long line under the
@@ -330,12 +427,15 @@ func (r *reader) discardStep(ctx context.Context) error {
 	if err := r.t.budget.Acquire(ctx, int64(want)); err != nil {
 		return err
 	}
-	n, err := r.f.ReadAt(r.buf[:want], r.scanPos)
+	bp := r.t.bufs.Get().(*[]byte)
+	defer r.t.bufs.Put(bp)
+	buf := *bp
+	n, err := r.f.ReadAt(buf[:want], r.scanPos)
 	r.t.budget.Release(int64(want))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read %s at %d: %w", r.f.Name(), r.scanPos, err)
 	}
-	if j := bytes.IndexByte(r.buf[:n], '\n'); j >= 0 {
+	if j := bytes.IndexByte(buf[:n], '\n'); j >= 0 {
 		nl := r.scanPos + int64(j)
 		return r.emitTruncated(ctx, nl, nl+1)
 	}
@@ -371,6 +471,7 @@ func (r *reader) emitTruncated(ctx context.Context, nl, end int64) error {
 	r.t.m.bytesTruncated.Add(float64(nl - r.lineStart - int64(size)))
 	r.t.m.bytesRead.Add(float64(end - r.lineStart))
 	r.lineStart, r.scanned, r.discard = end, end, false
+	r.tail = r.tail[:0] // not kept for a discarded line: copies match by fingerprint only
 	r.lines = append(r.lines[:0], Line{Data: data, End: end, Truncated: true, Ack: ack})
 	return r.send(ctx)
 }
@@ -382,11 +483,21 @@ func (r *reader) flush(ctx context.Context) error {
 	if r.discard {
 		return r.emitTruncated(ctx, r.size, r.size)
 	}
+	if err := r.flushLines(ctx); err != nil {
+		return err
+	}
+	return r.send(ctx)
+}
+
+// flushLines is flush up to handing the line to the sink.
+func (r *reader) flushLines(ctx context.Context) error {
 	start, rem := r.lineStart, int(r.size-r.lineStart)
 	if err := r.t.budget.Acquire(ctx, int64(rem)); err != nil {
 		return err
 	}
-	buf := r.buf
+	bp := r.t.bufs.Get().(*[]byte)
+	defer r.t.bufs.Put(bp)
+	buf := *bp
 	if rem > len(buf) {
 		buf = make([]byte, rem)
 	}
@@ -405,9 +516,36 @@ func (r *reader) flush(ctx context.Context) error {
 		held += sp.size
 	}
 	r.t.budget.Release(int64(rem) - held)
+	r.noteTail(buf[:rem])
 	r.lineStart, r.scanned = r.size, r.size
 	r.t.m.bytesRead.Add(float64(rem))
-	return r.emit(ctx, buf, spans)
+	r.collect(buf, spans)
+	return nil
+}
+
+// headChanged reports whether the file's first bytes differ from fpBytes,
+// i.e. the file was truncated (and possibly rewritten) since they were
+// verified. Before they are (nil), the next refresh decides.
+func (r *reader) headChanged() bool {
+	if len(r.fpBytes) == 0 {
+		return false
+	}
+	var buf [fingerprintMax]byte
+	b, err := prefix(r.f, len(r.fpBytes), &buf)
+	return err != nil || !bytes.Equal(b, r.fpBytes)
+}
+
+// noteTail records b, the bytes just consumed (ending at the new lineStart),
+// into the last fingerprintMax bytes before lineStart.
+func (r *reader) noteTail(b []byte) {
+	if len(b) >= fingerprintMax {
+		r.tail = append(r.tail[:0], b[len(b)-fingerprintMax:]...)
+		return
+	}
+	if drop := len(r.tail) + len(b) - fingerprintMax; drop > 0 {
+		r.tail = append(r.tail[:0], r.tail[drop:]...)
+	}
+	r.tail = append(r.tail, b...)
 }
 
 // LineOverhead is what each line costs in the memory budget beyond its
@@ -416,12 +554,12 @@ func (r *reader) flush(ctx context.Context) error {
 // millions of records pile up.
 const LineOverhead = 128
 
-// emit copies the lines of one read into one exactly-sized allocation,
-// registers each with the tracker (in file order) and hands them to the sink.
-func (r *reader) emit(ctx context.Context, buf []byte, spans []span) error {
+// collect copies the lines of one read into one exactly-sized allocation and
+// registers each with the tracker (in file order) into r.lines, for send.
+func (r *reader) collect(buf []byte, spans []span) {
 	r.spans = spans[:0]
 	if len(spans) == 0 {
-		return nil
+		return
 	}
 	total := 0
 	for _, sp := range spans {
@@ -452,11 +590,13 @@ func (r *reader) emit(ctx context.Context, buf []byte, spans []span) error {
 	}
 	r.t.m.linesRead.Add(float64(len(lines)))
 	r.lines = lines
-	return r.send(ctx)
 }
 
 // send hands r.lines to the sink and forgets them.
 func (r *reader) send(ctx context.Context) error {
+	if len(r.lines) == 0 {
+		return nil
+	}
 	err := r.t.sink.Emit(ctx, r.src, r.lines)
 	clear(r.lines) // drop references to the data the sink now owns
 	r.lines = r.lines[:0]

@@ -14,3 +14,9 @@ func toFileInfo(fi fs.FileInfo) (fileInfo, error) {
 }
 
 const openFlags = os.O_RDONLY
+
+// fdLimit is unknown on this platform.
+func fdLimit() int { return 0 }
+
+// tooManyFiles is never detected on this platform.
+func tooManyFiles(error) bool { return false }

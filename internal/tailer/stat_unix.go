@@ -3,6 +3,7 @@
 package tailer
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"syscall"
@@ -25,3 +26,17 @@ func toFileInfo(fi fs.FileInfo) (fileInfo, error) {
 // openFlags opens for reading without blocking on a FIFO that replaced a
 // regular file between stat and open (regular files ignore O_NONBLOCK).
 const openFlags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_CLOEXEC
+
+// fdLimit is the soft RLIMIT_NOFILE of the process, or 0 when unknown.
+func fdLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 0
+	}
+	return int(rl.Cur)
+}
+
+// tooManyFiles reports the process or system descriptor limit.
+func tooManyFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}

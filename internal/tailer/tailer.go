@@ -29,6 +29,11 @@ const (
 	DefaultMaxLineBytes    = 1 << 20
 	DefaultRescanInterval  = 5 * time.Second
 	DefaultCloseInactive   = 5 * time.Second
+	DefaultMaxOpenFiles    = 512
+
+	// fairSlice is how long a reader keeps its descriptor while other files
+	// wait for one, before it yields at a line boundary.
+	fairSlice = time.Second
 
 	maxMaxLineBytes = 1 << 30
 	rescanDebounce  = 50 * time.Millisecond
@@ -38,8 +43,23 @@ const (
 // required; zero values of the other fields take the defaults above.
 type Options struct {
 	// Pipeline supplies Name, Paths, Exclude, StartAt, MaxLineBytes,
-	// OversizePolicy, RescanInterval and CloseInactive. Zero values take the
-	// config defaults; Format and Multiline are the pipeline's business.
+	// OversizePolicy, RescanInterval, CloseInactive, ForgetAfter and
+	// MaxOpenFiles. Zero values take the config defaults; Format and
+	// Multiline are the pipeline's business.
+	//
+	// ForgetAfter is how long an entry whose file is not found any more (a
+	// restored entry never matched, or a closed generation whose file is not
+	// at any matched path) stays in Snapshot, measured from
+	// FileState.Updated / the last time the file was seen. Closed
+	// generations of unlinked files are dropped sooner: once acknowledged up
+	// to their end and reported by one Snapshot.
+	//
+	// MaxOpenFiles bounds the descriptors held by this tailer's readers (it
+	// is lowered to half the process's RLIMIT_NOFILE). When more files want
+	// to be read, readers of live files at EOF, or reading for longer than
+	// one fair slice, close their descriptor (keeping their state) and the
+	// waiting files are opened oldest-waiting first. A rotated or deleted
+	// file is never closed before it is drained.
 	Pipeline config.Pipeline
 	// Budget is the agent-wide byte budget; readers Acquire before reading
 	// and the trackers release bytes as lines are acknowledged.
@@ -63,13 +83,6 @@ type Options struct {
 	// starts at PollMin and doubles while the file stays idle (defaults
 	// 250ms and 2s). fsnotify events wake readers sooner.
 	PollMin, PollMax time.Duration
-	// ForgetAfter is how long an entry whose file is not found any more (a
-	// restored entry never matched, or a closed generation whose file is not
-	// at any matched path) stays in Snapshot (default 24h, measured from
-	// FileState.Updated / the last time the file was seen). Closed
-	// generations of unlinked files are dropped sooner: once acknowledged
-	// up to their end and reported by one Snapshot.
-	ForgetAfter time.Duration
 	// MaxWindow caps the records of one file added and not yet committed
 	// (tracker Window); a reader pauses at the cap so a withheld
 	// acknowledgement cannot let it run ahead without bound (default 65536).
@@ -94,6 +107,18 @@ type Tailer struct {
 	pollMax   time.Duration
 	forget    time.Duration
 	maxWindow int
+	roots     []string // static directory prefixes of the globs: symlinks must resolve inside
+
+	// slots is the open-descriptor budget (capacity max_open_files): a
+	// token is taken before a file is opened and returned when its reader
+	// closes it. openWaiting is the number of files the last rescan could
+	// not open for lack of a token; readers yield while it is positive.
+	slots       chan struct{}
+	openWaiting atomic.Int64
+
+	// bufs pools the ReadBufferBytes read buffers: a reader holds one only
+	// during a read, so buffer memory follows concurrent reads, not files.
+	bufs sync.Pool
 
 	budget *checkpoint.Budget
 	sink   Sink
@@ -115,13 +140,37 @@ type Tailer struct {
 	gens     map[fileKey]*generation
 	byPath   map[string]*generation
 	restored map[fileKey]checkpoint.FileState
+	ghosts   []ghost // contents truncated away, for recognising their copies
 
 	// State owned by the Run goroutine (no lock).
 	scans       int
-	pathKeys    map[string]pathKey // last file seen at each path, to count rotations
-	skipped     map[string]string  // path → reason, counted and logged once
-	openFailed  map[string]bool    // path → open failure logged once
-	watchFailed map[string]bool    // directory → watch failure logged once
+	pathKeys    map[string]pathKey       // last file seen at each path, to count rotations
+	skipped     map[string]string        // path → reason, counted and logged once
+	openFailed  map[string]bool          // path → open failure logged once
+	watchFailed map[string]bool          // directory → watch failure logged once
+	waiting     map[string]time.Time     // path → since when it waits for a descriptor
+	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
+	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
+	emfileLog   time.Time                // last EMFILE log line
+}
+
+// ghost is the content of a file generation that was truncated or rewritten
+// in place: its first bytes, how far it was read and how large it was last
+// seen. A new file starting with the same fingerprintMax bytes is its copy
+// (copytruncate) when, if it reaches readEnd, its bytes before readEnd also
+// equal tail; it is read from readEnd, so nothing is shipped twice; what was
+// neither read nor copied is counted as lost. The copy is opened only once
+// every line read from the original is acknowledged, so that its checkpoint
+// (readEnd) is never ahead of Kafka.
+type ghost struct {
+	fp       string
+	fpLen    int
+	readEnd  int64
+	lastSize int64
+	tail     []byte              // bytes just before readEnd (may be empty)
+	tracker  *checkpoint.Tracker // the content's lines in flight; a copy waits until none are pending
+	path     string
+	at       time.Time
 }
 
 // pathKey is the file last seen at a path, and when.
@@ -148,6 +197,7 @@ type generation struct {
 	goneSince time.Time // when gone was set
 	lastSeen  time.Time // last rescan that found the file
 	readEnd   int64     // where a new reader resumes; valid while !running
+	parked    bool      // closed at EOF (or after a fair slice) to free a descriptor; reopened when it changes
 	unlinked  bool      // link count was 0 when the reader closed the file
 	reported  bool      // drained, unlinked and included in a Snapshot: forget
 }
@@ -184,6 +234,8 @@ func New(opts Options) (*Tailer, error) {
 		pathKeys:    make(map[string]pathKey),
 		openFailed:  make(map[string]bool),
 		watchFailed: make(map[string]bool),
+		waiting:     make(map[string]time.Time),
+		copyPending: make(map[fileKey]time.Time),
 	}
 	for _, pat := range p.Paths {
 		if !filepath.IsAbs(pat) {
@@ -198,6 +250,9 @@ func New(opts Options) (*Tailer, error) {
 		t.patterns = append(t.patterns, pat)
 		if d := filepath.Dir(pat); !slices.Contains(t.dirPats, d) {
 			t.dirPats = append(t.dirPats, d)
+		}
+		if r := staticRoot(pat); !slices.Contains(t.roots, r) {
+			t.roots = append(t.roots, r)
 		}
 	}
 	for _, ex := range p.Exclude {
@@ -233,8 +288,17 @@ func New(opts Options) (*Tailer, error) {
 	t.closeIdle = orDefault(p.CloseInactive, DefaultCloseInactive, "close_inactive", bad)
 	t.pollMin = orDefault(opts.PollMin, DefaultPollMin, "poll_min", bad)
 	t.pollMax = max(t.pollMin, orDefault(opts.PollMax, DefaultPollMax, "poll_max", bad))
-	t.forget = orDefault(opts.ForgetAfter, DefaultForgetAfter, "forget_after", bad)
+	t.forget = orDefault(p.ForgetAfter, DefaultForgetAfter, "forget_after", bad)
+	maxOpen := orDefault(p.MaxOpenFiles, DefaultMaxOpenFiles, "max_open_files", bad)
+	if lim := fdLimit(); lim > 0 {
+		maxOpen = max(1, min(maxOpen, lim/2))
+	}
+	t.slots = make(chan struct{}, maxOpen)
 	t.bufSize = orDefault(opts.ReadBufferBytes, DefaultReadBufferBytes, "read_buffer_bytes", bad)
+	t.bufs.New = func() any {
+		b := make([]byte, t.bufSize)
+		return &b
+	}
 	t.maxWindow = orDefault(opts.MaxWindow, DefaultMaxWindow, "max_window", bad)
 	if opts.Budget == nil {
 		bad("budget is nil")

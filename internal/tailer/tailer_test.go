@@ -407,6 +407,11 @@ func TestSkipsNonRegular(t *testing.T) {
 	if err := syscall.Mkfifo(mk("fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A character device (the numbers of /dev/null): opening one may block
+	// or have side effects, so it must never be opened.
+	if err := syscall.Mknod(mk("chardev"), syscall.S_IFCHR|0o644, 1<<8|3); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("unix", mk("sock"))
 	if err != nil {
 		t.Fatal(err)
@@ -419,8 +424,12 @@ func TestSkipsNonRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	outside := filepath.Join(t.TempDir(), "target.log")
-	writeFile(t, outside, "via-link\n")
-	if err := os.Symlink(outside, mk("link-to-file")); err != nil {
+	writeFile(t, outside, "outside\n")
+	if err := os.Symlink(outside, mk("link-to-outside")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mk("dir"), "inside.txt"), "via-link\n")
+	if err := os.Symlink(filepath.Join(mk("dir"), "inside.txt"), mk("link-to-file")); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, mk("real"), "real\n")
@@ -431,8 +440,9 @@ func TestSkipsNonRegular(t *testing.T) {
 	h.start()
 	h.waitLines(2)
 	waitFor(t, "skips counted", func() bool {
-		return h.metric("logship_discovery_errors_total", "reason", "not_regular") == 3 &&
-			h.metric("logship_discovery_errors_total", "reason", "symlink") == 2
+		return h.metric("logship_discovery_errors_total", "reason", "not_regular") == 4 &&
+			h.metric("logship_discovery_errors_total", "reason", "symlink") == 2 &&
+			h.metric("logship_discovery_errors_total", "reason", "symlink_outside_roots") == 1
 	})
 	// Later rescans (proven by a file found later) count nothing again.
 	writeFile(t, mk("later"), "later\n")
@@ -442,8 +452,8 @@ func TestSkipsNonRegular(t *testing.T) {
 	if want := []string{"later", "real", "via-link"}; !slices.Equal(got, want) {
 		t.Errorf("lines %q, want %q", got, want)
 	}
-	if got := h.metric("logship_discovery_errors_total", "reason", "not_regular"); got != 3 {
-		t.Errorf("not_regular skips %v, want 3 (once per path)", got)
+	if got := h.metric("logship_discovery_errors_total", "reason", "not_regular"); got != 4 {
+		t.Errorf("not_regular skips %v, want 4 (once per path)", got)
 	}
 }
 

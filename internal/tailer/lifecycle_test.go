@@ -1,0 +1,822 @@
+package tailer
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logship/logship/internal/checkpoint"
+	"github.com/logship/logship/internal/config"
+)
+
+// numbered returns lines "<prefix> <i> <pad>" for i in [from, to), each
+// long enough that a few of them exceed the fingerprint size.
+func numbered(prefix string, from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "%s %d %s\n", prefix, i, strings.Repeat("x", 60))
+	}
+	return b.String()
+}
+
+// counts returns how many times each line was received.
+func counts(recs []rec) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[r.data]++
+	}
+	return m
+}
+
+// checkExactlyOnce fails unless every line of want was received exactly
+// once and nothing else was.
+func checkExactlyOnce(t *testing.T, recs []rec, want string) {
+	t.Helper()
+	got := counts(recs)
+	lines := strings.Split(strings.TrimSuffix(want, "\n"), "\n")
+	missing, dups := 0, 0
+	for _, l := range lines {
+		switch c := got[l]; {
+		case c == 0:
+			missing++
+		case c > 1:
+			dups += c - 1
+		}
+		delete(got, l)
+	}
+	if missing != 0 || dups != 0 || len(got) != 0 {
+		t.Fatalf("missing %d, duplicates %d, unexpected %d of %d lines", missing, dups, len(got), len(lines))
+	}
+}
+
+// TestCopytruncateCopyMatchedByGlob: the glob also matches the copy
+// logrotate makes (app.log.1). The copy is recognised by its first bytes and
+// read from where the original was read to: the lines the reader had not
+// reached before the truncation come from the copy, nothing twice.
+func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10) // the reader stops at the window cap, most lines unread
+	// copytruncate: copy, then truncate; the application writes on.
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 20)
+	appendFile(t, path, second)
+	sink.ackAll()
+	waitFor(t, "all lines", func() bool { sink.ackAll(); return h.sink.count() >= 120 })
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+	fromCopy := 0
+	for _, r := range h.sink.snapshot() {
+		if r.src.Path == path+".1" {
+			fromCopy++
+		}
+	}
+	if fromCopy == 0 {
+		t.Error("no line came from the copy: the reader was not behind")
+	}
+	if got := h.metric("logship_truncation_lost_bytes_total"); got != 0 {
+		t.Errorf("lost bytes %v, want 0 (everything was in the copy)", got)
+	}
+	if got := h.metric("logship_truncations_total"); got != 1 {
+		t.Errorf("truncations %v, want 1", got)
+	}
+}
+
+// TestCopytruncateCopyFoundBeforeTruncationSeen: the copy appears while the
+// original's reader has not noticed the truncation yet (it is the live
+// generation with the same first bytes): the copy waits for it instead of
+// being shipped from 0.
+func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	more := numbered("a", 100, 150)
+	appendFile(t, path, more)
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 5)
+	appendFile(t, path, second)
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= 155 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+more+second)
+}
+
+// TestCopytruncateLossCounted: when the copy is not matched by the glob and
+// the reader was behind, the bytes it never read are counted, exactly.
+func TestCopytruncateLossCounted(t *testing.T) {
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10)
+	copyFile(t, path, path+".1") // not matched by *.log
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "new\n")
+	waitFor(t, "new line", func() bool { sink.ackAll(); return slices.Contains(h.sink.datas(), "new") })
+	// The lines read before the truncation end where the reader stopped.
+	var readEnd int64
+	for _, r := range h.sink.snapshot() {
+		if strings.HasPrefix(r.data, "a ") {
+			readEnd = r.end
+		}
+	}
+	if readEnd >= int64(len(first)) {
+		t.Fatalf("the reader read the whole file (%d bytes) before the truncation", readEnd)
+	}
+	want := float64(int64(len(first)) - readEnd)
+	waitFor(t, "loss counted", func() bool { return h.metric("logship_truncation_lost_bytes_total") == want })
+	t.Logf("copytruncate with the reader %v bytes behind: logship_truncation_lost_bytes_total = %v", want, h.metric("logship_truncation_lost_bytes_total"))
+}
+
+// TestTruncateRewriteShorter (F21): truncated in place and rewritten with
+// shorter content: the new content is shipped once, nothing counted lost.
+func TestTruncateRewriteShorter(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("a.log")
+	first := numbered("a", 0, 50)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(50)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 10)
+	if _, err := f.WriteString(second); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "rewritten lines", func() bool { return h.sink.count() >= 60 })
+	waitFor(t, "truncation counted", func() bool { return h.metric("logship_truncations_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+	waitFor(t, "offset", func() bool { st, _ := h.stateOf(path); return st.Offset == int64(len(second)) })
+	if got := h.metric("logship_truncation_lost_bytes_total"); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}
+
+// TestCompressAndUnlink (F16): rotated by rename, the writer continues on the
+// old descriptor, then the rotated file is compressed and unlinked at once:
+// every line comes from the held descriptor, which is then released.
+func TestCompressAndUnlink(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("app.log")
+	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	h.start()
+	first := numbered("a", 0, 30)
+	fmt.Fprint(old, first)
+	h.waitLines(30)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	late := numbered("a", 30, 60)
+	fmt.Fprint(old, late) // after the rename
+	writeFile(t, path, "new 0\n")
+	gz, err := os.Create(path + ".1.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(gz)
+	if _, err := io.Copy(zw, src); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	gz.Close()
+	src.Close()
+	if err := os.Remove(path + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(old, "a 60 after-unlink\n") // the application has not reopened yet
+	old.Close()
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= 62 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+late+"a 60 after-unlink\nnew 0\n")
+	waitFor(t, "held descriptor released", func() bool { return openFDsTo(t, path+".1") == 0 })
+	waitFor(t, "one file open", func() bool { return h.metric("logship_files_open") == 1 })
+}
+
+// TestInodeReuseLive (F20): a drained, deleted file's inode is given to a new
+// file: the new file is shipped from 0 and the old one is not re-shipped.
+func TestInodeReuseLive(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h.start()
+	old := h.path("old.log")
+	first := numbered("a", 0, 20)
+	writeFile(t, old, first)
+	h.waitLines(20)
+	oldDev, oldIno := inode(t, old)
+	if err := os.Remove(old); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deleted file released", func() bool { return h.metric("logship_files_open") == 0 })
+	// The filesystem decides when a freed inode is handed out again (and
+	// other processes may take it), so the reuse is staged: the drained,
+	// unlinked generation is given the inode of a new file, as if that file
+	// had got the old one's inode.
+	newPath := h.path("new.tmp")
+	second := numbered("b", 0, 5)
+	writeFile(t, newPath, second)
+	newDev, newIno := inode(t, newPath)
+	h.tl.mu.Lock()
+	g := h.tl.gens[fileKey{oldDev, oldIno}]
+	if g == nil {
+		h.tl.mu.Unlock()
+		t.Fatal("the deleted file's generation is not kept")
+	}
+	g.mu.Lock()
+	unlinked := g.unlinked
+	delete(h.tl.gens, g.key)
+	g.key = fileKey{newDev, newIno}
+	h.tl.gens[g.key] = g
+	g.mu.Unlock()
+	h.tl.mu.Unlock()
+	if !unlinked {
+		t.Fatal("the deleted file's generation is not marked unlinked")
+	}
+	mustRename(t, newPath, h.path("new.log"))
+	waitFor(t, "new file lines", func() bool { return h.sink.count() >= 25 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+	waitFor(t, "new generation committed from 0", func() bool {
+		st, ok := h.stateOf(h.path("new.log"))
+		return ok && st.Inode == newIno && st.Offset == int64(len(second))
+	})
+}
+
+// TestSmallFileBelowFingerprint: files shorter than the fingerprint are
+// shipped, grow, and resume after a restart without duplicates.
+func TestSmallFileBelowFingerprint(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("s.log")
+	writeFile(t, path, "a\n")
+	h.start()
+	h.waitLines(1)
+	appendFile(t, path, "b\n")
+	h.waitLines(2)
+	waitFor(t, "committed", func() bool { st, _ := h.stateOf(path); return st.Offset == 4 && st.FingerprintLen == 4 })
+	st, _ := h.stateOf(path)
+	h.stop()
+
+	appendFile(t, path, "c\n")
+	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
+	h2.tl.patterns, h2.tl.dirPats = []string{filepath.Join(filepath.Dir(path), "*.log")}, []string{filepath.Dir(path)}
+	h2.start()
+	h2.waitLines(1)
+	if got := h2.sink.datas(); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("after restart %q, want [c]", got)
+	}
+}
+
+// TestRotationWhileStopped (F19): the agent stops, the file is rotated twice
+// (one rotated name still matched, one deleted), new lines are written; on
+// start the old file is found by identity under its new name and finished;
+// nothing acknowledged is re-shipped.
+func TestRotationWhileStopped(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 40)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(40)
+	waitFor(t, "committed", func() bool { st, _ := h.stateOf(path); return st.Offset == int64(len(first)) })
+	snap := h.tl.Snapshot()
+	h.stop()
+
+	// While stopped: more lines, rename to .1, a new file, rename .1 → .2,
+	// .1 again, and a third file.
+	late := numbered("a", 40, 60)
+	appendFile(t, path, late)
+	mustRename(t, path, path+".1")
+	second := numbered("b", 0, 10)
+	writeFile(t, path, second)
+	mustRename(t, path+".1", path+".2")
+	mustRename(t, path, path+".1")
+	third := numbered("c", 0, 3)
+	writeFile(t, path, third)
+
+	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
+	h2.tl.patterns, h2.tl.dirPats = []string{path + "*"}, []string{filepath.Dir(path)}
+	h2.start()
+	waitFor(t, "lines after restart", func() bool { return h2.sink.count() >= 33 })
+	checkExactlyOnce(t, h2.sink.snapshot(), late+second+third)
+}
+
+// TestReplacedByDirectory: a tailed file is deleted and a directory takes
+// its name: the old file is drained, the directory skipped and counted.
+func TestReplacedByDirectory(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("a.log")
+	writeFile(t, path, "x\n")
+	h.start()
+	h.waitLines(1)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "directory skipped", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "not_regular") == 1
+	})
+	waitFor(t, "old file released", func() bool { return h.metric("logship_files_open") == 0 })
+	writeFile(t, h.path("b.log"), "y\n")
+	h.waitLines(2)
+}
+
+// TestOpenBudgetFairness (F31): more files than max_open_files: every line of
+// every file is read, never more descriptors than the budget, and files
+// that keep growing do not starve the others.
+func TestOpenBudgetFairness(t *testing.T) {
+	const files, budget = 60, 4
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: budget}, nil, 0)
+	var want strings.Builder
+	for i := range files {
+		c := numbered(strconv.Itoa(i), 0, 20)
+		writeFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
+		want.WriteString(c)
+	}
+	h.start()
+	maxOpen := 0.0
+	waitFor(t, "first round", func() bool {
+		maxOpen = max(maxOpen, h.metric("logship_files_open"))
+		return h.sink.count() >= files*20
+	})
+	// A second round to every file: parked files are reopened when they grow.
+	for i := range files {
+		c := numbered(strconv.Itoa(i), 20, 25)
+		appendFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
+		want.WriteString(c)
+	}
+	waitFor(t, "second round", func() bool {
+		maxOpen = max(maxOpen, h.metric("logship_files_open"))
+		return h.sink.count() >= files*25
+	})
+	checkExactlyOnce(t, h.sink.snapshot(), want.String())
+	if maxOpen > budget {
+		t.Errorf("logship_files_open reached %v, budget %d", maxOpen, budget)
+	}
+	if fds := openFDsUnder(t, h.dir); fds > budget {
+		t.Errorf("%d descriptors open under the directory, budget %d", fds, budget)
+	}
+	waits := h.metric("logship_open_budget_waits_total")
+	if waits == 0 {
+		t.Error("no budget waits counted")
+	}
+	t.Logf("%d files, max_open_files %d: all %d lines once, peak open %v, budget waits %v", files, budget, files*25, maxOpen, waits)
+}
+
+// TestEMFILE: the process runs out of descriptors below max_open_files: opens
+// that fail with EMFILE are counted and retried as descriptors free up;
+// nothing crashes and every line is read.
+func TestEMFILE(t *testing.T) {
+	const files = 40
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 512}, nil, 0)
+	var want strings.Builder
+	for i := range files {
+		c := numbered(strconv.Itoa(i), 0, 10)
+		writeFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
+		want.WriteString(c)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the watcher and a handful of files only.
+	lim := syscall.Rlimit{Cur: uint64(len(ents) + 12), Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer restore()
+	h.start()
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= files*10 })
+	emfile := h.metric("logship_open_emfile_total")
+	restore()
+	checkExactlyOnce(t, h.sink.snapshot(), want.String())
+	if emfile == 0 {
+		t.Error("no EMFILE counted")
+	}
+	t.Logf("%d files under RLIMIT_NOFILE %d: all lines read, logship_open_emfile_total %v", files, lim.Cur, emfile)
+}
+
+// TestPermissionDenied runs TestUnreadableFile as an unprivileged user (root
+// ignores file modes): the open failure is logged and counted once, and the
+// file is read once it becomes readable.
+func TestPermissionDenied(t *testing.T) {
+	if os.Getenv("LOGSHIP_TAILER_CHILD") != "" || os.Geteuid() != 0 {
+		t.Skip("runs TestUnreadableFile as uid 65534; needs root to switch")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tailer.test")
+	copyFile(t, exe, bin)
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestUnreadableFile$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "LOGSHIP_TAILER_CHILD=1", "TMPDIR="+dir, "HOME="+dir)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestUnreadableFile") {
+		t.Fatalf("TestUnreadableFile as uid 65534: %v\n%s", err, out)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openFDsUnder counts this process's descriptors to files under dir.
+func openFDsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, dir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestGoneWhileClosedCounted: a file closed for the descriptor budget and
+// then renamed out of the globs cannot be read any more: that is counted
+// and logged, while the file still open is drained through its descriptor.
+func TestGoneWhileClosedCounted(t *testing.T) {
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
+	writeFile(t, h.path("a.log"), "a\n")
+	writeFile(t, h.path("b.log"), "b\n")
+	h.start()
+	h.waitLines(2)
+	parked := 0
+	waitFor(t, "a file parked", func() bool {
+		h.tl.mu.Lock()
+		defer h.tl.mu.Unlock()
+		parked = 0
+		for _, g := range h.tl.gens {
+			g.mu.Lock()
+			if g.parked && !g.running {
+				parked++
+			}
+			g.mu.Unlock()
+		}
+		return parked >= 1
+	})
+	// Nothing changes the files any more, so the parked ones stay parked.
+	mustRename(t, h.path("a.log"), h.path("a.old"))
+	mustRename(t, h.path("b.log"), h.path("b.old"))
+	waitFor(t, "counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "gone_while_closed") == float64(parked)
+	})
+	waitFor(t, "open file drained and closed", func() bool { return h.metric("logship_files_open") == 0 })
+}
+
+// TestWatcherUnavailableFallsBackToRescan: when no inotify instance can be
+// created (here: no descriptor left), the tailer runs on rescans alone, says
+// so in logship_watch_fallback, and still finds and reads files.
+func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// The next descriptor gets the lowest free number; a limit at that
+	// number makes every new descriptor fail with EMFILE.
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := syscall.Rlimit{Cur: uint64(probe.Fd()), Max: old.Max}
+	probe.Close()
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer restore()
+	h.start()
+	waitFor(t, "watcher failure counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "watcher") == 1
+	})
+	restore()
+	if got := h.metric("logship_watch_fallback"); got != 1 {
+		t.Errorf("logship_watch_fallback %v, want 1", got)
+	}
+	writeFile(t, h.path("a.log"), "found by rescan\n")
+	h.waitLines(1)
+}
+
+// TestCopytruncateWhileReaderBlocked: the original's reader cannot move
+// (nothing is acknowledged: a broker outage) when copytruncate runs, for
+// longer than the copy deferral. The copy must keep waiting for the reader
+// to see the truncation instead of being shipped from 0.
+func TestCopytruncateWhileReaderBlocked(t *testing.T) {
+	sink := &testSink{}
+	p := config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
+	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10) // the reader waits at the window cap: nothing is acknowledged
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 3)
+	appendFile(t, path, second)
+	// The outage outlasts the copy deferral (close_inactive + rescan_interval
+	// = 150ms) several times over: the workload, not a wait for a condition.
+	time.Sleep(time.Second)
+	waitFor(t, "all lines", func() bool { sink.ackAll(); return h.sink.count() >= 103 })
+	waitFor(t, "copy recognised", func() bool { sink.ackAll(); return h.metric("logship_copies_recognised_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+}
+
+// TestForgetAfter: checkpoint entries of files not found for forget_after
+// (from the pipeline config) are dropped, and the bytes they held beyond
+// their offset are counted; entries seen recently are kept.
+func TestForgetAfter(t *testing.T) {
+	old := checkpoint.FileState{Pipeline: "test", Path: "/gone/old.log", Device: 7, Inode: 1, Offset: 40, Size: 100,
+		Updated: time.Now().Add(-2 * time.Hour)}
+	recent := checkpoint.FileState{Pipeline: "test", Path: "/gone/recent.log", Device: 7, Inode: 2, Offset: 10, Size: 30,
+		Updated: time.Now().Add(-30 * time.Minute)}
+	h := newHarness(t, config.Pipeline{ForgetAfter: time.Hour}, nil, 0, withRestore(old, recent))
+	writeFile(t, h.path("a.log"), "x\n")
+	h.start()
+	h.waitLines(1)
+	waitFor(t, "old entry forgotten", func() bool {
+		return h.metric("logship_forgotten_unread_bytes_total") == 60
+	})
+	snap := h.tl.Snapshot()
+	if slices.Contains(snap, old) || !slices.Contains(snap, recent) {
+		t.Errorf("snapshot %+v: want the recent entry kept and the old one forgotten", snap)
+	}
+}
+
+// TestSymlinkedDirectoryOutsideRoots: below a wildcard directory, a matched
+// directory that is a symlink to somewhere outside the glob's static root is
+// refused like a symlinked file; a real directory inside is read.
+func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"*/x.log"}}, nil, 0)
+	if err := os.Mkdir(h.path("in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, h.path("in/x.log"), "inside\n")
+	outside := t.TempDir()
+	writeFile(t, filepath.Join(outside, "x.log"), "outside\n")
+	if err := os.Symlink(outside, h.path("evil")); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.waitLines(1)
+	waitFor(t, "refusal counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", "symlink_outside_roots") == 1
+	})
+	appendFile(t, h.path("in/x.log"), "more\n")
+	h.waitLines(2)
+	if got := h.sink.datas(); !slices.Equal(got, []string{"inside", "more"}) {
+		t.Errorf("lines %q, want only the inside file's", got)
+	}
+}
+
+// TestTruncationLossNeverOverclaimed: a truncation noticed right after a
+// read (the file had already grown past the old offset) and then a second
+// truncation of the new content: only the first content's unread bytes are
+// counted; the second content was read to its end.
+func TestTruncationLossNeverOverclaimed(t *testing.T) {
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(10) // the reader waits at the window cap
+	// Rewritten in place, longer than the offset read so far.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 30)
+	if _, err := f.WriteString(second); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "second content read", func() bool {
+		sink.ackAll()
+		return slices.Contains(h.sink.datas(), strings.TrimSuffix(numbered("b", 29, 30), "\n"))
+	})
+	var readEnd int64
+	for _, r := range h.sink.snapshot() {
+		if strings.HasPrefix(r.data, "a ") {
+			readEnd = r.end
+		}
+	}
+	want := float64(int64(len(first)) - readEnd)
+	waitFor(t, "first loss counted", func() bool { return h.metric("logship_truncation_lost_bytes_total") == want })
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "c\n")
+	waitFor(t, "third content read", func() bool { sink.ackAll(); return slices.Contains(h.sink.datas(), "c") })
+	waitFor(t, "second truncation counted", func() bool { return h.metric("logship_truncations_total") == 2 })
+	// The second content's ghost expires after close_inactive + 2 rescans.
+	waitFor(t, "ghosts expired", func() bool {
+		h.tl.mu.Lock()
+		defer h.tl.mu.Unlock()
+		return len(h.tl.ghosts) == 0
+	})
+	if got := h.metric("logship_truncation_lost_bytes_total"); got != want {
+		t.Fatalf("lost bytes %v, want %v (the second content was read to its end)", got, want)
+	}
+}
+
+// TestChurnUnderDescriptorBudget (F31): files are created and deleted
+// quickly while the descriptor budget is exhausted: nothing crashes, no line
+// is delivered twice, every file that was opened is drained, and no
+// descriptor is left behind.
+func TestChurnUnderDescriptorBudget(t *testing.T) {
+	const files = 300
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 4}, nil, 0)
+	h.start()
+	var all strings.Builder
+	for i := range files {
+		p := h.path(fmt.Sprintf("c%03d.log", i))
+		c := numbered(strconv.Itoa(i), 0, 3)
+		writeFile(t, p, c)
+		all.WriteString(c)
+		if i >= 8 { // a short life: deleted eight files later
+			if err := os.Remove(h.path(fmt.Sprintf("c%03d.log", i-8))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The eight files still there are read in turn on the four descriptors.
+	waitFor(t, "surviving files read", func() bool {
+		got := counts(h.sink.snapshot())
+		for i := files - 8; i < files; i++ {
+			if got[strings.TrimSuffix(numbered(strconv.Itoa(i), 2, 3), "\n")] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for i := files - 8; i < files; i++ {
+		if err := os.Remove(h.path(fmt.Sprintf("c%03d.log", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every descriptor released", func() bool {
+		return h.metric("logship_files_open") == 0 && openFDsUnder(t, h.dir) == 0
+	})
+	got := counts(h.sink.snapshot())
+	written := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(all.String(), "\n"), "\n") {
+		written[l] = true
+	}
+	perFile := map[string]int{}
+	for l, c := range got {
+		if !written[l] || c != 1 {
+			t.Fatalf("line %q received %d times (written: %v)", l, c, written[l])
+		}
+		perFile[strings.Fields(l)[0]]++
+	}
+	for f, n := range perFile {
+		if n != 3 {
+			t.Errorf("file %s: %d of its 3 lines (an opened file must be drained)", f, n)
+		}
+	}
+	t.Logf("%d short-lived files on 4 descriptors: %d read (the others were deleted before their turn), budget waits %v",
+		files, len(perFile), h.metric("logship_open_budget_waits_total"))
+}
+
+// TestCopytruncateCopyFoundEmpty: the rescan finds the copy while cp has
+// only created it (empty, too short to tell it is a copy); its content
+// arrives afterwards. It must still be recognised, not read from 0.
+func TestCopytruncateCopyFoundEmpty(t *testing.T) {
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	dst, err := os.OpenFile(path+".1", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	waitFor(t, "empty copy opened", func() bool { st, ok := h.stateOf(path + ".1"); return ok && st.Size == 0 })
+	if _, err := dst.WriteString(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 5)
+	appendFile(t, path, second)
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	waitFor(t, "all lines", func() bool { return h.sink.count() >= 105 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+}
+
+// TestIdenticalFilesBothShipped: two independent files with the same
+// content (same first bytes, same bytes at the same offsets) and no
+// truncation: the second is not taken for a copy of the first; both are
+// shipped in full.
+func TestIdenticalFilesBothShipped(t *testing.T) {
+	h := newHarness(t, config.Pipeline{CloseInactive: 100 * time.Millisecond}, nil, 0)
+	content := numbered("same", 0, 50)
+	writeFile(t, h.path("a.log"), content)
+	h.start()
+	h.waitLines(50)
+	appendFile(t, h.path("a.log"), numbered("same", 50, 60)) // the first keeps growing
+	writeFile(t, h.path("b.log"), content)
+	waitFor(t, "both files read", func() bool { return h.sink.count() >= 110 })
+	per := map[string]int{}
+	for _, r := range h.sink.snapshot() {
+		per[filepath.Base(r.src.Path)]++
+	}
+	if per["a.log"] != 60 || per["b.log"] != 50 || h.sink.count() != 110 {
+		t.Fatalf("lines per file %v (total %d), want a.log 60 and b.log 50", per, h.sink.count())
+	}
+	if got := h.metric("logship_copies_recognised_total"); got != 0 {
+		t.Errorf("copies recognised %v, want 0", got)
+	}
+}
