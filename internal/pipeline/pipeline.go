@@ -140,17 +140,25 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 			ln := &lines[i]
 			ev.Message = ln.Data
 			ev.Offset = ln.End
-			start := len(arena)
-			var altered bool
-			arena, altered = p.serialize(arena, &ev)
-			if altered {
-				p.altered.Inc()
-			}
-			recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ln.Ack}
+			var value []byte
+			arena, value = p.value(arena, &ev)
+			recs[i] = Record{Key: key, Value: value, Time: now, Ack: ln.Ack}
 		}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return lines[i].End })
 	return p.append(recs, partitions)
+}
+
+// value serializes ev at the end of arena and returns the grown arena and
+// the record value, capped so later appends to arena never overwrite it.
+// Lines whose invalid UTF-8 the serializer replaced are counted.
+func (p *Pipeline) value(arena []byte, ev *Event) ([]byte, []byte) {
+	start := len(arena)
+	arena, altered := p.serialize(arena, ev)
+	if altered {
+		p.altered.Inc()
+	}
+	return arena, arena[start:len(arena):len(arena)]
 }
 
 // recordKey is the key of src's records.
@@ -273,13 +281,9 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 		if env.Time.IsZero() {
 			env.Time = now
 		}
-		start := len(arena)
-		var altered bool
-		arena, altered = p.serialize(arena, &env)
-		if altered {
-			p.altered.Inc()
-		}
-		recs[i] = Record{Key: key, Value: arena[start:len(arena):len(arena)], Time: now, Ack: ev.Ack}
+		var value []byte
+		arena, value = p.value(arena, &env)
+		recs[i] = Record{Key: key, Value: value, Time: now, Ack: ev.Ack}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return evs[i].End })
 	return p.append(recs, partitions)
