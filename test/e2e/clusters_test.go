@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -110,15 +109,4 @@ func (a *agentProc) firstLogLine(msg string) string {
 		}
 	}
 	return ""
-}
-
-// readyStatus returns the HTTP status of /readyz, or 0 when it cannot be
-// reached.
-func (a *agentProc) readyStatus() int {
-	resp, err := http.Get("http://" + a.http + "/readyz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }

@@ -85,7 +85,7 @@ func TestNetworkFaultsF13(t *testing.T) {
 	time.Sleep(5 * time.Second) // requests already past the proxy settle
 	hwIn := hwSumOn(c, topic)
 	waitFor(t, blackholeFor-10*time.Second, "/readyz to report the stall during the black hole", func() bool {
-		return a.readyStatus() == http.StatusServiceUnavailable
+		return a.readyz() == http.StatusServiceUnavailable
 	})
 	unready := time.Since(holeStart)
 	time.Sleep(blackholeFor - time.Since(holeStart)) // the rest of the black hole
@@ -97,7 +97,7 @@ func TestNetworkFaultsF13(t *testing.T) {
 	proxy.Heal()
 	resumed := caughtUp("black hole")
 	waitFor(t, 30*time.Second, "/readyz to report ready again", func() bool {
-		return a.readyStatus() == http.StatusOK
+		return a.readyz() == http.StatusOK
 	})
 	report = append(report, fmt.Sprintf("black hole %s: 0 records passed, %d connections held, /readyz unready after %s; caught up %s after heal, ready again",
 		blackholeFor, conns, unready.Round(time.Millisecond), resumed.Round(time.Millisecond)))

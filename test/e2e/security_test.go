@@ -233,7 +233,7 @@ func testWrongCA(t *testing.T, env *secureEnv) {
 		}
 	}
 	waitFor(t, 90*time.Second, "/readyz to report not ready", func() bool {
-		return a.readyStatus() == http.StatusServiceUnavailable
+		return a.readyz() == http.StatusServiceUnavailable
 	})
 	unready := time.Since(t0)
 	if !a.running() {
@@ -256,7 +256,7 @@ func testWrongCA(t *testing.T, env *secureEnv) {
 	}
 	a.start()
 	waitShippedOn(t, env.c, topic, w.total(), 2*time.Minute)
-	if st := a.readyStatus(); st != http.StatusOK {
+	if st := a.readyz(); st != http.StatusOK {
 		t.Fatalf("/readyz = %d after everything was shipped, want 200", st)
 	}
 	a.term(30 * time.Second)
