@@ -184,6 +184,10 @@ type pathKey struct {
 type generation struct {
 	key  fileKey
 	wake chan struct{} // capacity 1; fsnotify hints and rescans signal the reader
+	// recheck asks the reader to compare the file's first bytes at its next
+	// look even if it verified them moments ago: set with every signal
+	// except a plain write event (see reader.refresh).
+	recheck atomic.Bool
 
 	mu        sync.Mutex
 	path      string
@@ -202,8 +206,18 @@ type generation struct {
 	reported  bool      // drained, unlinked and included in a Snapshot: forget
 }
 
-// signal wakes the generation's reader without blocking.
+// signal wakes the generation's reader without blocking and asks it to
+// recheck the file's identity (first bytes): for rescans and fsnotify events
+// other than writes.
 func (g *generation) signal() {
+	g.recheck.Store(true)
+	g.signalWrite()
+}
+
+// signalWrite wakes the generation's reader without blocking, for a write
+// event: the reader looks at the size, and a read that follows checks the
+// first bytes anyway.
+func (g *generation) signalWrite() {
 	select {
 	case g.wake <- struct{}{}:
 	default:
