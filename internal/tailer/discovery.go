@@ -857,7 +857,7 @@ func (t *Tailer) onEvent(ev fsnotify.Event) {
 			parked := g.parked && !g.running
 			g.mu.Unlock()
 			if parked {
-				t.requestRescan() // reopen it
+				t.requestHandover() // reopen it
 			}
 		}
 	}

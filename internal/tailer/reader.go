@@ -202,7 +202,7 @@ func (r *reader) exit() {
 		r.t.requestRescan()
 	}
 	if r.t.openWaiting.Load() > 0 {
-		r.t.requestRescan() // hand the descriptor on
+		r.t.requestHandover() // hand the descriptor on
 	}
 	if r.closing {
 		r.log.Info("file closed after rotation or deletion", "offset", r.lineStart, "unlinked", unlinked)
