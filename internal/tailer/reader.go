@@ -224,8 +224,9 @@ func (r *reader) exit() {
 // compares them (headChanged) anyway. So a truncation is still seen at once
 // when the size falls below the offset or the new content grows past it;
 // content rewritten in place to a size between the offset and the old size
-// within PollMin of the last check, and not growing, is seen at the next
-// poll (at most PollMax) or rescan instead of at the next write event.
+// within PollMin of the last check, and not growing, is seen at the
+// reader's next poll (at most PollMax later) instead of at the write event
+// (TestRewriteSameSizeNoGrowth).
 func (r *reader) refresh() error {
 	info, err := fstat(r.f)
 	if err != nil {
