@@ -832,7 +832,11 @@ func (t *Tailer) onEvent(ev fsnotify.Event) {
 	g := t.byPath[ev.Name]
 	t.mu.Unlock()
 	if g != nil {
-		g.signal()
+		if ev.Op == fsnotify.Write {
+			g.signalWrite()
+		} else {
+			g.signal()
+		}
 	}
 	switch {
 	case ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove):
@@ -853,7 +857,7 @@ func (t *Tailer) onEvent(ev fsnotify.Event) {
 			parked := g.parked && !g.running
 			g.mu.Unlock()
 			if parked {
-				t.requestRescan() // reopen it
+				t.requestHandover() // reopen it
 			}
 		}
 	}

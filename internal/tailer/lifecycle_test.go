@@ -180,6 +180,36 @@ func TestTruncateRewriteShorter(t *testing.T) {
 	}
 }
 
+// TestRewriteSameSizeNoGrowth: overwritten in place with as many bytes right
+// after a read and then left alone, a file shows neither a size
+// below the offset nor bytes past it; the write event alone does not
+// recheck the first bytes (the read that follows a growth does), so the
+// reader's next poll must find the new content.
+func TestRewriteSameSizeNoGrowth(t *testing.T) {
+	h := newHarness(t, config.Pipeline{}, nil, 0)
+	path := h.path("a.log")
+	first := numbered("a", 0, 50)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(50)
+	second := numbered("b", 0, 50)
+	if len(second) != len(first) {
+		t.Fatalf("contents of %d and %d bytes, want equal sizes", len(first), len(second))
+	}
+	// Overwritten from offset 0 without O_TRUNC: the size never changes.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(second), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, "rewritten lines", func() bool { return h.sink.count() >= 100 })
+	waitFor(t, "truncation counted", func() bool { return h.metric("logship_truncations_total") == 1 })
+	checkExactlyOnce(t, h.sink.snapshot(), first+second)
+}
+
 // TestCompressAndUnlink (F16): rotated by rename, the writer continues on the
 // old descriptor, then the rotated file is compressed and unlinked at once:
 // every line comes from the held descriptor, which is then released.

@@ -50,9 +50,20 @@ type reader struct {
 	lastGrow time.Time // last time the file was seen growing
 	opened   time.Time // when this reader got its descriptor
 	poll     time.Duration
-	tail     []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
-	closing  bool   // exiting because a gone file was drained
-	parking  bool   // exiting to free the descriptor for a waiting file
+	timer    *time.Timer // reused by every wait (nil until the first)
+	polled   bool        // the last idle wait ended by its timer, not a wake-up
+	// verified is when the first bytes were last found equal to fpBytes.
+	// sizeUnproven: size comes from an fstat not yet followed by such a
+	// check, so it may be a new content's (not folded into maxSize).
+	verified     time.Time
+	sizeUnproven bool
+	// readToSize: the last read ended at the size fstat reported, so the
+	// next look at EOF waits for a wake-up (a later write signals one)
+	// instead of calling fstat again at once.
+	readToSize bool
+	tail       []byte // up to fingerprintMax bytes just before lineStart, for recognising copies
+	closing    bool   // exiting because a gone file was drained
+	parking    bool   // exiting to free the descriptor for a waiting file
 	// unproven: a new file found shorter than a fingerprint, nothing read
 	// yet; once it is long enough, mightBeCopy decides whether to hand it
 	// back (reconsider) to the rescan, which treats it as never seen.
@@ -87,11 +98,15 @@ func (r *reader) run(ctx context.Context) {
 		case !r.discard && time.Since(r.opened) >= fairSlice && r.mayPark():
 			return
 		case r.next() >= r.size:
-			if err = r.refresh(); err != nil || r.next() < r.size {
-				break
+			fresh := !r.readToSize
+			r.readToSize = false
+			if fresh {
+				if err = r.refresh(); err != nil || r.next() < r.size {
+					break
+				}
 			}
 			var done bool
-			if done, err = r.idle(ctx); done {
+			if done, err = r.idle(ctx, fresh); done {
 				return
 			}
 		case r.unproven && r.lineStart == 0 && r.size >= fingerprintMax:
@@ -167,6 +182,9 @@ func (r *reader) exit() {
 		unlinked = info.nlink == 0
 	}
 	r.t.closeFile(r.f)
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 	r.g.mu.Lock()
 	r.g.running = false
 	r.g.parked = r.parking
@@ -184,7 +202,7 @@ func (r *reader) exit() {
 		r.t.requestRescan()
 	}
 	if r.t.openWaiting.Load() > 0 {
-		r.t.requestRescan() // hand the descriptor on
+		r.t.requestHandover() // hand the descriptor on
 	}
 	if r.closing {
 		r.log.Info("file closed after rotation or deletion", "offset", r.lineStart, "unlinked", unlinked)
@@ -196,6 +214,19 @@ func (r *reader) exit() {
 // to the fingerprint, mean it was truncated or rewritten in place, and the
 // generation restarts at 0 with a new tracker and Source. It also extends
 // the fingerprint as the file grows to fingerprintMax bytes.
+//
+// The first bytes (one pread) are compared only when that can tell
+// something the next step does not: when the fingerprint is incomplete or
+// not yet verified, after a signal other than a write event (rescan,
+// rename, attribute change; generation.recheck), after a poll that no
+// wake-up cut short, or, with no new bytes to read, when they were last
+// verified PollMin or more ago. When the file grew, the read that follows
+// compares them (headChanged) anyway. So a truncation is still seen at once
+// when the size falls below the offset or the new content grows past it;
+// content rewritten in place to a size between the offset and the old size
+// within PollMin of the last check, and not growing, is seen at the
+// reader's next poll (at most PollMax later) instead of at the write event
+// (TestRewriteSameSizeNoGrowth).
 func (r *reader) refresh() error {
 	info, err := fstat(r.f)
 	if err != nil {
@@ -216,7 +247,12 @@ func (r *reader) refresh() error {
 	if n < r.fpLen {
 		return r.restart()
 	}
-	if n > 0 {
+	recheck := r.g.recheck.Swap(false) || r.polled || n > r.fpLen || len(r.fpBytes) != r.fpLen ||
+		(r.next() >= r.size && time.Since(r.verified) >= r.t.pollMin)
+	r.polled = false
+	if n > 0 && !recheck {
+		r.sizeUnproven = r.next() < r.size
+	} else if n > 0 {
 		var buf [fingerprintMax]byte
 		b, err := prefix(r.f, n, &buf)
 		if errors.Is(err, errShortFile) {
@@ -241,6 +277,7 @@ func (r *reader) refresh() error {
 			r.fp, r.fpLen = hashHex(b), n
 		}
 		r.fpBytes = append(r.fpBytes[:0], b[:r.fpLen]...)
+		r.verified, r.sizeUnproven = time.Now(), false
 	}
 	r.g.mu.Lock()
 	r.g.size = r.size
@@ -269,6 +306,7 @@ func (r *reader) restart() error {
 	r.src = &src
 	r.tracker = checkpoint.NewTracker(0, r.t.budget)
 	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
+	r.sizeUnproven, r.readToSize = false, false
 	// r.size may still be the old content's (a truncation seen by
 	// headChanged after a read): the new content's size comes from fstat.
 	if info, err := fstat(r.f); err == nil {
@@ -295,7 +333,9 @@ func (r *reader) restart() error {
 // its last growth and since it was found gone, so late writes to a renamed
 // file are still read — has its unterminated last line flushed, then waits
 // until every line is acknowledged, and reports done so the file is closed.
-func (r *reader) idle(ctx context.Context) (done bool, err error) {
+// fresh reports that refresh just ran; without it (EOF known from the last
+// read), a gone file returns at once for a refresh before it is closed.
+func (r *reader) idle(ctx context.Context, fresh bool) (done bool, err error) {
 	r.g.mu.Lock()
 	gone, goneSince := r.g.gone, r.g.goneSince
 	r.g.mu.Unlock()
@@ -314,6 +354,9 @@ func (r *reader) idle(ctx context.Context) (done bool, err error) {
 		r.backoff(r.wait(ctx, min(r.poll, left), nil))
 		return false, nil
 	}
+	if !fresh {
+		return false, nil
+	}
 	if r.discard || r.lineStart < r.size {
 		return false, r.flush(ctx)
 	}
@@ -326,22 +369,29 @@ func (r *reader) idle(ctx context.Context) (done bool, err error) {
 }
 
 // wait blocks for d, a wake-up, drained or ctx, and reports whether the
-// timer expired.
+// timer expired. It reuses one timer (Reset and Stop leave no stale tick
+// since Go 1.23).
 func (r *reader) wait(ctx context.Context, d time.Duration, drained <-chan struct{}) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	if r.timer == nil {
+		r.timer = time.NewTimer(d)
+	} else {
+		r.timer.Reset(d)
+	}
 	select {
 	case <-ctx.Done():
 	case <-r.g.wake:
 	case <-drained:
-	case <-timer.C:
+	case <-r.timer.C:
 		return true
 	}
+	r.timer.Stop()
 	return false
 }
 
-// backoff doubles the poll interval after an idle poll, up to PollMax.
+// backoff doubles the poll interval after an idle poll, up to PollMax, and
+// records for refresh whether the wait was such a poll.
 func (r *reader) backoff(expired bool) {
+	r.polled = expired
 	if expired {
 		r.poll = min(2*r.poll, r.t.pollMax)
 	}
@@ -396,12 +446,18 @@ func (r *reader) readLines(ctx context.Context) error {
 		// read may be the new content at the old offsets. Unchanged first
 		// bytes after the read prove the read saw the old content.
 		r.t.budget.Release(int64(want))
-		r.maxSize = max(r.maxSize, r.size) // r.size is still the old content's
+		if !r.sizeUnproven {
+			r.maxSize = max(r.maxSize, r.size) // r.size is still the old content's
+		}
 		return r.restart()
+	}
+	if len(r.fpBytes) > 0 {
+		r.verified, r.sizeUnproven = time.Now(), false
 	}
 	if n < want {
 		r.size = start + int64(n) // shrank: the next refresh decides
 	}
+	r.readToSize = n == want && start+int64(n) == r.size
 	spans, consumed, discard := r.split.scan(buf[:n], start, r.spans[:0])
 	var held int64
 	for _, sp := range spans {

@@ -37,6 +37,11 @@ const (
 
 	maxMaxLineBytes = 1 << 30
 	rescanDebounce  = 50 * time.Millisecond
+	// handoverEvery spaces the rescans that only hand descriptors on (a
+	// reader closed for a waiting file, a write to a parked file): with
+	// more busy files than max_open_files they were asked for all the time,
+	// and each one globs and stats every file.
+	handoverEvery = 250 * time.Millisecond
 )
 
 // Options configure one Tailer (one pipeline). Pipeline, Budget and Sink are
@@ -132,7 +137,8 @@ type Tailer struct {
 	failErr  error
 	cancel   context.CancelFunc
 
-	rescanReq chan struct{} // capacity 1: event loop → Run loop
+	rescanReq   chan struct{} // capacity 1: event loop → Run loop
+	handoverReq chan struct{} // capacity 1: readers, event loop → Run loop
 
 	// mu guards the maps below. Only the Run goroutine mutates them; the
 	// event loop, Snapshot and the lag gauge read them.
@@ -184,6 +190,10 @@ type pathKey struct {
 type generation struct {
 	key  fileKey
 	wake chan struct{} // capacity 1; fsnotify hints and rescans signal the reader
+	// recheck asks the reader to compare the file's first bytes at its next
+	// look even if it verified them moments ago: set with every signal
+	// except a plain write event (see reader.refresh).
+	recheck atomic.Bool
 
 	mu        sync.Mutex
 	path      string
@@ -202,8 +212,18 @@ type generation struct {
 	reported  bool      // drained, unlinked and included in a Snapshot: forget
 }
 
-// signal wakes the generation's reader without blocking.
+// signal wakes the generation's reader without blocking and asks it to
+// recheck the file's identity (first bytes): for rescans and fsnotify events
+// other than writes.
 func (g *generation) signal() {
+	g.recheck.Store(true)
+	g.signalWrite()
+}
+
+// signalWrite wakes the generation's reader without blocking, for a write
+// event: the reader looks at the size, and a read that follows checks the
+// first bytes anyway.
+func (g *generation) signalWrite() {
 	select {
 	case g.wake <- struct{}{}:
 	default:
@@ -227,6 +247,7 @@ func New(opts Options) (*Tailer, error) {
 		budget:      opts.Budget,
 		sink:        opts.Sink,
 		rescanReq:   make(chan struct{}, 1),
+		handoverReq: make(chan struct{}, 1),
 		gens:        make(map[fileKey]*generation),
 		byPath:      make(map[string]*generation),
 		restored:    make(map[fileKey]checkpoint.FileState),
@@ -377,9 +398,17 @@ func (t *Tailer) Run(ctx context.Context) error {
 	}
 
 	t.rescanOnce(ctx, w)
+	last := time.Now()
 	ticker := time.NewTicker(t.rescan)
 	defer ticker.Stop()
+	// debounce fires the requested rescan, due at debounceAt: a discovery
+	// request makes it due within rescanDebounce, a hand-over request no
+	// sooner than handoverEvery after the last rescan.
 	var debounce <-chan time.Time
+	var debounceAt time.Time
+	schedule := func(d time.Duration) {
+		debounce, debounceAt = time.After(d), time.Now().Add(d)
+	}
 loop:
 	for {
 		select {
@@ -387,13 +416,19 @@ loop:
 			break loop
 		case <-ticker.C:
 			t.rescanOnce(ctx, w)
+			last = time.Now()
 		case <-t.rescanReq:
+			if debounce == nil || time.Until(debounceAt) > rescanDebounce {
+				schedule(rescanDebounce)
+			}
+		case <-t.handoverReq:
 			if debounce == nil {
-				debounce = time.After(rescanDebounce)
+				schedule(max(rescanDebounce, handoverEvery-time.Since(last)))
 			}
 		case <-debounce:
 			debounce = nil
 			t.rescanOnce(ctx, w)
+			last = time.Now()
 		}
 	}
 
@@ -416,10 +451,22 @@ func (t *Tailer) fail(err error) {
 	})
 }
 
-// requestRescan asks the Run loop for a debounced rescan; never blocks.
+// requestRescan asks the Run loop for a debounced rescan (within
+// rescanDebounce), for discovery: a new, renamed or removed path. Never
+// blocks.
 func (t *Tailer) requestRescan() {
 	select {
 	case t.rescanReq <- struct{}{}:
+	default:
+	}
+}
+
+// requestHandover asks the Run loop for a rescan that hands descriptors on
+// (opens waiting or parked files), at most every handoverEvery. Never
+// blocks.
+func (t *Tailer) requestHandover() {
+	select {
+	case t.handoverReq <- struct{}{}:
 	default:
 	}
 }
