@@ -107,7 +107,7 @@ type Pipeline struct {
 	MaxLineBytes   ByteSize          `yaml:"max_line_bytes"`  // default 1MiB; longer lines follow OversizePolicy
 	OversizePolicy string            `yaml:"oversize_policy"` // split (default) | truncate
 	ForgetAfter    time.Duration     `yaml:"forget_after"`    // checkpoint entries of files gone this long are dropped; default 24h
-	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 512
+	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 4096 (capped at half the fd limit)
 	Topic          string            `yaml:"topic"`
 	Key            string            `yaml:"key"`             // host (default) | source | none
 	Partitioner    string            `yaml:"partitioner"`     // hash (default) | round_robin | fixed
@@ -167,7 +167,7 @@ const (
 	DefaultRescanInterval     = 5 * time.Second
 	DefaultCloseInactive      = 5 * time.Second
 	DefaultForgetAfter        = 24 * time.Hour
-	DefaultMaxOpenFiles       = 512
+	DefaultMaxOpenFiles       = 4096
 	DefaultMultilineMaxLines  = 500
 	DefaultMultilineTimeout   = 2 * time.Second
 )

@@ -102,7 +102,7 @@ func TestDefaults(t *testing.T) {
 			RetryBackoff: 100 * time.Millisecond, RetryBackoffMax: 10 * time.Second, MetadataRefresh: 5 * time.Second,
 			OversizeRecord: "split", DeadLetterDir: "/var/lib/logship/dead-letter", DeadLetterMaxBytes: 64 * MiB},
 		Pipelines: []Pipeline{{Name: "app", Paths: []string{"/var/log/app/*.log"}, StartAt: "beginning", Format: "raw",
-			ForgetAfter: 24 * time.Hour, MaxOpenFiles: 512,
+			ForgetAfter: 24 * time.Hour, MaxOpenFiles: 4096,
 			MaxLineBytes: MiB, OversizePolicy: "split", Topic: "logs.app", Key: "host", Partitioner: "hash",
 			Serializer: "raw", RescanInterval: 5 * time.Second, CloseInactive: 5 * time.Second, SourceHeaders: true}},
 	}

@@ -29,7 +29,7 @@ const (
 	DefaultMaxLineBytes    = 1 << 20
 	DefaultRescanInterval  = 5 * time.Second
 	DefaultCloseInactive   = 5 * time.Second
-	DefaultMaxOpenFiles    = 512
+	DefaultMaxOpenFiles    = 4096
 
 	// fairSlice is how long a reader keeps its descriptor while other files
 	// wait for one, before it yields at a line boundary.
