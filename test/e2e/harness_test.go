@@ -297,6 +297,17 @@ func (a *agentProc) signal(sig syscall.Signal) {
 	}
 }
 
+// readyz returns the status code of /readyz (0 when unreachable).
+func (a *agentProc) readyz() int {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + a.http + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // metric scrapes /metrics and returns the sum of all series of name.
 func (a *agentProc) metric(name string) (float64, error) {
 	resp, err := http.Get("http://" + a.http + "/metrics")

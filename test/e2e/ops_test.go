@@ -90,17 +90,6 @@ func (a *agentProc) status(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-// readyz returns the status code of /readyz (0 when unreachable).
-func (a *agentProc) readyz() int {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + a.http + "/readyz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // TestOpsNotifyMetricsStatus runs the agent as systemd would (a fake
 // NOTIFY_SOCKET): READY=1 once pipelines run, RELOADING=1 + MONOTONIC_USEC
 // then READY=1 on SIGHUP, STOPPING=1 on SIGTERM. At the end of the run the
