@@ -16,6 +16,7 @@ import (
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
 	"github.com/logship/logship/internal/pipeline"
+	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/sdnotify"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/logship/logship/internal/telemetry"
@@ -104,7 +105,7 @@ type agent struct {
 	env      runEnv
 	reg      *prometheus.Registry
 	budget   *checkpoint.Budget
-	producer *pipeline.Producer
+	producer *producer.Producer
 	flusher  *checkpoint.Flusher
 	ready    *telemetry.Readiness
 	http     *telemetry.Server
@@ -168,11 +169,11 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	producer, err := pipeline.NewProducer(kopts)
+	prod, err := producer.New(kopts)
 	if err != nil {
 		return nil, err
 	}
-	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: producer, started: time.Now(),
+	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: prod, started: time.Now(),
 		retired: make(map[string][]checkpoint.FileState)}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
@@ -198,7 +199,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		a.pipes = append(a.pipes, p)
 		flusher.Add(p.tailer)
 	}
-	a.ready = telemetry.NewReadiness(cfg.HTTP.ReadyStall, budget.InUse, producer.LastAck)
+	a.ready = telemetry.NewReadiness(cfg.HTTP.ReadyStall, budget.InUse, prod.LastAck)
 	if cfg.HTTP.Listen != "" {
 		a.http = telemetry.New(telemetry.Options{
 			Listen:   cfg.HTTP.Listen,

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/segmentio/kafka-go"
 )
@@ -46,7 +47,7 @@ func newHeaderSet(static map[string]string, source bool) headerSet {
 // the call share two allocations; static header values are shared with
 // every record and must not be modified (the oversize policies copy before
 // adding a header).
-func (hs headerSet) fill(recs []Record, src *tailer.Source, end func(i int) int64) {
+func (hs headerSet) fill(recs []producer.Record, src *tailer.Source, end func(i int) int64) {
 	per := len(hs.static)
 	if hs.source {
 		per += 2

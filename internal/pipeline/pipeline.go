@@ -1,3 +1,7 @@
+// Package pipeline builds Kafka records from lines: decode, key by host or
+// source, serialize (raw or the JSON envelope), add the source headers and
+// partition (murmur2 as Java does, round robin, fixed), then hands them to
+// the producer, which owns their acks from then on.
 package pipeline
 
 import (
@@ -12,14 +16,23 @@ import (
 
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
+	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Producer is where a Pipeline hands its records: the agent's shared
+// *producer.Producer. Append takes ownership of the records' acks when it
+// returns nil; Partitions errors are retried by the caller.
+type Producer interface {
+	Partitions(ctx context.Context, topic string) (int, error)
+	Append(topic string, partition int, recs []producer.Record) error
+}
+
 // Pipeline is the record-building half of one configured pipeline: it
-// implements tailer.Sink, turning each line into a Record (decode, key,
-// serialize, partition) and handing it to the shared Producer. It holds no
-// goroutines and no buffers of its own.
+// implements tailer.Sink, turning each line into a producer.Record (decode,
+// key, serialize, partition) and handing it to the shared Producer. It holds
+// no goroutines and no buffers of its own.
 type Pipeline struct {
 	name        string
 	topic       string
@@ -31,7 +44,7 @@ type Pipeline struct {
 	raw         bool // serializer raw: the value is the line's bytes, not copied
 	fields      []Field
 	headers     headerSet
-	producer    *Producer
+	out         Producer
 	log         *slog.Logger
 	backoffMax  time.Duration
 	altered     prometheus.Counter
@@ -40,9 +53,9 @@ type Pipeline struct {
 	topicErrLogged atomic.Int64
 }
 
-// New builds the pipeline described by pc on top of producer. host is the
+// New builds the pipeline described by pc on top of out. host is the
 // value used for key: host and the envelope's host field.
-func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+func New(pc config.Pipeline, host string, out Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
@@ -99,7 +112,7 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		raw:         pc.Serializer == "" || pc.Serializer == "raw",
 		fields:      fields,
 		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders),
-		producer:    producer,
+		out:         out,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
 		backoffMax:  10 * time.Second,
 		altered:     altered,
@@ -120,12 +133,12 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 	}
 	now := time.Now()
 	key := p.recordKey(src)
-	recs := make([]Record, len(lines))
+	recs := make([]producer.Record, len(lines))
 	if p.raw {
 		// The raw value is the line itself: Line.Data is the sink's until
 		// the Ack is resolved, so no copy is needed.
 		for i := range lines {
-			recs[i] = Record{Key: key, Value: lines[i].Data, Time: now, Ack: lines[i].Ack}
+			recs[i] = producer.Record{Key: key, Value: lines[i].Data, Time: now, Ack: lines[i].Ack}
 		}
 	} else {
 		// One arena for all serialized values of this call: a single
@@ -142,7 +155,7 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 			ev.Offset = ln.End
 			var value []byte
 			arena, value = p.value(arena, &ev)
-			recs[i] = Record{Key: key, Value: value, Time: now, Ack: ln.Ack}
+			recs[i] = producer.Record{Key: key, Value: value, Time: now, Ack: ln.Ack}
 		}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return lines[i].End })
@@ -177,7 +190,7 @@ func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 // (file order kept within each partition), so the producer takes one
 // Append — one lock — per partition per call, not one per line as
 // round_robin would otherwise cause.
-func (p *Pipeline) append(recs []Record, partitions int) error {
+func (p *Pipeline) append(recs []producer.Record, partitions int) error {
 	parts := make([]int, len(recs))
 	top, mixed := 0, false
 	for i := range recs {
@@ -186,7 +199,7 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 		mixed = mixed || parts[i] != parts[0]
 	}
 	if !mixed {
-		if err := p.producer.Append(p.topic, parts[0], recs); err != nil {
+		if err := p.out.Append(p.topic, parts[0], recs); err != nil {
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
 		return nil
@@ -200,7 +213,7 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 	}
 	next := make([]int, top+1)
 	copy(next, starts)
-	sorted := make([]Record, len(recs))
+	sorted := make([]producer.Record, len(recs))
 	for i := range recs {
 		sorted[next[parts[i]]] = recs[i]
 		next[parts[i]]++
@@ -209,7 +222,7 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 		if starts[pt] == starts[pt+1] {
 			continue
 		}
-		if err := p.producer.Append(p.topic, pt, sorted[starts[pt]:starts[pt+1]]); err != nil {
+		if err := p.out.Append(p.topic, pt, sorted[starts[pt]:starts[pt+1]]); err != nil {
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
 	}
@@ -220,7 +233,7 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		n, err := p.producer.Partitions(ctx, p.topic)
+		n, err := p.out.Partitions(ctx, p.topic)
 		if err == nil {
 			return n, nil
 		}
@@ -242,6 +255,9 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 		backoff = min(backoff*2, p.backoffMax)
 	}
 }
+
+// logInterval is how often the pipeline logs one condition.
+const logInterval = 30 * time.Second
 
 // EmitEvents implements decode.Sink: like Emit, for events decoded from
 // container formats or joined by multiline. The envelope's ts is the
@@ -273,7 +289,7 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 		size += len(evs[i].Message)
 	}
 	arena := make([]byte, 0, size+len(evs)*(200+len(p.host)+len(src.Path)+64*len(fields)))
-	recs := make([]Record, len(evs))
+	recs := make([]producer.Record, len(evs))
 	env := Event{Host: p.host, Source: src.Path, Fields: fields}
 	for i := range evs {
 		ev := &evs[i]
@@ -283,7 +299,7 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 		}
 		var value []byte
 		arena, value = p.value(arena, &env)
-		recs[i] = Record{Key: key, Value: value, Time: now, Ack: ev.Ack}
+		recs[i] = producer.Record{Key: key, Value: value, Time: now, Ack: ev.Ack}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return evs[i].End })
 	return p.append(recs, partitions)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/pipeline"
+	"github.com/logship/logship/internal/producer"
 )
 
 // ---- helpers for a cluster other than the package's single node ----
@@ -532,7 +533,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 					t.Fatalf("Kafka holds %d records, want %d", len(msgs), len(lines))
 				}
 				for i, msg := range msgs {
-					orig, marked := headerValue(msg, pipeline.HeaderTruncated)
+					orig, marked := headerValue(msg, producer.HeaderTruncated)
 					switch {
 					case i == 0 && (marked || !bytes.Equal(msg.Value, lines[0])):
 						t.Fatalf("the 512 B line was altered")
@@ -546,7 +547,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 				if len(msgs) != 1 || !bytes.Equal(msgs[0].Value, lines[0]) {
 					t.Fatalf("Kafka holds %d records, want only the 512 B line", len(msgs))
 				}
-				entries := readDeadLetter(t, filepath.Join(a.dir, "data", "dead-letter", pipeline.DeadLetterFile))
+				entries := readDeadLetter(t, filepath.Join(a.dir, "data", "dead-letter", producer.DeadLetterFile))
 				if len(entries) != 3 {
 					t.Fatalf("dead-letter file holds %d entries, want 3", len(entries))
 				}
@@ -587,7 +588,7 @@ func reassemble(t *testing.T, msgs []kafkatest.Message) [][]byte {
 	var cur []byte
 	curOff := ""
 	for _, m := range msgs {
-		part, ok := headerValue(m, pipeline.HeaderPart)
+		part, ok := headerValue(m, producer.HeaderPart)
 		off, _ := headerValue(m, pipeline.HeaderOffset)
 		if !ok {
 			out = append(out, m.Value)
@@ -606,7 +607,7 @@ func reassemble(t *testing.T, msgs []kafkatest.Message) [][]byte {
 	return out
 }
 
-func readDeadLetter(t *testing.T, path string) []pipeline.DeadLetterEntry {
+func readDeadLetter(t *testing.T, path string) []producer.DeadLetterEntry {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
@@ -619,9 +620,9 @@ func readDeadLetter(t *testing.T, path string) []pipeline.DeadLetterEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []pipeline.DeadLetterEntry
+	var out []producer.DeadLetterEntry
 	for _, l := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
-		var e pipeline.DeadLetterEntry
+		var e producer.DeadLetterEntry
 		if err := json.Unmarshal(l, &e); err != nil {
 			t.Fatalf("dead-letter line: %v", err)
 		}

@@ -1,4 +1,4 @@
-package pipeline
+package producer
 
 import (
 	"context"
@@ -106,23 +106,23 @@ func (p *Producer) maxMessageBytes(topic string) (int, error) {
 		}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("pipeline: describe configs of topic %s: %w", topic, err)
+		return 0, fmt.Errorf("producer: describe configs of topic %s: %w", topic, err)
 	}
 	for _, r := range res.Resources {
 		if r.Error != nil {
-			return 0, fmt.Errorf("pipeline: describe configs of topic %s: %w", topic, r.Error)
+			return 0, fmt.Errorf("producer: describe configs of topic %s: %w", topic, r.Error)
 		}
 		for _, e := range r.ConfigEntries {
 			if e.ConfigName == "max.message.bytes" {
 				v, err := strconv.Atoi(e.ConfigValue)
 				if err != nil || v <= 0 {
-					return 0, fmt.Errorf("pipeline: topic %s: max.message.bytes %q", topic, e.ConfigValue)
+					return 0, fmt.Errorf("producer: topic %s: max.message.bytes %q", topic, e.ConfigValue)
 				}
 				return v, nil
 			}
 		}
 	}
-	return 0, fmt.Errorf("pipeline: topic %s: max.message.bytes not returned", topic)
+	return 0, fmt.Errorf("producer: topic %s: max.message.bytes not returned", topic)
 }
 
 // surelyTooLarge reports whether r cannot fit under the topic's exact limit

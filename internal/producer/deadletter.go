@@ -1,4 +1,4 @@
-package pipeline
+package producer
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ const DeadLetterFile = "dead-letter.jsonl"
 
 // errDeadLetterFull is returned by deadLetter.write when the record would
 // take the file beyond its cap.
-var errDeadLetterFull = errors.New("pipeline: dead-letter file full")
+var errDeadLetterFull = errors.New("producer: dead-letter file full")
 
 // deadLetter appends records the oversize policy keeps out of Kafka to
 // DeadLetterFile: one JSON object per line (DeadLetterEntry), the file 0600
@@ -59,24 +59,24 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 	}
 	line, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("pipeline: dead-letter entry: %w", err)
+		return fmt.Errorf("producer: dead-letter entry: %w", err)
 	}
 	line = append(line, '\n')
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return fmt.Errorf("pipeline: dead-letter dir: %w", err)
+		return fmt.Errorf("producer: dead-letter dir: %w", err)
 	}
 	path := filepath.Join(d.dir, DeadLetterFile)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("pipeline: open dead-letter file: %w", err)
+		return fmt.Errorf("producer: open dead-letter file: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("pipeline: stat %s: %w", path, err)
+		return fmt.Errorf("producer: stat %s: %w", path, err)
 	}
 	if st.Size()+int64(len(line)) > d.max {
 		f.Close()
@@ -84,14 +84,14 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 	}
 	if _, err := f.Write(line); err != nil {
 		f.Close()
-		return fmt.Errorf("pipeline: write %s: %w", path, err)
+		return fmt.Errorf("producer: write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("pipeline: sync %s: %w", path, err)
+		return fmt.Errorf("producer: sync %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("pipeline: close %s: %w", path, err)
+		return fmt.Errorf("producer: close %s: %w", path, err)
 	}
 	return nil
 }
