@@ -19,11 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Server is the HTTP endpoint. It is created by New and runs in Run.
+// Server is the HTTP endpoint. It is created by New, binds its address in
+// Listen and serves in Run.
 type Server struct {
 	listen string
 	srv    *http.Server
 	log    *slog.Logger
+	ln     net.Listener // set by Listen
 }
 
 // ReadyFunc reports why the agent is not ready, or nil when it is. It is
@@ -84,17 +86,28 @@ func New(o Options) *Server {
 	}
 }
 
-// Run listens and serves until ctx is done, then shuts the server down. A
-// listen failure is returned at once (the port is taken or not allowed).
-func (s *Server) Run(ctx context.Context) error {
+// Listen binds the endpoint's address. Call it before announcing
+// readiness: a port that is taken or not allowed fails the start, instead
+// of leaving an agent without its endpoint.
+func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return fmt.Errorf("telemetry: listen %s: %w", s.listen, err)
 	}
+	s.ln = ln
 	s.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	return nil
+}
+
+// Run serves on the listener bound by Listen until ctx is done, then shuts
+// the server down and returns nil. A serve failure is returned at once.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		return errors.New("telemetry: Run called before Listen")
+	}
 	errc := make(chan error, 1)
-	// Exits when the server is shut down below.
-	go func() { errc <- s.srv.Serve(ln) }()
+	// Exits when the server is shut down below, or its listener fails.
+	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
 	case <-ctx.Done():
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

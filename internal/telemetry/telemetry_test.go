@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -123,13 +122,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // serve runs a Server on a free loopback port and returns its base URL.
 func serve(t *testing.T, o Options) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	o.Listen = "127.0.0.1:0"
+	s := New(o)
+	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	o.Listen = ln.Addr().String()
-	ln.Close()
-	s := New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -139,7 +136,7 @@ func serve(t *testing.T, o Options) string {
 			t.Error(err)
 		}
 	})
-	url := "http://" + o.Listen
+	url := "http://" + s.ln.Addr().String()
 	waitFor(t, "server listening", func() bool {
 		resp, err := http.Get(url + "/healthz")
 		if err == nil {
