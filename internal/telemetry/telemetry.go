@@ -26,7 +26,28 @@ type Server struct {
 	srv    *http.Server
 	log    *slog.Logger
 	ln     net.Listener // set by Listen
+	// maxConns caps concurrent connections (see limitListener).
+	maxConns int
 }
+
+// Limits of the endpoint, so that local clients cannot exhaust the agent's
+// descriptors or memory (#11 item 12): a request must arrive within
+// readTimeout (its header within ReadHeaderTimeout), a response be written
+// within writeTimeout (pprofWriteTimeout with pprof on, for 60 s
+// profiles), an idle keep-alive connection is closed after idleTimeout, at
+// most maxConns connections are open at once, and a request carries at
+// most maxHeaderBytes of header and maxBodyBytes of body (every path is a
+// GET).
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	pprofWriteTimeout = 65 * time.Second
+	idleTimeout       = 30 * time.Second
+	maxConns          = 64
+	maxHeaderBytes    = 16 << 10
+	maxBodyBytes      = 4 << 10
+)
 
 // ReadyFunc reports why the agent is not ready, or nil when it is. It is
 // called from HTTP handler goroutines.
@@ -79,10 +100,22 @@ func New(o Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	write := writeTimeout
+	if o.PProf {
+		write = pprofWriteTimeout
+	}
 	return &Server{
 		listen: o.Listen,
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		log:    logger.With("component", "telemetry"),
+		srv: &http.Server{
+			Handler:           http.MaxBytesHandler(mux, maxBodyBytes),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      write,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+		},
+		log:      logger.With("component", "telemetry"),
+		maxConns: maxConns,
 	}
 }
 
@@ -94,8 +127,8 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("telemetry: listen %s: %w", s.listen, err)
 	}
-	s.ln = ln
-	s.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	s.ln = &limitListener{Listener: ln, max: int64(s.maxConns)}
+	s.log.Info("serving metrics and health", "addr", ln.Addr().String(), "max_connections", s.maxConns)
 	return nil
 }
 
