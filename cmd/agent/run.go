@@ -27,7 +27,7 @@ import (
 // flush the accumulator → wait for acknowledgements (bounded by
 // shutdown_timeout) → write the final checkpoint. SIGHUP reloads the
 // configuration (reload.go).
-func cmdRun(args []string, stderr io.Writer) int {
+func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// Signals first: a SIGTERM during start-up must still mean "drain", and
 	// a SIGHUP must never kill the agent (its default action).
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -35,7 +35,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, path, code := loadConfig("run", args, stderr)
+	c := newCommand("run", "[-config FILE]", `Ships log lines to Kafka until SIGTERM or SIGINT, then drains: stops
+reading, flushes what is buffered, waits up to agent.shutdown_timeout for the
+broker's acknowledgements and writes the final checkpoint. SIGHUP reloads
+the pipelines from the configuration file. Under systemd (Type=notify) it
+sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
+`)
+	path := c.configFlag()
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, code := loadConfig(*path, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -49,7 +59,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if notifier.Enabled() {
 		log.Info("notifying systemd", "watchdog", notifier.WatchdogInterval())
 	}
-	if err := runAgent(ctx, cfg, runEnv{path: path, hup: hup, level: level, notify: notifier}, log); err != nil {
+	if err := runAgent(ctx, cfg, runEnv{path: *path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
 		return exitFailure
 	}
