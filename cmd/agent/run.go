@@ -223,9 +223,10 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 
 // newPipeline builds one pipeline (record building over the shared producer)
 // and its tailer, restoring the given checkpoint entries. It starts nothing.
-// reg nil builds a tailer only to validate pc (a reload's first phase).
+// reg nil builds the pipeline only to validate pc (a reload's first
+// phase): nothing is registered, so a rejected reload leaves no series.
 func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (*runningPipeline, error) {
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, a.reg)
+	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -174,3 +174,35 @@ func TestActorFailureStopsAll(t *testing.T) {
 		t.Errorf("failure not logged with the actor's name:\n%s", logs.String())
 	}
 }
+
+// TestReloadValidationRegistersNothing: a reload's first phase builds the
+// new pipelines only to validate them; it must register no metric series,
+// so a rejected reload leaves none behind (#18 defect 8).
+func TestReloadValidationRegistersNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg, path := testConfig(t, dir, "127.0.0.1:9")
+	a, err := wire(cfg, runEnv{path: path}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.producer.Close(context.Background())
+	pc := cfg.Pipelines[0]
+	pc.Name = "candidate"
+	pc.Topic = "logs.candidate"
+	if _, err := a.newPipeline(pc, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "pipeline" && l.GetValue() == pc.Name {
+					t.Errorf("validating pipeline %q registered %s: a rejected reload leaves this series behind", pc.Name, mf.GetName())
+				}
+			}
+		}
+	}
+}
