@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/sdnotify"
 )
@@ -204,5 +206,50 @@ func TestReloadValidationRegistersNothing(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRunStopsWhenAnActorFails: a part of the agent failing while it runs
+// stops the whole agent in the documented order (the final checkpoint is
+// written) and fails it with the part's name.
+func TestRunStopsWhenAnActorFails(t *testing.T) {
+	dir := t.TempDir()
+	cfg, path := testConfig(t, dir, freeLoopbackAddr(t))
+	logs := &syncWriter{w: new(strings.Builder)}
+	a, err := wire(cfg, runEnv{path: path}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := make(chan struct{})
+	a.pipes[0].also = append(a.pipes[0].also, func(ctx context.Context) error {
+		select {
+		case <-broken:
+			return errors.New("decoder broke")
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	// Exits when the agent stops: after the failure below, or cancel.
+	go func() { done <- a.run(ctx) }()
+	waitForCond(t, "pipelines running", func() bool { return strings.Contains(logs.String(), "pipelines running") })
+	close(broken)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "pipeline app") || !strings.Contains(err.Error(), "decoder broke") {
+			t.Errorf("run = %v, want the failure of pipeline app", err)
+		}
+	case <-time.After(20 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("agent still running after one of its parts failed:\n%s", logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Agent.DataDir, checkpoint.FileName)); err != nil {
+		t.Errorf("no final checkpoint after the failure: %v", err)
+	}
+	if !strings.Contains(logs.String(), `actor="pipeline app"`) || !strings.Contains(logs.String(), "logship stopped") {
+		t.Errorf("the failure or the shutdown was not logged:\n%s", logs.String())
 	}
 }
