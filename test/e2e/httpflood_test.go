@@ -84,8 +84,8 @@ func TestF36HTTPConnectionFlood(t *testing.T) {
 		peak = max(peak, fdCount(t, pid))
 		time.Sleep(100 * time.Millisecond) // sampling period, not a wait for a condition
 	}
-	t.Logf("flood: %d connections dialed in %s (%d refused at dial), agent descriptors %d before, peak %d",
-		conns, time.Since(flood).Round(time.Millisecond), refused, base, peak)
+	t.Logf("flood: %d connections dialed in %s (%d refused at dial), agent descriptors %d before, peak %d; peak RSS %d MiB (race build)",
+		conns, time.Since(flood).Round(time.Millisecond), refused, base, peak, a.peakRSS()>>20)
 	if peak > base+fdSlack {
 		t.Errorf("agent descriptors peaked at %d during the flood, %d before: the connection cap does not hold", peak, base)
 	}
