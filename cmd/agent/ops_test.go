@@ -265,8 +265,8 @@ pipelines:
 	srv.Close()
 	<-served
 	out.Reset()
-	if code := run([]string{"status", "-config", cfgPath}, &out, &errb); code != exitOK {
-		t.Fatalf("status of a stopped agent exit %d: %s", code, errb.String())
+	if code := run([]string{"status", "-config", cfgPath}, &out, &errb); code != exitStale {
+		t.Fatalf("status of a stopped agent exit %d, want %d (stale checkpoint): %s", code, exitStale, errb.String())
 	}
 	s := out.String()
 	for _, want := range []string{
@@ -278,6 +278,37 @@ pipelines:
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("stopped status lacks %q:\n%s", want, s)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"status", "-config", cfgPath, "-json"}, &out, &errb); code != exitStale {
+		t.Fatalf("status -json of a stopped agent exit %d, want %d", code, exitStale)
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.Source != "checkpoint" {
+		t.Errorf("status -json of a stopped agent: %v\n%s", err, out.String())
+	}
+
+	out.Reset()
+	if code := run([]string{"checkpoints", "-config", cfgPath, "-json"}, &out, &errb); code != exitOK {
+		t.Fatalf("checkpoints -json exit %d: %s", code, errb.String())
+	}
+	var cps []checkpointEntry
+	if err := json.Unmarshal(out.Bytes(), &cps); err != nil {
+		t.Fatalf("checkpoints -json: %v\n%s", err, out.String())
+	}
+	if len(cps) != 2 {
+		t.Fatalf("checkpoints -json: %d entries, want 2:\n%s", len(cps), out.String())
+	}
+	for _, e := range cps {
+		switch e.Path {
+		case logPath:
+			if e.Offset != 11 || e.Size != 22 || e.Unshipped != 11 || e.Inode != sys.Ino {
+				t.Errorf("checkpoints -json entry %+v, want offset 11, size 22, unshipped 11", e)
+			}
+		default:
+			if e.Size != -1 {
+				t.Errorf("checkpoints -json: gone file %+v has size %d, want -1", e, e.Size)
+			}
 		}
 	}
 }

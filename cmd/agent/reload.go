@@ -117,8 +117,8 @@ func diffFields(prefix string, a, b reflect.Value, keys []string) []string {
 
 // reload re-reads the configuration and applies it as described above.
 // Called from the run goroutine only, with readCtx (the context pipelines
-// run under) and fail (how a pipeline fails the agent).
-func (a *agent) reload(readCtx context.Context, fail func(error)) {
+// run under) and g (the actors the new pipelines join).
+func (a *agent) reload(readCtx context.Context, g *actors) {
 	begin := time.Now()
 	a.notify("reloading", a.env.notify.Reloading)
 	defer a.notify("ready", a.env.notify.Ready)
@@ -229,7 +229,7 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 		}
 	}
 	for _, p := range started {
-		p.start(readCtx, fail)
+		p.start(readCtx, g)
 	}
 	log.Info("configuration reloaded", "added", plan.added, "removed", plan.removed,
 		"changed", plan.changed, "unchanged", len(plan.unchanged), "took", time.Since(begin).Round(time.Millisecond))

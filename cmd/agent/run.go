@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -22,14 +21,13 @@ import (
 	"github.com/logship/logship/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 )
 
 // cmdRun ships logs until SIGTERM or SIGINT, then drains: stop reading →
 // flush the accumulator → wait for acknowledgements (bounded by
 // shutdown_timeout) → write the final checkpoint. SIGHUP reloads the
 // configuration (reload.go).
-func cmdRun(args []string, stderr io.Writer) int {
+func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// Signals first: a SIGTERM during start-up must still mean "drain", and
 	// a SIGHUP must never kill the agent (its default action).
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -37,7 +35,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, path, code := loadConfig("run", args, stderr)
+	c := newCommand("run", "[-config FILE]", `Ships log lines to Kafka until SIGTERM or SIGINT, then drains: stops
+reading, flushes what is buffered, waits up to agent.shutdown_timeout for the
+broker's acknowledgements and writes the final checkpoint. SIGHUP reloads
+the pipelines from the configuration file. Under systemd (Type=notify) it
+sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
+`)
+	path := c.configFlag()
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, code := loadConfig(*path, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -51,7 +59,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if notifier.Enabled() {
 		log.Info("notifying systemd", "watchdog", notifier.WatchdogInterval())
 	}
-	if err := runAgent(ctx, cfg, runEnv{path: path, hup: hup, level: level, notify: notifier}, log); err != nil {
+	if err := runAgent(ctx, cfg, runEnv{path: *path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
 		return exitFailure
 	}
@@ -215,9 +223,10 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 
 // newPipeline builds one pipeline (record building over the shared producer)
 // and its tailer, restoring the given checkpoint entries. It starts nothing.
-// reg nil builds a tailer only to validate pc (a reload's first phase).
+// reg nil builds the pipeline only to validate pc (a reload's first
+// phase): nothing is registered, so a rejected reload leaves no series.
 func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (*runningPipeline, error) {
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, a.reg)
+	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -255,64 +264,88 @@ type runningPipeline struct {
 	// of the pipeline with work of their own (e.g. timeout flushes).
 	also   []func(context.Context) error
 	cancel context.CancelFunc
-	done   chan error // the result of Run and also; buffered
+	done   <-chan struct{} // closed when the pipeline's actor has returned
 }
 
-// start runs the tailer (and also) on their own goroutines under ctx. One
-// failing with anything but a context error fails the whole agent through
-// fail.
-func (p *runningPipeline) start(ctx context.Context, fail func(error)) {
+// start runs the pipeline as one actor of g under a child of ctx that
+// p.cancel stops (reload or shutdown). The pipeline ending on its own (a
+// part failed, or returned early) is an actor failure: it stops the agent.
+func (p *runningPipeline) start(ctx context.Context, g *actors) {
 	ctx, p.cancel = context.WithCancel(ctx)
-	p.done = make(chan error, 1)
-	g := new(errgroup.Group)
-	for _, run := range append([]func(context.Context) error{p.tailer.Run}, p.also...) {
-		// Exits when ctx is done (stop, reload or shutdown) or run fails.
-		g.Go(func() error {
-			err := run(ctx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				fail(err)
-			}
-			return err
-		})
-	}
-	// Exits once every goroutine above has.
-	go func() { p.done <- g.Wait() }()
+	p.done = g.Go(ctx, "pipeline "+p.cfg.Name, p.run)
 }
 
+// run runs the tailer and the also parts until ctx is done or one of them
+// returns; then it stops the others and returns the first result.
+func (p *runningPipeline) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := append([]func(context.Context) error{p.tailer.Run}, p.also...)
+	results := make(chan error, len(parts))
+	for _, part := range parts {
+		// Exits when ctx is done (the pipeline is stopped, or a sibling
+		// returned) or part fails.
+		go func() { results <- part(ctx) }()
+	}
+	first := <-results
+	cancel()
+	for range len(parts) - 1 {
+		<-results
+	}
+	return first
+}
+
+// run starts every actor, announces readiness, serves SIGHUP reloads, and
+// on SIGTERM/SIGINT (ctx done) or the first actor failure shuts down in this
+// order: stop reading → flush the accumulator → wait for acknowledgements
+// (bounded by shutdown_timeout) → final checkpoint → log how many records
+// will be shipped again. The HTTP endpoint is bound before READY=1: a taken
+// port fails the start.
 func (a *agent) run(ctx context.Context) error {
 	a.log.Info("logship starting", "version", version, "pipelines", len(a.pipes),
 		"brokers", a.cfg.Kafka.Brokers, "data_dir", a.cfg.Agent.DataDir)
-
-	// Readers stop on ctx; the flusher, the readiness probe and the HTTP
-	// endpoint outlive them until the drain below is done.
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	bg, bgCtx := errgroup.WithContext(bgCtx)
-	bg.Go(func() error { return a.flusher.Run(bgCtx) })
-	bg.Go(func() error { return a.ready.RunProbe(bgCtx, a.producer.Ping) })
 	if a.http != nil {
-		bg.Go(func() error { return a.http.Run(bgCtx) })
+		if err := a.http.Listen(); err != nil {
+			return err
+		}
 	}
-	bg.Go(func() error {
-		return a.env.notify.RunWatchdog(bgCtx, func(err error) {
-			a.log.Warn("systemd watchdog notification failed", "error", err)
-		})
-	})
 
-	readCtx, stopReading := context.WithCancelCause(ctx)
-	defer stopReading(nil)
+	g := newActors(a.log)
+	// The flusher, the readiness probe, the HTTP endpoint and the watchdog
+	// run under serviceCtx: they outlive the readers until the drain below
+	// is done.
+	serviceCtx, stopServices := context.WithCancel(context.Background())
+	defer func() {
+		stopServices()
+		g.Wait()
+	}()
+	g.Go(serviceCtx, "checkpoint flusher", a.flusher.Run)
+	g.Go(serviceCtx, "readiness probe", func(ctx context.Context) error { return a.ready.RunProbe(ctx, a.producer.Ping) })
+	if a.http != nil {
+		g.Go(serviceCtx, "http endpoint", a.http.Run)
+	}
+	if a.env.notify.WatchdogInterval() > 0 {
+		g.Go(serviceCtx, "systemd watchdog", func(ctx context.Context) error {
+			return a.env.notify.RunWatchdog(ctx, func(err error) {
+				a.log.Warn("systemd watchdog notification failed", "error", err)
+			})
+		})
+	}
+
 	for _, p := range a.pipes {
-		p.start(readCtx, stopReading)
+		p.start(ctx, g)
 	}
 	a.log.Info("pipelines running")
 	a.notify("ready", a.env.notify.Ready)
 loop:
 	for {
 		select {
-		case <-readCtx.Done():
+		case <-ctx.Done():
+			break loop
+		case <-g.Failed():
 			break loop
 		case <-a.env.hup:
-			a.reload(readCtx, stopReading)
+			a.reload(ctx, g)
 		}
 	}
 	a.notify("stopping", a.env.notify.Stopping)
@@ -325,21 +358,14 @@ loop:
 	for _, p := range pipes {
 		<-p.done
 	}
-	readErr := context.Cause(readCtx)
-	if errors.Is(readErr, context.Canceled) {
-		readErr = nil
-	}
-	if readErr != nil {
-		a.log.Error("reader failed, shutting down", "error", readErr)
-	}
 	a.log.Info("shutting down: reading stopped, draining in-flight records", "timeout", a.cfg.Agent.ShutdownTimeout)
 
 	drainCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout)
 	left := a.producer.Close(drainCtx)
 	cancel()
+	stopServices() // no flusher tick may race the final checkpoint
+	g.Wait()
 	flushErr := a.flusher.Flush()
-	stopBackground()
-	bgErr := bg.Wait()
 	if left > 0 {
 		a.log.Warn("shutdown timeout reached; unacknowledged records will be shipped again after restart", "records", left)
 	}
@@ -347,11 +373,8 @@ loop:
 		a.log.Error("final checkpoint failed; lines since the last checkpoint will be shipped again", "error", flushErr)
 	}
 	a.log.Info("logship stopped", "unacknowledged_records", left)
-	if readErr != nil {
-		return readErr
-	}
-	if bgErr != nil && !errors.Is(bgErr, context.Canceled) {
-		return bgErr
+	if err := g.Err(); err != nil {
+		return err
 	}
 	return flushErr
 }

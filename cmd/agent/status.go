@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -88,20 +87,27 @@ func (a *agent) status() statusDoc {
 
 // cmdStatus prints the pipelines and files of the running agent, asked on
 // its HTTP endpoint; when the agent cannot be reached it prints the last
-// checkpoint instead and says so.
+// checkpoint instead, says so, and exits 3.
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "agent.yaml", "configuration file")
-	asJSON := fs.Bool("json", false, "print the status document as JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	c := newCommand("status", "[-config FILE] [-json]", `Prints the pipelines and files of the running agent, asked on its HTTP
+endpoint (http.listen): offset, size, unshipped bytes, last acknowledgement
+and state per file, and whether the agent is ready.
+
+When the agent cannot be reached, it prints the last checkpoint instead
+(source "checkpoint" in JSON), says "agent not reachable" on the first line
+of the table, and exits 3: the output is what a stopped agent left, not
+live state.
+`)
+	path := c.configFlag()
+	asJSON := c.fs.Bool("json", false, "print the status document as JSON")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+	cfg, code := loadConfig(*path, stderr)
+	if cfg == nil {
+		return code
 	}
+	var err error
 	doc, liveErr := fetchStatus(cfg.HTTP.Listen)
 	if liveErr != nil {
 		doc, err = checkpointStatus(cfg)
@@ -110,13 +116,17 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 	}
+	done := exitOK
+	if liveErr != nil {
+		done = exitStale
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(doc); err != nil {
 			return exitFailure
 		}
-		return exitOK
+		return done
 	}
 	if liveErr != nil {
 		fmt.Fprintf(stdout, "agent not reachable (%v)\n", liveErr)
@@ -124,7 +134,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if err := renderStatus(stdout, doc); err != nil {
 		return exitFailure
 	}
-	return exitOK
+	return done
 }
 
 // fetchStatus asks the agent listening on listen (the http.listen setting)

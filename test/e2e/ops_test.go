@@ -78,14 +78,23 @@ func (s *notifySocket) expect(t *testing.T, want string, timeout time.Duration) 
 	}
 }
 
-// status runs `logship status` with the agent's configuration.
+// status runs `logship status` with the agent's configuration; it must
+// exit 0 (live state).
 func (a *agentProc) status(t *testing.T, args ...string) string {
+	t.Helper()
+	return a.statusExit(t, 0, args...)
+}
+
+// statusExit runs `logship status` and wants exit code want (3: the agent
+// is not reachable, the last checkpoint is shown).
+func (a *agentProc) statusExit(t *testing.T, want int, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(a.bin, append([]string{"status", "-config", a.cfgPath}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("logship status: %v\n%s", err, errb.String())
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != want {
+		t.Fatalf("logship status: exit %d (%v), want %d\n%s", code, err, want, errb.String())
 	}
 	return out.String()
 }
@@ -162,7 +171,7 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 		t.Errorf("with %.0f retries: %d records in Kafka, acked %.0f", retried, tl.messages, acked)
 	}
 
-	stopped := a.status(t)
+	stopped := a.statusExit(t, 3)
 	t.Logf("logship status (stopped agent):\n%s", stopped)
 	if !strings.Contains(stopped, "showing the last checkpoint of a stopped agent") {
 		t.Errorf("status of a stopped agent does not say so:\n%s", stopped)

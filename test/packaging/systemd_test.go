@@ -313,6 +313,11 @@ func TestSystemdUnitMatchesAgent(t *testing.T) {
 		}
 	}
 
+	// logship exits 2 for a bad configuration or command line: no restart
+	// loop on it.
+	if got := u.one(t, "Service.RestartPreventExitStatus"); got != "2" {
+		t.Errorf("RestartPreventExitStatus=%q, want 2 (the agent's exit code for a bad configuration)", got)
+	}
 	if wd := u.one(t, "Service.WatchdogSec"); systemdSpan(t, wd) < 10*time.Second {
 		t.Errorf("WatchdogSec=%s is too short for a Go process under GC or I/O pressure", wd)
 	}
