@@ -2,6 +2,7 @@ package producer
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -77,14 +78,42 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.acked, m.retried, m.dropped, m.sendErrors, m.ackLatency, m.metadataRefreshes,
-		m.split, m.parts, m.truncated, m.deadLettered, m.deadLetterErrors} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
+	var err error
+	m.acked = register(reg, m.acked, &err)
+	m.retried = register(reg, m.retried, &err)
+	m.dropped = register(reg, m.dropped, &err)
+	m.sendErrors = register(reg, m.sendErrors, &err)
+	m.ackLatency = register(reg, m.ackLatency, &err)
+	m.metadataRefreshes = register(reg, m.metadataRefreshes, &err)
+	m.split = register(reg, m.split, &err)
+	m.parts = register(reg, m.parts, &err)
+	m.truncated = register(reg, m.truncated, &err)
+	m.deadLettered = register(reg, m.deadLettered, &err)
+	m.deadLetterErrors = register(reg, m.deadLetterErrors, &err)
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register registers c on reg and returns it, or, when an equal collector
+// is already registered (a producer re-created in the same process), that
+// one, so counting continues in the series the registry gathers. The first
+// other error is stored in *errp.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if *errp != nil {
+		return c
+	}
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	*errp = fmt.Errorf("producer: register metrics: %w", err)
+	return c
 }
