@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -84,4 +85,12 @@ func errorCode(err error) string {
 		return "network"
 	}
 	return "other"
+}
+
+// firstRecordError is the error of a response's RecordErrors.
+func firstRecordError(errs map[int]error) error {
+	for idx, err := range errs {
+		return fmt.Errorf("producer: record %d rejected: %w", idx, err)
+	}
+	return nil
 }

@@ -196,7 +196,7 @@ func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
 		}
 		t := Record{Key: r.Key, Value: r.Value[:min(budget, len(r.Value))], Time: r.Time,
 			Headers: withHeader(r.Headers, HeaderTruncated, orig)}
-		base, err := p.send(tp, []Record{t}, nil)
+		base, _, err := p.send(tp, []Record{t}, nil)
 		switch {
 		case err == nil:
 			p.delivered(tp, &t, base)
@@ -234,7 +234,7 @@ outer:
 		for i := range n {
 			part := Record{Key: r.Key, Value: r.Value[i*budget : min((i+1)*budget, len(r.Value))], Time: r.Time,
 				Headers: withHeader(r.Headers, HeaderPart, strconv.Itoa(i+1)+"/"+strconv.Itoa(n))}
-			base, err := p.send(tp, []Record{part}, nil)
+			base, _, err := p.send(tp, []Record{part}, nil)
 			switch {
 			case err == nil:
 				p.delivered(tp, &part, base)

@@ -65,10 +65,15 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 	if len(recs) == 1 && p.surelyTooLarge(tp.topic, &recs[0]) {
 		return p.oversize(tp, &recs[0], fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
 	}
-	base, err := p.send(tp, recs, s)
+	base, n, err := p.send(tp, recs, s)
 	switch {
 	case err == nil:
-		p.acked(tp, recs, base)
+		p.acked(tp, recs[:n], base)
+		if n < len(recs) {
+			p.log.Error("produce request carried fewer records than built, sending the rest again",
+				"topic", tp.topic, "partition", tp.partition, "records", len(recs), "carried", n)
+			return p.deliver(tp, recs[n:], s)
+		}
 		return true
 	case errors.Is(err, errStopped):
 		return false
@@ -98,24 +103,24 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 // within about a second of being elected. Below min ISR
 // (NOT_ENOUGH_REPLICAS) the request is simply retried: nothing is
 // acknowledged, so no checkpoint moves.
-func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
+func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
 	backoff := p.opts.RetryBackoff
 	for resend := false; ; {
 		if resend {
 			p.m.retried.Add(float64(len(recs)))
 		}
-		base, err := p.produce(tp, recs, s)
+		base, n, err := p.produce(tp, recs, s)
 		if err == nil {
-			return base, nil
+			return base, n, nil
 		}
 		if p.sendCtx.Err() != nil {
-			return 0, errStopped
+			return 0, 0, errStopped
 		}
 		resend = mayBeStored(err)
 		code := errorCode(err)
 		p.m.sendErrors.WithLabelValues(code).Inc()
 		if isTooLarge(err) || errors.Is(err, kafka.InvalidRecord) {
-			return 0, err
+			return 0, 0, err
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)
@@ -140,7 +145,7 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int
 		select {
 		case <-time.After(sleep):
 		case <-p.sendCtx.Done():
-			return 0, errStopped
+			return 0, 0, errStopped
 		}
 		if refreshDue {
 			p.refreshMetadata()
@@ -148,36 +153,43 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int
 	}
 }
 
+// errEmptyRequest is returned by produce when the broker acknowledged a
+// request whose encoder read none of its records.
+var errEmptyRequest = errors.New("producer: produce request carried no records")
+
 // produce sends one produce request and returns the base offset assigned by
-// the broker, or the transport or broker error.
+// the broker and the number of records the request carried: the first n of
+// recs, as many as kafka-go read from the request's RecordReader. Only those
+// may be acknowledged; a shorter request than recs is an encoder fault, and
+// the rest is sent again. Or it returns the transport or broker error.
 //
-// The request's records come from s. After an error kafka-go may still be
-// encoding the abandoned request on its connection goroutine, so s gives
-// up its slices and the next attempt allocates fresh ones.
-func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
+// The request's records come from s, which gives up its reader after any
+// error (see encodeScratch).
+func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
+	rr := kafkaRecords(recs, s)
 	res, err := p.produceFn(p.sendCtx, &kafka.ProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
-		Records:      kafkaRecords(recs, s),
+		Records:      rr,
 		Compression:  p.opts.Compression,
 	})
+	switch {
+	case err != nil:
+	case res == nil:
+		err = errors.New("producer: produce returned no response")
+	case res.Error != nil:
+		err = res.Error
+	case len(res.RecordErrors) > 0:
+		err = firstRecordError(res.RecordErrors)
+	case rr.next == 0 && len(recs) > 0:
+		err = errEmptyRequest
+	}
 	if err != nil {
-		if s != nil {
-			*s = encodeScratch{}
-		}
-		return 0, err
+		s.abandon()
+		return 0, 0, err
 	}
-	if res == nil {
-		return 0, errors.New("producer: produce returned no response")
-	}
-	if res.Error != nil {
-		return 0, res.Error
-	}
-	for idx, rerr := range res.RecordErrors {
-		return 0, fmt.Errorf("producer: record %d rejected: %w", idx, rerr)
-	}
-	return res.BaseOffset, nil
+	return res.BaseOffset, rr.next, nil
 }
 
 // acked resolves recs, acknowledged from offset base on.
