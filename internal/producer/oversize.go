@@ -212,9 +212,11 @@ func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
 				p.drop(tp, []Record{*r}, "too_large", err)
 				return true
 			}
-		default:
+		case isRejected(err):
 			p.drop(tp, []Record{*r}, "invalid", err)
 			return true
+		default:
+			// Retried (send retries every other error itself).
 		}
 	}
 }
@@ -235,6 +237,11 @@ outer:
 			part := Record{Key: r.Key, Value: r.Value[i*budget : min((i+1)*budget, len(r.Value))], Time: r.Time,
 				Headers: withHeader(r.Headers, HeaderPart, strconv.Itoa(i+1)+"/"+strconv.Itoa(n))}
 			base, _, err := p.send(tp, []Record{part}, nil)
+			for err != nil && !errors.Is(err, errStopped) && !isTooLarge(err) && !isRejected(err) {
+				// send retries every other error itself; were one to come
+				// back, the part is sent again, never dropped.
+				base, _, err = p.send(tp, []Record{part}, nil)
+			}
 			switch {
 			case err == nil:
 				p.delivered(tp, &part, base)
@@ -247,7 +254,7 @@ outer:
 					return true
 				}
 				continue outer
-			default:
+			default: // rejected
 				p.drop(tp, []Record{*r}, "invalid", err)
 				return true
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -65,32 +64,37 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 	if len(recs) == 1 && p.surelyTooLarge(tp.topic, &recs[0]) {
 		return p.oversize(tp, &recs[0], fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
 	}
-	base, n, err := p.send(tp, recs, s)
-	switch {
-	case err == nil:
-		p.acked(tp, recs[:n], base)
-		if n < len(recs) {
-			p.log.Error("produce request carried fewer records than built, sending the rest again",
-				"topic", tp.topic, "partition", tp.partition, "records", len(recs), "carried", n)
-			return p.deliver(tp, recs[n:], s)
+	for {
+		base, n, err := p.send(tp, recs, s)
+		switch {
+		case err == nil:
+			p.acked(tp, recs[:n], base)
+			if n < len(recs) {
+				p.log.Error("produce request carried fewer records than built, sending the rest again",
+					"topic", tp.topic, "partition", tp.partition, "records", len(recs), "carried", n)
+				return p.deliver(tp, recs[n:], s)
+			}
+			return true
+		case errors.Is(err, errStopped):
+			return false
+		case isTooLarge(err):
+			p.learnLimit(tp.topic, batchSize(recs))
+			if len(recs) > 1 {
+				half := len(recs) / 2
+				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
+			}
+			return p.oversize(tp, &recs[0], err)
+		case isRejected(err):
+			if len(recs) > 1 {
+				half := len(recs) / 2
+				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
+			}
+			p.drop(tp, recs, "invalid", err)
+			return true
+		default:
+			// send retries every other error itself; were one to come
+			// back, it is retried too, never dropped.
 		}
-		return true
-	case errors.Is(err, errStopped):
-		return false
-	case isTooLarge(err):
-		p.learnLimit(tp.topic, batchSize(recs))
-		if len(recs) > 1 {
-			half := len(recs) / 2
-			return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
-		}
-		return p.oversize(tp, &recs[0], err)
-	default: // invalid record
-		if len(recs) > 1 {
-			half := len(recs) / 2
-			return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
-		}
-		p.drop(tp, recs, "invalid", err)
-		return true
 	}
 }
 
@@ -119,7 +123,7 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (bas
 		resend = mayBeStored(err)
 		code := errorCode(err)
 		p.m.sendErrors.WithLabelValues(code).Inc()
-		if isTooLarge(err) || errors.Is(err, kafka.InvalidRecord) {
+		if isTooLarge(err) || isRejected(err) {
 			return 0, 0, err
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
@@ -135,7 +139,7 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (bas
 			// TLS and SASL failures are logged by logAuthFailure, naming
 			// the broker and mechanism; kafka-go may report them as "not
 			// found" when it has no cluster layout, so they come first.
-		case errors.Is(err, kafka.UnknownTopicOrPartition) || strings.Contains(err.Error(), "not found"):
+		case errors.Is(err, kafka.UnknownTopicOrPartition) || isLayoutError(err):
 			p.logOnce(code+"/"+tp.topic, slog.LevelError, "topic or partition unknown to the cluster, retrying",
 				"topic", tp.topic, "partition", tp.partition, "records", len(recs), "error", err)
 		default:
@@ -178,10 +182,10 @@ func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (
 	case err != nil:
 	case res == nil:
 		err = errors.New("producer: produce returned no response")
+	case len(res.RecordErrors) > 0:
+		err = firstRecordError(res.Error, res.RecordErrors)
 	case res.Error != nil:
 		err = res.Error
-	case len(res.RecordErrors) > 0:
-		err = firstRecordError(res.RecordErrors)
 	case rr.next == 0 && len(recs) > 0:
 		err = errEmptyRequest
 	}
