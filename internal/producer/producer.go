@@ -181,7 +181,9 @@ func setDefault[T comparable](v *T, def T) {
 // open batch, sealing batches at BatchBytes. It is called from reader
 // goroutines and never blocks on the network (memory is bounded upstream
 // by the checkpoint budget). After Close has begun it returns ErrClosed and
-// takes none of the records.
+// takes none of the records; records it took are delivered or, after a
+// hard stop, counted by Close as left unacknowledged. Safe to call
+// concurrently with Close.
 func (p *Producer) Append(topic string, partition int, recs []Record) error {
 	tp := topicPartition{topic, partition}
 	p.mu.Lock()
@@ -199,7 +201,12 @@ func (p *Producer) Append(topic string, partition int, recs []Record) error {
 		go p.runSender(q)
 	}
 	p.mu.Unlock()
-	q.append(recs, p.opts.BatchBytes)
+	// Close may have begun since the check above: the queue itself
+	// refuses the records once closing, so none land after its sender's
+	// last look.
+	if !q.append(recs, p.opts.BatchBytes) {
+		return ErrClosed
+	}
 	return nil
 }
 
