@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,6 +28,25 @@ type deadLetter struct {
 	dir string
 	max int64
 	mu  sync.Mutex
+	// openFile opens the dead-letter file: os.OpenFile except in tests
+	// that inject write and sync faults.
+	openFile func(name string, flag int, perm os.FileMode) (deadLetterFile, error)
+	// syncDir fsyncs a directory: syncDirectory except in tests.
+	syncDir func(dir string) error
+}
+
+// deadLetterFile is the part of *os.File the dead-letter writer uses.
+type deadLetterFile interface {
+	io.Writer
+	io.ReaderAt
+	Stat() (os.FileInfo, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+func openDeadLetterFile(name string, flag int, perm os.FileMode) (deadLetterFile, error) {
+	return os.OpenFile(name, flag, perm)
 }
 
 // DeadLetterEntry is one line of the dead-letter file. Key and Value are
@@ -69,7 +89,7 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 		return fmt.Errorf("producer: dead-letter dir: %w", err)
 	}
 	path := filepath.Join(d.dir, DeadLetterFile)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := d.openFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("producer: open dead-letter file: %w", err)
 	}
@@ -94,4 +114,17 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 		return fmt.Errorf("producer: close %s: %w", path, err)
 	}
 	return nil
+}
+
+// syncDirectory fsyncs dir, making the creation of its entries durable.
+func syncDirectory(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
