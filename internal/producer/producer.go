@@ -139,6 +139,9 @@ func New(opts Options) (*Producer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if dl != nil {
+		dl.log = opts.Logger.With("component", "producer")
+	}
 	m, err := newProducerMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
