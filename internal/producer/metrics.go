@@ -29,7 +29,7 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 		}),
 		retried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logship_records_retried_total",
-			Help: "Records re-sent after a produce request that may have been stored (any failure but those known to precede the append), and split parts sent again: an upper bound on duplicates from retries.",
+			Help: "Records that may reach Kafka twice: re-sent after a produce request that may have been stored (any failure but those known to precede the append), split parts sent again, records of such a request abandoned by a hard stop (read and sent again after restart; also in the shutdown log's unacknowledged count), and records a reload handed over unacknowledged. An upper bound on duplicates, crashes aside.",
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logship_records_dropped_total",

@@ -246,6 +246,9 @@ outer:
 			case err == nil:
 				p.delivered(tp, &part, base)
 			case errors.Is(err, errStopped):
+				// The record is read and split again after restart: the
+				// parts already stored are sent again.
+				p.m.retried.Add(float64(i))
 				return false
 			case isTooLarge(err):
 				p.m.retried.Add(float64(i)) // parts already stored are sent again

@@ -107,6 +107,11 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 // within about a second of being elected. Below min ISR
 // (NOT_ENOUGH_REPLICAS) the request is simply retried: nothing is
 // acknowledged, so no checkpoint moves.
+//
+// Every attempt that may have been stored and is followed by another copy
+// of recs counts len(recs) in logship_records_retried_total: a resend
+// here, or, when a hard stop abandons recs, the copy sent after restart
+// (their Acks stay unresolved, so their lines are read again).
 func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
 	backoff := p.opts.RetryBackoff
 	for resend := false; ; {
@@ -117,10 +122,11 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (bas
 		if err == nil {
 			return base, n, nil
 		}
+		resend = mayBeStored(err)
 		if p.sendCtx.Err() != nil {
+			p.abandon(recs, resend)
 			return 0, 0, errStopped
 		}
-		resend = mayBeStored(err)
 		code := errorCode(err)
 		p.m.sendErrors.WithLabelValues(code).Inc()
 		if isTooLarge(err) || isRejected(err) {
@@ -149,11 +155,20 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (bas
 		select {
 		case <-time.After(sleep):
 		case <-p.sendCtx.Done():
+			p.abandon(recs, resend)
 			return 0, 0, errStopped
 		}
 		if refreshDue {
 			p.refreshMetadata()
 		}
+	}
+}
+
+// abandon counts recs, given up by a hard stop, as retried when the last
+// request for them may have been stored.
+func (p *Producer) abandon(recs []Record, mayBeStored bool) {
+	if mayBeStored {
+		p.m.retried.Add(float64(len(recs)))
 	}
 }
 
