@@ -128,3 +128,15 @@ func TestHardStopCountsStoredSplitParts(t *testing.T) {
 		t.Fatalf("retried_total %v with 2 parts stored and 1 in flight, want 3", n)
 	}
 }
+
+// TestCountResent: records a reload hands over unacknowledged (read and
+// sent again by the successor while the producer may still deliver them)
+// count in logship_records_retried_total.
+func TestCountResent(t *testing.T) {
+	p, reg := newTestProducer(t, &fakeBroker{}, Options{})
+	p.CountResent(7)
+	closeProducer(t, p)
+	if n := counter(t, reg, "logship_records_retried_total"); n != 7 {
+		t.Fatalf("retried_total %v, want 7", n)
+	}
+}

@@ -214,6 +214,15 @@ func (p *Producer) Append(topic string, partition int, recs []Record) error {
 	return nil
 }
 
+// CountResent adds n to logship_records_retried_total, the bound on
+// duplicates: records a caller gives up waiting for, whose lines its
+// successor reads and sends again although the producer may still deliver
+// them (a reload that timed out hands its files over at the committed
+// offsets).
+func (p *Producer) CountResent(n int) {
+	p.m.retried.Add(float64(n))
+}
+
 // LastAck is the time of the last broker acknowledgement (zero if none).
 func (p *Producer) LastAck() time.Time {
 	n := p.lastAck.Load()
