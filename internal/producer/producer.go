@@ -236,8 +236,10 @@ func (p *Producer) LastAck() time.Time {
 // linger, and waits until every record is acknowledged or ctx is done. On
 // ctx expiry it abandons in-flight requests: those records stay
 // unacknowledged, so their files' checkpoints stay before them and they are
-// read again after restart. It returns the number of records left
-// unacknowledged.
+// read again after restart; those of a request that may have been stored,
+// and the split parts already stored, count in logship_records_retried_total
+// (the copy sent after restart is a duplicate). It returns the number of
+// records left unacknowledged.
 func (p *Producer) Close(ctx context.Context) int {
 	p.mu.Lock()
 	p.closing = true
