@@ -26,7 +26,8 @@ import (
 //     state to its successor, so files matched by both the old and the new
 //     settings are neither shipped again nor skipped. If the wait times out
 //     (broker down), the successor resumes at the committed offsets: the
-//     unacknowledged lines are shipped again (duplicates, never loss);
+//     unacknowledged lines are shipped again (duplicates, never loss,
+//     counted in logship_records_retried_total);
 //   - a removed pipeline stops reading and waits for its acknowledgements in
 //     the same way. Its checkpoint entries are kept in memory for the life
 //     of the process (re-adding it resumes where it stopped) but are no
@@ -173,8 +174,19 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 		p := byName[name]
 		<-p.done
 		if err := p.tailer.WaitAcked(waitCtx); err != nil {
+			// A successor reads the pending lines again from the committed
+			// offsets while the producer may still deliver them: counted
+			// as duplicates (read before the Snapshot below, so an upper
+			// bound). A removed pipeline has no successor.
+			pending := 0
+			for _, fs := range p.tailer.Status() {
+				pending += fs.Pending
+			}
+			if slices.Contains(plan.changed, name) {
+				a.producer.CountResent(pending)
+			}
 			log.Warn("reload: acknowledgements still pending; those lines will be shipped again",
-				"pipeline", name, "error", err)
+				"pipeline", name, "records", pending, "error", err)
 		}
 	}
 

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logship/logship/internal/agentid"
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
@@ -114,6 +115,7 @@ type agent struct {
 	reg      *prometheus.Registry
 	budget   *checkpoint.Budget
 	producer *producer.Producer
+	agentID  string // see agentid; part of every record's logship.source
 	flusher  *checkpoint.Flusher
 	ready    *telemetry.Readiness
 	http     *telemetry.Server
@@ -164,6 +166,10 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	agentID, err := agentid.Load(cfg.Agent.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case loaded.RecoveredFrom != "":
 		log.Error("checkpoint file was corrupt, recovered from the previous checkpoint; some lines will be shipped again",
@@ -181,7 +187,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: prod, started: time.Now(),
+	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: prod, agentID: agentID, started: time.Now(),
 		retired: make(map[string][]checkpoint.FileState)}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
@@ -226,7 +232,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 // reg nil builds the pipeline only to validate pc (a reload's first
 // phase): nothing is registered, so a rejected reload leaves no series.
 func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (*runningPipeline, error) {
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, reg)
+	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, reg)
 	if err != nil {
 		return nil, err
 	}

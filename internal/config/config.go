@@ -118,7 +118,8 @@ type Pipeline struct {
 	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
 
 	Headers map[string]string `yaml:"headers"` // static Kafka record headers; names must not start with "logship."
-	// SourceHeaders adds "logship.source" (<device>:<inode>) and
+	// SourceHeaders adds "logship.source" (<agent id>:<device>:<inode>:<generation>,
+	// see pipeline.HeaderSource) and
 	// "logship.offset" (the line's end offset) to every record so consumers
 	// can drop duplicates; default true.
 	SourceHeaders bool `yaml:"source_headers"`

@@ -46,7 +46,7 @@ func BenchmarkEmit(b *testing.B) {
 			Fields: map[string]string{"env": "prod"}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			pipe, err := New(tc.pc, "host-1", discard{parts: 3}, nil, nil)
+			pipe, err := New(tc.pc, "host-1", "0123456789abcdef0123456789abcdef", discard{parts: 3}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -54,8 +54,9 @@ type Pipeline struct {
 }
 
 // New builds the pipeline described by pc on top of out. host is the
-// value used for key: host and the envelope's host field.
-func New(pc config.Pipeline, host string, out Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+// value used for key: host and the envelope's host field; agentID is the
+// agent's stable id (agentid.Load), part of HeaderSource.
+func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
@@ -111,7 +112,7 @@ func New(pc config.Pipeline, host string, out Producer, logger *slog.Logger, reg
 		serialize:   ser,
 		raw:         pc.Serializer == "" || pc.Serializer == "raw",
 		fields:      fields,
-		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders),
+		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
 		out:         out,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
 		backoffMax:  10 * time.Second,

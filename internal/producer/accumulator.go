@@ -32,8 +32,15 @@ type batch struct {
 	created time.Time
 }
 
-func (q *partitionQueue) append(recs []Record, maxBytes int) {
+// append adds recs to the open batch, sealing batches at maxBytes. It
+// takes none and returns false once the queue is closing: the sender may
+// already have returned.
+func (q *partitionQueue) append(recs []Record, maxBytes int) bool {
 	q.mu.Lock()
+	if q.closing {
+		q.mu.Unlock()
+		return false
+	}
 	notify := false
 	for i := range recs {
 		sz := recs[i].size()
@@ -60,6 +67,7 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) {
 	if notify {
 		q.signal()
 	}
+	return true
 }
 
 // newRecordSlice returns an empty slice for a new batch when no recycled

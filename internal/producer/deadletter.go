@@ -1,9 +1,12 @@
 package producer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,14 +22,38 @@ var errDeadLetterFull = errors.New("producer: dead-letter file full")
 
 // deadLetter appends records the oversize policy keeps out of Kafka to
 // DeadLetterFile: one JSON object per line (DeadLetterEntry), the file 0600
-// in a 0700 directory, fsynced before the record's Ack is resolved, never
-// beyond max bytes. The file is opened for each record (oversize records are
+// in a 0700 directory, never beyond max bytes. write returns nil, and the
+// record's Ack is resolved, only once its line is whole and durable: the
+// line fsynced, and the creation of the file and of its directory fsynced
+// in their parents. A failed write or fsync is cut back off the file; a
+// torn last line left by a crash (or a failed cut) is cut back to the last
+// newline when the file is next opened, so every line is a whole entry. The file is opened for each record (oversize records are
 // rare), so an operator may move it away at any time; the size is taken
 // from the file then. Safe for concurrent use by the partition senders.
 type deadLetter struct {
 	dir string
 	max int64
 	mu  sync.Mutex
+	// openFile opens the dead-letter file: os.OpenFile except in tests
+	// that inject write and sync faults.
+	openFile func(name string, flag int, perm os.FileMode) (deadLetterFile, error)
+	// syncDir fsyncs a directory: syncDirectory except in tests.
+	syncDir func(dir string) error
+	log     *slog.Logger
+}
+
+// deadLetterFile is the part of *os.File the dead-letter writer uses.
+type deadLetterFile interface {
+	io.Writer
+	io.ReaderAt
+	Stat() (os.FileInfo, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+func openDeadLetterFile(name string, flag int, perm os.FileMode) (deadLetterFile, error) {
+	return os.OpenFile(name, flag, perm)
 }
 
 // DeadLetterEntry is one line of the dead-letter file. Key and Value are
@@ -65,28 +92,26 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return fmt.Errorf("producer: dead-letter dir: %w", err)
-	}
-	path := filepath.Join(d.dir, DeadLetterFile)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, path, err := d.open()
 	if err != nil {
-		return fmt.Errorf("producer: open dead-letter file: %w", err)
+		return err
 	}
-	st, err := f.Stat()
+	size, err := d.repair(f, path)
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("producer: stat %s: %w", path, err)
+		return err
 	}
-	if st.Size()+int64(len(line)) > d.max {
+	if size+int64(len(line)) > d.max {
 		f.Close()
-		return fmt.Errorf("%w: %s holds %d bytes, cap %d, entry %d", errDeadLetterFull, path, st.Size(), d.max, len(line))
+		return fmt.Errorf("%w: %s holds %d bytes, cap %d, entry %d", errDeadLetterFull, path, size, d.max, len(line))
 	}
 	if _, err := f.Write(line); err != nil {
+		d.rollback(f, size)
 		f.Close()
 		return fmt.Errorf("producer: write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
+		d.rollback(f, size)
 		f.Close()
 		return fmt.Errorf("producer: sync %s: %w", path, err)
 	}
@@ -94,4 +119,100 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 		return fmt.Errorf("producer: close %s: %w", path, err)
 	}
 	return nil
+}
+
+// open opens the dead-letter file for reading and appending, creating it
+// (and its directory) if needed. A creation is made durable by fsyncing the
+// parent directory before the file is used.
+func (d *deadLetter) open() (deadLetterFile, string, error) {
+	if _, err := os.Stat(d.dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(d.dir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("producer: dead-letter dir: %w", err)
+		}
+		if err := d.syncDir(filepath.Dir(d.dir)); err != nil {
+			return nil, "", fmt.Errorf("producer: sync the parent of %s: %w", d.dir, err)
+		}
+	}
+	path := filepath.Join(d.dir, DeadLetterFile)
+	f, err := d.openFile(path, os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = d.openFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR|os.O_APPEND, 0o600)
+		if err == nil {
+			if serr := d.syncDir(d.dir); serr != nil {
+				f.Close()
+				return nil, "", fmt.Errorf("producer: sync %s: %w", d.dir, serr)
+			}
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("producer: open dead-letter file: %w", err)
+	}
+	return f, path, nil
+}
+
+// repair returns the size of f's whole lines, first cutting back a torn
+// last line (a crash mid-write, or a failed rollback) to the last newline
+// and making that durable.
+func (d *deadLetter) repair(f deadLetterFile, path string) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("producer: stat %s: %w", path, err)
+	}
+	size := st.Size()
+	whole, err := wholeLines(f, size)
+	if err != nil {
+		return 0, fmt.Errorf("producer: read %s: %w", path, err)
+	}
+	if whole == size {
+		return size, nil
+	}
+	if err := f.Truncate(whole); err != nil {
+		return 0, fmt.Errorf("producer: cut the torn line of %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("producer: sync %s: %w", path, err)
+	}
+	d.log.Warn("dead-letter file ended in a torn line, cut back to the last whole line",
+		"path", path, "removed_bytes", size-whole)
+	return whole, nil
+}
+
+// wholeLines returns the length of the prefix of f's size bytes that ends
+// with its last newline (0 if it has none).
+func wholeLines(f io.ReaderAt, size int64) (int64, error) {
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		b := buf[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+// rollback cuts f back to size after a failed write or fsync, so that no
+// part of the entry stays behind. If that fails too, the torn tail is
+// repaired on the next open.
+func (d *deadLetter) rollback(f deadLetterFile, size int64) {
+	if err := f.Truncate(size); err == nil {
+		_ = f.Sync() // best effort: repair covers a tail that comes back
+	}
+}
+
+// syncDirectory fsyncs dir, making the creation of its entries durable.
+func syncDirectory(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

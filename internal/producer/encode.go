@@ -6,39 +6,56 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// encodeScratch is a sender's reusable kafka-go view of one request: the
-// record slice and the key and value readers. One request is in flight per
-// partition, so after a successful produce the next request reuses them.
+// encodeScratch is a sender's reusable kafka-go view of its requests. One
+// request is in flight per partition, so after a successful produce the
+// next request reuses the reader of the last one. After a failed produce
+// kafka-go may still be encoding the abandoned request on its connection
+// goroutine: abandon gives that reader up for good, and the retry gets a
+// new one, so no slice, cursor or value reader is ever shared between an
+// abandoned request and its retry.
 type encodeScratch struct {
-	rr         recordReader
-	vals, keys []bytesValue
+	rr *recordReader
+}
+
+// abandon leaves the current reader to the request that holds it.
+func (s *encodeScratch) abandon() {
+	if s != nil {
+		s.rr = nil
+	}
 }
 
 // kafkaRecords is the encode stage: the records of one produce request as
-// kafka-go reads them, built in s (nil: fresh). It allocates nothing per
-// record, and nothing at all once s has grown to the batch size. kafka-go
-// encodes each record as it reads it.
-func kafkaRecords(recs []Record, s *encodeScratch) kafka.RecordReader {
-	if s == nil {
-		s = new(encodeScratch)
+// kafka-go reads them, built in s's reader (nil s: a fresh one). It
+// allocates nothing per record, and nothing at all once the reader has
+// grown to the batch size. kafka-go encodes each record as it reads it.
+func kafkaRecords(recs []Record, s *encodeScratch) *recordReader {
+	var rr *recordReader
+	if s != nil {
+		rr = s.rr
 	}
-	n := len(recs)
-	s.rr.next = 0
-	s.rr.records = grow(s.rr.records, n)
-	s.vals = grow(s.vals, n)
-	for i := range recs {
-		r := &recs[i]
-		s.vals[i] = bytesValue{b: r.Value}
-		s.rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &s.vals[i]}
-		if r.Key != nil {
-			if len(s.keys) != n {
-				s.keys = grow(s.keys, n)
-			}
-			s.keys[i] = bytesValue{b: r.Key}
-			s.rr.records[i].Key = &s.keys[i]
+	if rr == nil {
+		rr = new(recordReader)
+		if s != nil {
+			s.rr = rr
 		}
 	}
-	return &s.rr
+	n := len(recs)
+	rr.next = 0
+	rr.records = grow(rr.records, n)
+	rr.vals = grow(rr.vals, n)
+	for i := range recs {
+		r := &recs[i]
+		rr.vals[i] = bytesValue{b: r.Value}
+		rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &rr.vals[i]}
+		if r.Key != nil {
+			if len(rr.keys) != n {
+				rr.keys = grow(rr.keys, n)
+			}
+			rr.keys[i] = bytesValue{b: r.Key}
+			rr.records[i].Key = &rr.keys[i]
+		}
+	}
+	return rr
 }
 
 // grow returns s resized to n elements (zeroed), reusing its array when it
@@ -52,10 +69,13 @@ func grow[T any](s []T, n int) []T {
 	return s
 }
 
-// recordReader hands out the records of one produce request in order.
+// recordReader hands out the records of one produce request in order. It
+// owns the value and key readers of those records. next counts the records
+// the encoder has read: the records the request carried.
 type recordReader struct {
-	records []kafka.Record
-	next    int
+	records    []kafka.Record
+	vals, keys []bytesValue
+	next       int
 }
 
 // ReadRecord implements kafka.RecordReader.

@@ -131,12 +131,16 @@ func New(opts Options) (*Producer, error) {
 		if opts.DeadLetterDir == "" {
 			return nil, errors.New("producer: oversize policy dead_letter needs a dead-letter directory")
 		}
-		dl = &deadLetter{dir: opts.DeadLetterDir, max: opts.DeadLetterMaxBytes}
+		dl = &deadLetter{dir: opts.DeadLetterDir, max: opts.DeadLetterMaxBytes, openFile: openDeadLetterFile,
+			syncDir: syncDirectory}
 	default:
 		return nil, fmt.Errorf("producer: unknown oversize policy %q", opts.Oversize)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if dl != nil {
+		dl.log = opts.Logger.With("component", "producer")
 	}
 	m, err := newProducerMetrics(opts.Registerer)
 	if err != nil {
@@ -181,7 +185,9 @@ func setDefault[T comparable](v *T, def T) {
 // open batch, sealing batches at BatchBytes. It is called from reader
 // goroutines and never blocks on the network (memory is bounded upstream
 // by the checkpoint budget). After Close has begun it returns ErrClosed and
-// takes none of the records.
+// takes none of the records; records it took are delivered or, after a
+// hard stop, counted by Close as left unacknowledged. Safe to call
+// concurrently with Close.
 func (p *Producer) Append(topic string, partition int, recs []Record) error {
 	tp := topicPartition{topic, partition}
 	p.mu.Lock()
@@ -199,8 +205,22 @@ func (p *Producer) Append(topic string, partition int, recs []Record) error {
 		go p.runSender(q)
 	}
 	p.mu.Unlock()
-	q.append(recs, p.opts.BatchBytes)
+	// Close may have begun since the check above: the queue itself
+	// refuses the records once closing, so none land after its sender's
+	// last look.
+	if !q.append(recs, p.opts.BatchBytes) {
+		return ErrClosed
+	}
 	return nil
+}
+
+// CountResent adds n to logship_records_retried_total, the bound on
+// duplicates: records a caller gives up waiting for, whose lines its
+// successor reads and sends again although the producer may still deliver
+// them (a reload that timed out hands its files over at the committed
+// offsets).
+func (p *Producer) CountResent(n int) {
+	p.m.retried.Add(float64(n))
 }
 
 // LastAck is the time of the last broker acknowledgement (zero if none).
@@ -216,8 +236,10 @@ func (p *Producer) LastAck() time.Time {
 // linger, and waits until every record is acknowledged or ctx is done. On
 // ctx expiry it abandons in-flight requests: those records stay
 // unacknowledged, so their files' checkpoints stay before them and they are
-// read again after restart. It returns the number of records left
-// unacknowledged.
+// read again after restart; those of a request that may have been stored,
+// and the split parts already stored, count in logship_records_retried_total
+// (the copy sent after restart is a duplicate). It returns the number of
+// records left unacknowledged.
 func (p *Producer) Close(ctx context.Context) int {
 	p.mu.Lock()
 	p.closing = true

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -65,27 +64,37 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 	if len(recs) == 1 && p.surelyTooLarge(tp.topic, &recs[0]) {
 		return p.oversize(tp, &recs[0], fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
 	}
-	base, err := p.send(tp, recs, s)
-	switch {
-	case err == nil:
-		p.acked(tp, recs, base)
-		return true
-	case errors.Is(err, errStopped):
-		return false
-	case isTooLarge(err):
-		p.learnLimit(tp.topic, batchSize(recs))
-		if len(recs) > 1 {
-			half := len(recs) / 2
-			return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
+	for {
+		base, n, err := p.send(tp, recs, s)
+		switch {
+		case err == nil:
+			p.acked(tp, recs[:n], base)
+			if n < len(recs) {
+				p.log.Error("produce request carried fewer records than built, sending the rest again",
+					"topic", tp.topic, "partition", tp.partition, "records", len(recs), "carried", n)
+				return p.deliver(tp, recs[n:], s)
+			}
+			return true
+		case errors.Is(err, errStopped):
+			return false
+		case isTooLarge(err):
+			p.learnLimit(tp.topic, batchSize(recs))
+			if len(recs) > 1 {
+				half := len(recs) / 2
+				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
+			}
+			return p.oversize(tp, &recs[0], err)
+		case isRejected(err):
+			if len(recs) > 1 {
+				half := len(recs) / 2
+				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
+			}
+			p.drop(tp, recs, "invalid", err)
+			return true
+		default:
+			// send retries every other error itself; were one to come
+			// back, it is retried too, never dropped.
 		}
-		return p.oversize(tp, &recs[0], err)
-	default: // invalid record
-		if len(recs) > 1 {
-			half := len(recs) / 2
-			return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
-		}
-		p.drop(tp, recs, "invalid", err)
-		return true
 	}
 }
 
@@ -98,24 +107,30 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 // within about a second of being elected. Below min ISR
 // (NOT_ENOUGH_REPLICAS) the request is simply retried: nothing is
 // acknowledged, so no checkpoint moves.
-func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
+//
+// Every attempt that may have been stored and is followed by another copy
+// of recs counts len(recs) in logship_records_retried_total: a resend
+// here, or, when a hard stop abandons recs, the copy sent after restart
+// (their Acks stay unresolved, so their lines are read again).
+func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
 	backoff := p.opts.RetryBackoff
 	for resend := false; ; {
 		if resend {
 			p.m.retried.Add(float64(len(recs)))
 		}
-		base, err := p.produce(tp, recs, s)
+		base, n, err := p.produce(tp, recs, s)
 		if err == nil {
-			return base, nil
-		}
-		if p.sendCtx.Err() != nil {
-			return 0, errStopped
+			return base, n, nil
 		}
 		resend = mayBeStored(err)
+		if p.sendCtx.Err() != nil {
+			p.abandon(recs, resend)
+			return 0, 0, errStopped
+		}
 		code := errorCode(err)
 		p.m.sendErrors.WithLabelValues(code).Inc()
-		if isTooLarge(err) || errors.Is(err, kafka.InvalidRecord) {
-			return 0, err
+		if isTooLarge(err) || isRejected(err) {
+			return 0, 0, err
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)
@@ -130,7 +145,7 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int
 			// TLS and SASL failures are logged by logAuthFailure, naming
 			// the broker and mechanism; kafka-go may report them as "not
 			// found" when it has no cluster layout, so they come first.
-		case errors.Is(err, kafka.UnknownTopicOrPartition) || strings.Contains(err.Error(), "not found"):
+		case errors.Is(err, kafka.UnknownTopicOrPartition) || isLayoutError(err):
 			p.logOnce(code+"/"+tp.topic, slog.LevelError, "topic or partition unknown to the cluster, retrying",
 				"topic", tp.topic, "partition", tp.partition, "records", len(recs), "error", err)
 		default:
@@ -140,7 +155,8 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int
 		select {
 		case <-time.After(sleep):
 		case <-p.sendCtx.Done():
-			return 0, errStopped
+			p.abandon(recs, resend)
+			return 0, 0, errStopped
 		}
 		if refreshDue {
 			p.refreshMetadata()
@@ -148,36 +164,51 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int
 	}
 }
 
+// abandon counts recs, given up by a hard stop, as retried when the last
+// request for them may have been stored.
+func (p *Producer) abandon(recs []Record, mayBeStored bool) {
+	if mayBeStored {
+		p.m.retried.Add(float64(len(recs)))
+	}
+}
+
+// errEmptyRequest is returned by produce when the broker acknowledged a
+// request whose encoder read none of its records.
+var errEmptyRequest = errors.New("producer: produce request carried no records")
+
 // produce sends one produce request and returns the base offset assigned by
-// the broker, or the transport or broker error.
+// the broker and the number of records the request carried: the first n of
+// recs, as many as kafka-go read from the request's RecordReader. Only those
+// may be acknowledged; a shorter request than recs is an encoder fault, and
+// the rest is sent again. Or it returns the transport or broker error.
 //
-// The request's records come from s. After an error kafka-go may still be
-// encoding the abandoned request on its connection goroutine, so s gives
-// up its slices and the next attempt allocates fresh ones.
-func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (int64, error) {
+// The request's records come from s, which gives up its reader after any
+// error (see encodeScratch).
+func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
+	rr := kafkaRecords(recs, s)
 	res, err := p.produceFn(p.sendCtx, &kafka.ProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
-		Records:      kafkaRecords(recs, s),
+		Records:      rr,
 		Compression:  p.opts.Compression,
 	})
+	switch {
+	case err != nil:
+	case res == nil:
+		err = errors.New("producer: produce returned no response")
+	case len(res.RecordErrors) > 0:
+		err = firstRecordError(res.Error, res.RecordErrors)
+	case res.Error != nil:
+		err = res.Error
+	case rr.next == 0 && len(recs) > 0:
+		err = errEmptyRequest
+	}
 	if err != nil {
-		if s != nil {
-			*s = encodeScratch{}
-		}
-		return 0, err
+		s.abandon()
+		return 0, 0, err
 	}
-	if res == nil {
-		return 0, errors.New("producer: produce returned no response")
-	}
-	if res.Error != nil {
-		return 0, res.Error
-	}
-	for idx, rerr := range res.RecordErrors {
-		return 0, fmt.Errorf("producer: record %d rejected: %w", idx, rerr)
-	}
-	return res.BaseOffset, nil
+	return res.BaseOffset, rr.next, nil
 }
 
 // acked resolves recs, acknowledged from offset base on.

@@ -16,6 +16,16 @@ type Source struct {
 	Path     string // path at discovery time (informative)
 	Device   uint64
 	Inode    uint64
+	// Generation tells apart the contents one inode holds over time (a
+	// file truncated, or deleted and its inode reused): the first 32 hex
+	// digits of the SHA-256 of the file's first line, newline included, or
+	// of its first 1024 bytes if that line is longer. Those bytes are
+	// written before any line of the generation is read and never change
+	// within it, so every line of a generation carries the same value, in
+	// this process and after a restart. (With max_line_bytes under 1 KiB,
+	// the first parts of a longer first line may carry shorter hashes.) Set
+	// before the generation's first Emit.
+	Generation string
 }
 
 // Line is one complete line, or one part of a line longer than

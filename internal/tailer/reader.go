@@ -302,7 +302,7 @@ func (r *reader) restart() error {
 		tail: bytes.Clone(r.tail), tracker: r.tracker})
 	r.tail = r.tail[:0]
 	src := *r.src
-	src.Path = path
+	src.Path, src.Generation = path, "" // set again before the first Emit
 	r.src = &src
 	r.tracker = checkpoint.NewTracker(0, r.t.budget)
 	r.lineStart, r.scanned, r.discard, r.scanPos = 0, 0, false, 0
@@ -648,10 +648,38 @@ func (r *reader) collect(buf []byte, spans []span) {
 	r.lines = lines
 }
 
+// setGeneration sets Source.Generation from the file's first line, of which
+// at least the first end bytes exist. Should the file no longer hold them
+// (truncated meanwhile: the reader restarts on its next look), the current
+// fingerprint stands in, and the lines of this one Emit carry a value no
+// restart reproduces.
+func (r *reader) setGeneration(end int64) {
+	var buf [fingerprintMax]byte
+	b, err := prefix(r.f, int(min(end, fingerprintMax)), &buf)
+	gen := r.fp
+	if err == nil {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[:i+1]
+		}
+		gen = hashHex(b)
+	} else {
+		r.log.Warn("cannot read the first line for the source generation, using the fingerprint", "error", err)
+	}
+	src := *r.src
+	src.Generation = gen[:32]
+	r.src = &src
+	r.g.mu.Lock()
+	r.g.src = r.src
+	r.g.mu.Unlock()
+}
+
 // send hands r.lines to the sink and forgets them.
 func (r *reader) send(ctx context.Context) error {
 	if len(r.lines) == 0 {
 		return nil
+	}
+	if r.src.Generation == "" {
+		r.setGeneration(r.lines[len(r.lines)-1].End)
 	}
 	err := r.t.sink.Emit(ctx, r.src, r.lines)
 	clear(r.lines) // drop references to the data the sink now owns

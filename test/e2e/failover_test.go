@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/agentid"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/pipeline"
 	"github.com/logship/logship/internal/producer"
@@ -502,14 +504,22 @@ func TestOversizeRecordsF30(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Source headers: the file's device:inode and the line's end offset.
+			// Source headers: the agent id, the file's device:inode and
+			// generation (the hash of its first line), and the line's end
+			// offset.
 			var st syscall.Stat_t
 			if err := syscall.Stat(filepath.Join(dir, "app-00.log"), &st); err != nil {
 				t.Fatal(err)
 			}
+			agentID, err := os.ReadFile(filepath.Join(a.dir, "data", agentid.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gen := sha256.Sum256(append(slices.Clip(lines[0]), '\n'))
 			src, _ := headerValue(msgs[0], pipeline.HeaderSource)
 			off, _ := headerValue(msgs[0], pipeline.HeaderOffset)
-			if wantSrc := fmt.Sprintf("%d:%d", st.Dev, st.Ino); src != wantSrc || off != strconv.Itoa(len(lines[0])+1) {
+			wantSrc := fmt.Sprintf("%s:%d:%d:%x", strings.TrimSpace(string(agentID)), st.Dev, st.Ino, gen[:16])
+			if src != wantSrc || off != strconv.Itoa(len(lines[0])+1) {
 				t.Fatalf("first record: %s=%q %s=%q, want %q and %d", pipeline.HeaderSource, src, pipeline.HeaderOffset, off, wantSrc, len(lines[0])+1)
 			}
 			want := map[string]float64{"logship_records_dropped_total": 0, "logship_dead_letter_errors_total": 0,

@@ -461,3 +461,69 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("reload under %d lines/s per writer took %s", rate, reloadTook.Round(time.Millisecond))
 }
+
+// TestOpsReloadTimeoutCountsDuplicates (#11 item 8): with the broker
+// paused, a reload changes a pipeline and its wait for acknowledgements
+// (shutdown_timeout) expires; the successor reads the pending lines again
+// from the committed offsets while the producer still delivers the old
+// records. Those duplicates are bounded by logship_records_retried_total.
+func TestOpsReloadTimeoutCountsDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	topic := newTopic(t, 1)
+	w := newWriter(t, dir, 1, 80)
+	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
+	p := opsPipeline{"change", topic, []string{filepath.Join(dir, "*.log")}}
+	writeConfig := func() {
+		writeOpsConfig(t, a, "", p)
+		cfg := strings.Replace(mustRead(t, a.cfgPath), "shutdown_timeout: 20s", "shutdown_timeout: 1s", 1)
+		if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig()
+	a.start()
+	w.write(t, 0, 200)
+	waitShipped(t, topic, 200, time.Minute)
+
+	if err := cluster.Pause(0); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = cluster.Resume(0)
+		}
+	}()
+	w.write(t, 0, 300)
+	waitFor(t, 30*time.Second, "500 lines read", func() bool {
+		n, err := a.metric("logship_lines_read_total")
+		return err == nil && n >= 500
+	})
+	p.globs = append(p.globs, filepath.Join(dir, "*.txt")) // a changed pipeline
+	writeConfig()
+	a.signal(syscall.SIGHUP)
+	waitLog(t, a, "reload: acknowledgements still pending", 1)
+	waitLog(t, a, "configuration reloaded", 1)
+	if err := cluster.Resume(0); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	waitShipped(t, topic, 500, time.Minute)
+	waitFor(t, time.Minute, "every record acknowledged", func() bool {
+		n, err := a.metric("logship_inflight_bytes")
+		return err == nil && n == 0
+	})
+	retried := a.metricOr(t, "logship_records_retried_total")
+	a.term(30 * time.Second)
+	missing, dups, first := readTally(t, topic).check(w.written())
+	t.Logf("reload timed out with the broker paused: %d lines, missing %d, duplicates %d, retried_total %.0f", w.total(), missing, dups, retried)
+	if missing != 0 {
+		t.Fatalf("missing %d (first %s)", missing, first)
+	}
+	if dups == 0 {
+		t.Fatal("no duplicates: the scenario did not hand pending lines over")
+	}
+	if float64(dups) > retried {
+		t.Fatalf("%d duplicates, logship_records_retried_total %.0f: the counter does not bound them", dups, retried)
+	}
+}
