@@ -361,7 +361,7 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		live.signal() // let the original's reader look for the truncation now
 		return 0, false
 	}
-	if liveTruncated(livePath, live.key, fp) {
+	if t.liveTruncated(livePath, live.key, fp) {
 		// The other file no longer starts with these bytes: truncated, its
 		// reader held up (e.g. by backpressure during a broker outage)
 		// before it could see it. Wait for that reader.
@@ -395,10 +395,10 @@ func sameBytes(f *os.File, size, end int64, want []byte) bool {
 // liveTruncated reports whether the file key at path no longer starts with
 // the fingerprintMax bytes hashing to fp, i.e. it was truncated (or cannot
 // be checked now, e.g. EMFILE: assume so and ask again later).
-func liveTruncated(path string, key fileKey, fp string) bool {
-	o, err := os.OpenFile(path, openFlags, 0)
+func (t *Tailer) liveTruncated(path string, key fileKey, fp string) bool {
+	o, err := t.conf.open(path)
 	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist)
+		return !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errOutside)
 	}
 	defer o.Close()
 	info, err := fstat(o)
@@ -549,7 +549,10 @@ func (t *Tailer) open(c candidate) (*os.File, fileInfo, openResult) {
 	default:
 		return nil, fileInfo{}, waitSlot
 	}
-	f, err := os.OpenFile(c.path, openFlags, 0)
+	f, err := t.conf.open(c.path)
+	if errors.Is(err, errOutside) {
+		err = fmt.Errorf("open %s: %w", c.path, errChanged) // resolved inside a moment ago
+	}
 	var info fileInfo
 	if err == nil {
 		info, err = fstat(f)
@@ -654,10 +657,7 @@ func (t *Tailer) discover() []candidate {
 				continue
 			}
 			seen[path] = true
-			info, reason, err := t.classify(path)
-			if reason == "" && err == nil && deep && !t.insideRoots(path) {
-				reason = reasonOutside
-			}
+			info, reason, err := t.classify(path, deep)
 			if reason == "" && err != nil {
 				continue // vanished meanwhile
 			}
@@ -681,10 +681,13 @@ func (t *Tailer) discover() []candidate {
 	return out
 }
 
-// classify stats path without following a symlink first; a symlink must
-// resolve to a regular file inside one of the globs' static directories. It
-// returns a skip reason, or "" with err set when the path disappeared.
-func (t *Tailer) classify(path string) (fileInfo, string, error) {
+// classify looks at path without following a symlink. A symlink, and any
+// match below a wildcard directory (which may itself be a symlink leading
+// anywhere), is resolved beneath the roots by the confiner: it must lead to
+// a regular file inside them, and its identity is that of what the
+// resolution found, never of a second lookup. It returns a skip reason, or
+// "" with err set when the path disappeared.
+func (t *Tailer) classify(path string, deep bool) (fileInfo, string, error) {
 	lfi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -692,44 +695,33 @@ func (t *Tailer) classify(path string) (fileInfo, string, error) {
 		}
 		return fileInfo{}, reasonStat, err
 	}
-	fi := lfi
-	reason := reasonNotRegular
-	if lfi.Mode()&fs.ModeSymlink != 0 {
-		reason = reasonSymlink
-		if fi, err = os.Stat(path); err != nil {
-			return fileInfo{}, reasonSymlink, err
+	link := lfi.Mode()&fs.ModeSymlink != 0
+	if !link && !deep {
+		if !lfi.Mode().IsRegular() {
+			return fileInfo{}, reasonNotRegular, nil
 		}
-		if fi.Mode().IsRegular() && !t.insideRoots(path) {
-			return fileInfo{}, reasonOutside, nil
+		info, err := toFileInfo(lfi)
+		if err != nil {
+			return fileInfo{}, reasonStat, err
 		}
+		return info, "", nil
 	}
-	if !fi.Mode().IsRegular() {
-		return fileInfo{}, reason, nil
-	}
-	info, err := toFileInfo(fi)
-	if err != nil {
+	info, err := t.conf.stat(path)
+	switch {
+	case errors.Is(err, errOutside):
+		return fileInfo{}, reasonOutside, nil
+	case err != nil && !link && errors.Is(err, fs.ErrNotExist):
+		return fileInfo{}, "", err
+	case err != nil && link:
+		return fileInfo{}, reasonSymlink, err // dangling, a loop, ...
+	case err != nil:
 		return fileInfo{}, reasonStat, err
+	case !info.regular && link:
+		return fileInfo{}, reasonSymlink, nil
+	case !info.regular:
+		return fileInfo{}, reasonNotRegular, nil
 	}
 	return info, "", nil
-}
-
-// insideRoots reports whether the symlink path resolves to a file under one
-// of the static directory prefixes of the path globs (themselves resolved).
-func (t *Tailer) insideRoots(path string) bool {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return false
-	}
-	for _, root := range t.roots {
-		r, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
-			return true
-		}
-	}
-	return false
 }
 
 // staticRoot is the longest directory prefix of the glob pat without

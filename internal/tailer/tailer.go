@@ -112,7 +112,7 @@ type Tailer struct {
 	pollMax   time.Duration
 	forget    time.Duration
 	maxWindow int
-	roots     []string // static directory prefixes of the globs: symlinks must resolve inside
+	conf      confiner // resolves and opens matches inside the globs' static directories
 
 	// slots is the open-descriptor budget (capacity max_open_files): a
 	// token is taken before a file is opened and returned when its reader
@@ -272,8 +272,8 @@ func New(opts Options) (*Tailer, error) {
 		if d := filepath.Dir(pat); !slices.Contains(t.dirPats, d) {
 			t.dirPats = append(t.dirPats, d)
 		}
-		if r := staticRoot(pat); !slices.Contains(t.roots, r) {
-			t.roots = append(t.roots, r)
+		if r := staticRoot(pat); !slices.Contains(t.conf.roots, r) {
+			t.conf.roots = append(t.conf.roots, r)
 		}
 	}
 	for _, ex := range p.Exclude {

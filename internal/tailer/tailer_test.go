@@ -166,8 +166,7 @@ func TestResumeFromRestoredState(t *testing.T) {
 			}
 			other := checkpoint.FileState{Pipeline: "other", Path: "/x", Device: 1, Inode: 1}
 			h := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st, other))
-			h.tl.patterns = []string{filepath.Join(dir, "*.log")}
-			h.tl.dirPats = []string{dir}
+			h.retarget(filepath.Join(dir, "*.log"))
 			if snap := h.tl.Snapshot(); len(snap) != 1 || snap[0] != st {
 				t.Fatalf("snapshot before Run = %+v, want the restored entry only", snap)
 			}
