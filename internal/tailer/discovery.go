@@ -70,7 +70,7 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	t.scans++
 	now := time.Now()
 	t.updateWatches(w)
-	cands := t.discover()
+	cands, unseen := t.discover()
 	// Files waiting for a descriptor go first, the longest waiting first, so
 	// that every file makes progress when there are more than max_open_files.
 	slices.SortStableFunc(cands, func(a, b candidate) int {
@@ -124,6 +124,8 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		}
 	}
 	t.openWaiting.Store(int64(len(t.waiting)))
+	t.keepUnlooked(unseen, seen, byPath, now)
+	t.noteUnlooked(unseen, now)
 	for k, since := range t.copyPending {
 		if !seen[k] && now.Sub(since) > t.closeIdle+t.rescan {
 			delete(t.copyPending, k)
@@ -640,15 +642,14 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 // discover expands the path globs and returns the regular files, in glob
 // order, skipping excluded paths, and counting (once per path) matches that
 // are not regular files or dangling symlinks. Non-regular files are never
-// opened.
-func (t *Tailer) discover() []candidate {
+// opened. It also returns what it could not look at: directories it could
+// not list and matches it could not stat.
+func (t *Tailer) discover() ([]candidate, *unlooked) {
 	var out []candidate
 	seen := make(map[string]bool)
+	u := &unlooked{dirs: make(map[string]error), paths: make(map[string]bool)}
 	for _, pat := range t.patterns {
-		matches, err := filepath.Glob(pat)
-		if err != nil {
-			continue // validated in New
-		}
+		matches := glob(pat, u)
 		// Below a wildcard directory a matched directory may be a symlink
 		// leading anywhere: resolve every match, not only symlinked files.
 		deep := filepath.Dir(pat) != staticRoot(pat)
@@ -660,6 +661,9 @@ func (t *Tailer) discover() []candidate {
 			info, reason, err := t.classify(path, deep)
 			if reason == "" && err != nil {
 				continue // vanished meanwhile
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				u.paths[path] = true // there, but cannot be looked at now
 			}
 			if reason != "" {
 				if t.skipped[path] != reason {
@@ -678,7 +682,7 @@ func (t *Tailer) discover() []candidate {
 			delete(t.skipped, path)
 		}
 	}
-	return out
+	return out, u
 }
 
 // classify looks at path without following a symlink. A symlink, and any
@@ -756,11 +760,7 @@ func (t *Tailer) updateWatches(w *fsnotify.Watcher) {
 		watched[d] = true
 	}
 	for _, dp := range t.dirPats {
-		dirs, err := filepath.Glob(dp)
-		if err != nil {
-			continue
-		}
-		for _, d := range dirs {
+		for _, d := range glob(dp, nil) { // discover reports listing errors
 			if watched[d] {
 				continue
 			}

@@ -146,7 +146,8 @@ type Tailer struct {
 	gens     map[fileKey]*generation
 	byPath   map[string]*generation
 	restored map[fileKey]checkpoint.FileState
-	ghosts   []ghost // contents truncated away, for recognising their copies
+	ghosts   []ghost          // contents truncated away, for recognising their copies
+	dirErrs  []DiscoveryError // directories the last rescan could not list
 
 	// State owned by the Run goroutine (no lock).
 	scans       int
@@ -154,6 +155,7 @@ type Tailer struct {
 	skipped     map[string]string        // path → reason, counted and logged once
 	openFailed  map[string]bool          // path → open failure logged once
 	watchFailed map[string]bool          // directory → watch failure logged once
+	dirFailing  map[string]*dirErrState  // directory → listing failure logged and counted
 	waiting     map[string]time.Time     // path → since when it waits for a descriptor
 	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
 	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
@@ -255,6 +257,7 @@ func New(opts Options) (*Tailer, error) {
 		pathKeys:    make(map[string]pathKey),
 		openFailed:  make(map[string]bool),
 		watchFailed: make(map[string]bool),
+		dirFailing:  make(map[string]*dirErrState),
 		waiting:     make(map[string]time.Time),
 		copyPending: make(map[fileKey]time.Time),
 	}
