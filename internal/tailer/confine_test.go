@@ -187,3 +187,48 @@ func TestConfinerResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestSymlinkRoots: the kubelet's /var/log/containers/*.log are absolute
+// symlinks into /var/log/pods. They are refused unless /var/log/pods is a
+// configured symlink root; a link elsewhere stays refused either way.
+func TestSymlinkRoots(t *testing.T) {
+	for _, allowed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("symlink_roots=%v", allowed), func(t *testing.T) {
+			base := t.TempDir()
+			pods, containers := filepath.Join(base, "pods"), filepath.Join(base, "containers")
+			for _, d := range []string{filepath.Join(pods, "ns_web_uid", "nginx"), containers} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			logFile := filepath.Join(pods, "ns_web_uid", "nginx", "0.log")
+			writeFile(t, logFile, "pod-line\n")
+			secret := filepath.Join(base, "secret.log")
+			writeFile(t, secret, "OUTSIDE\n")
+			for link, target := range map[string]string{"web_ns_nginx-abc.log": logFile, "evil_ns_x-def.log": secret} {
+				if err := os.Symlink(target, filepath.Join(containers, link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := config.Pipeline{Paths: []string{"*.log"}}
+			if allowed {
+				p.SymlinkRoots = []string{pods}
+			}
+			h := newHarness(t, p, nil, 0)
+			h.retarget(filepath.Join(containers, "*.log"))
+			h.tl.conf.roots = append(h.tl.conf.roots, p.SymlinkRoots...) // as New adds them
+			h.start()
+			want := 2.0 // both links lead outside the glob's directory
+			if allowed {
+				h.waitLines(1)
+				want = 1 // only the one leading elsewhere
+			}
+			waitFor(t, "refusals counted", func() bool {
+				return h.metric("logship_discovery_errors_total", "reason", reasonOutside) == want
+			})
+			if got := strings.Join(h.sink.datas(), " "); allowed && got != "pod-line" || !allowed && got != "" {
+				t.Errorf("lines %q", got)
+			}
+		})
+	}
+}

@@ -279,6 +279,15 @@ func New(opts Options) (*Tailer, error) {
 			t.conf.roots = append(t.conf.roots, r)
 		}
 	}
+	for _, d := range p.SymlinkRoots {
+		if !filepath.IsAbs(d) || filepath.Clean(d) == "/" || hasMeta(d) {
+			bad("symlink_roots %q: want an absolute directory other than /", d)
+			continue
+		}
+		if d = filepath.Clean(d); !slices.Contains(t.conf.roots, d) {
+			t.conf.roots = append(t.conf.roots, d)
+		}
+	}
 	for _, ex := range p.Exclude {
 		if _, err := filepath.Match(ex, ""); err != nil {
 			bad("exclude %q: %w", ex, err)

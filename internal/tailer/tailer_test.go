@@ -673,6 +673,7 @@ func TestNewValidation(t *testing.T) {
 		{name: "relative", mod: func(o *Options) { o.Pipeline.Paths = []string{"x/*.log"} }, want: "not absolute"},
 		{name: "bad glob", mod: func(o *Options) { o.Pipeline.Paths = []string{"/x/[.log"} }, want: "syntax error"},
 		{name: "bad exclude", mod: func(o *Options) { o.Pipeline.Exclude = []string{"["} }, want: "exclude"},
+		{name: "symlink root", mod: func(o *Options) { o.Pipeline.SymlinkRoots = []string{"/"} }, want: "symlink_roots"},
 		{name: "start_at", mod: func(o *Options) { o.Pipeline.StartAt = "middle" }, want: "start_at"},
 		{name: "policy", mod: func(o *Options) { o.Pipeline.OversizePolicy = "drop" }, want: "oversize_policy"},
 		{name: "max line", mod: func(o *Options) { o.Pipeline.MaxLineBytes = -1 }, want: "max_line_bytes"},
