@@ -50,6 +50,20 @@ func (c *confiner) within(p string) (root, rel string, ok bool) {
 	return root, rel, ok
 }
 
+// withinResolved is within for the roots with their own symlinks resolved
+// (a root /var/log that is a symlink to /data/log holds /data/log/x too):
+// asked only for a path within no root as configured, so the resolution is
+// current and costs nothing on the common path.
+func (c *confiner) withinResolved(p string) (root, rel string, ok bool) {
+	resolved := confiner{}
+	for _, r := range c.roots {
+		if rr, err := filepath.EvalSymlinks(r); err == nil && rr != r {
+			resolved.roots = append(resolved.roots, rr)
+		}
+	}
+	return resolved.within(p)
+}
+
 // symlinkTarget is the path a symlink found in the directory dir (a
 // resolved, symlink-free path) with content link stands for, followed by the
 // components still to resolve after it; clean and absolute.

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -136,6 +137,8 @@ func TestConfinerResolve(t *testing.T) {
 		"in/loop.log":     "loop.log",
 		"in/chain.log":    "rel.log",
 		"in/dangling.log": "missing",
+		"inlink":          "in",
+		"in/via-real.log": filepath.Join(in, "sub", "f.log"),
 	}
 	for l, target := range links {
 		if err := os.Symlink(target, filepath.Join(base, l)); err != nil {
@@ -143,6 +146,8 @@ func TestConfinerResolve(t *testing.T) {
 		}
 	}
 	c := &confiner{roots: []string{in, other}}
+	// A root that is a symlink: a link in it may name the real location.
+	viaLink := &confiner{roots: []string{filepath.Join(base, "inlink")}}
 	cases := []struct {
 		path string
 		want string // content, or the error
@@ -183,6 +188,15 @@ func TestConfinerResolve(t *testing.T) {
 				if (err == nil) != strings.HasSuffix(tc.want, "\n") || (err == nil && !info.regular) {
 					t.Errorf("stat %s: %+v, %v; want like open", tc.path, info, err)
 				}
+			}
+			f, err := viaLink.open(filepath.Join(base, "inlink", "via-real.log"))
+			if err != nil {
+				t.Errorf("a link naming the real location of a symlinked root: %v", err)
+			} else {
+				f.Close()
+			}
+			if _, err := viaLink.open(filepath.Join(base, "inlink", "up.log")); !errors.Is(err, errOutside) {
+				t.Errorf("open inlink/up.log: %v, want outside", err)
 			}
 		})
 	}

@@ -94,6 +94,9 @@ func (c *confiner) resolve(path string, final func(dirfd int, name string) error
 		}
 		root, rel, ok := c.within(p)
 		if !ok {
+			root, rel, ok = c.withinResolved(p)
+		}
+		if !ok {
 			return fmt.Errorf("resolve %s: %w", path, errOutside)
 		}
 		rootfd, err := unix.Open(root, dirFlags, 0)
