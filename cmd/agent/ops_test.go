@@ -162,6 +162,8 @@ func TestRenderStatus(t *testing.T) {
 			{Name: "app", Topic: "logs.app", Files: []fileStatus{
 				{Path: "/var/log/app/a.log", Offset: 1000, Size: 1500, Unshipped: 500, Pending: 3, LastAck: now.Add(-1200 * time.Millisecond), State: "shipping"},
 				{Path: "/var/log/app/b.log", Offset: 20, Size: 20, State: "idle"},
+			}, Unlisted: []dirStatus{
+				{Path: "/var/log/app/private", Reason: "dir_permission", Error: "permission denied", Since: now.Add(-3 * time.Second)},
 			}},
 			{Name: "empty", Files: []fileStatus{}},
 		},
@@ -178,6 +180,7 @@ func TestRenderStatus(t *testing.T) {
 		"app       /var/log/app/a.log  1000    1500  500        1.2s ago  shipping\n",
 		"app       /var/log/app/b.log  20      20    0          -         idle\n",
 		"empty     (no files)\n",
+		"app: cannot list /var/log/app/private (permission denied) for 3s: its files keep their state",
 		"pipelines: 2, files: 2",
 	} {
 		if !strings.Contains(out, want) {

@@ -38,6 +38,16 @@ type pipelineStatus struct {
 	Name  string       `json:"name"`
 	Topic string       `json:"topic,omitempty"`
 	Files []fileStatus `json:"files"`
+	// Unlisted are the directories of the globs the last rescan could not
+	// list: their files keep their state, new ones are not found.
+	Unlisted []dirStatus `json:"unlisted_dirs,omitempty"`
+}
+
+type dirStatus struct {
+	Path   string    `json:"path"`
+	Reason string    `json:"reason"`
+	Error  string    `json:"error"`
+	Since  time.Time `json:"since"`
 }
 
 type fileStatus struct {
@@ -79,6 +89,9 @@ func (a *agent) status() statusDoc {
 				Path: f.Path, Device: f.Device, Inode: f.Inode, Offset: f.Offset, Size: f.Size,
 				Unshipped: f.Unshipped, Pending: f.Pending, LastAck: f.LastAck, State: f.State,
 			})
+		}
+		for _, d := range p.tailer.DiscoveryErrors() {
+			ps.Unlisted = append(ps.Unlisted, dirStatus{Path: d.Path, Reason: d.Reason, Error: d.Error, Since: d.Since})
 		}
 		doc.Pipelines = append(doc.Pipelines, ps)
 	}
@@ -251,6 +264,12 @@ func renderStatus(w io.Writer, doc statusDoc) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, p := range doc.Pipelines {
+		for _, d := range p.Unlisted {
+			fmt.Fprintf(w, "\n%s: cannot list %s (%s) for %s: its files keep their state, new ones are not found",
+				p.Name, d.Path, d.Error, fmtAge(doc.Now, d.Since))
+		}
 	}
 	_, err := fmt.Fprintf(w, "\npipelines: %d, files: %d\n", len(doc.Pipelines), files)
 	return err

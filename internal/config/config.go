@@ -98,9 +98,13 @@ type SASL struct {
 
 // Pipeline is one set of files shipped to one topic.
 type Pipeline struct {
-	Name           string            `yaml:"name"`
-	Paths          []string          `yaml:"paths"`    // absolute filepath.Match globs; "**" is rejected
-	Exclude        []string          `yaml:"exclude"`  // globs matched against the base name and the full path
+	Name    string   `yaml:"name"`
+	Paths   []string `yaml:"paths"`   // absolute filepath.Match globs; "**" is rejected
+	Exclude []string `yaml:"exclude"` // globs matched against the base name and the full path
+	// SymlinkRoots are directories outside the globs' static directories
+	// that matched symlinks may lead into (e.g. /var/log/pods for
+	// /var/log/containers/*.log); any other target outside is refused.
+	SymlinkRoots   []string          `yaml:"symlink_roots"`
 	StartAt        string            `yaml:"start_at"` // beginning (default) | end; only for files never seen before
 	Format         string            `yaml:"format"`   // raw (default) | cri | docker
 	Multiline      Multiline         `yaml:"multiline"`

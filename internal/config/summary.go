@@ -80,6 +80,9 @@ func (c *Config) Summary() string {
 		if len(p.Exclude) > 0 {
 			row("  ", "exclude:", quoteAll(p.Exclude)...)
 		}
+		if len(p.SymlinkRoots) > 0 {
+			row("  ", "symlink_roots:", quoteAll(p.SymlinkRoots)...)
+		}
 		row("  ", "read:", kv("start_at", p.StartAt), kv("format", p.Format), kv("max_line_bytes", p.MaxLineBytes.String()),
 			kv("oversize_policy", p.OversizePolicy))
 		row("  ", "", kv("rescan_interval", fmtDuration(p.RescanInterval)), kv("close_inactive", fmtDuration(p.CloseInactive)),

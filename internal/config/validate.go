@@ -225,6 +225,17 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 	for i, g := range p.Exclude {
 		checkGlob(r, fmt.Sprintf("%s.exclude[%d]", key, i), g)
 	}
+	for i, d := range p.SymlinkRoots {
+		dk := fmt.Sprintf("%s.symlink_roots[%d]", key, i)
+		switch {
+		case !filepath.IsAbs(d):
+			r.addf(dk, "must be an absolute directory, got %q", d)
+		case filepath.Clean(d) == "/":
+			r.add(dk, `"/" would let symlinks lead anywhere: name the directory they lead into`)
+		case strings.ContainsAny(d, `*?[\`):
+			r.addf(dk, "must be a directory, not a glob: %q", d)
+		}
+	}
 	oneOf(r, key+".start_at", p.StartAt, "beginning", "end")
 	oneOf(r, key+".format", p.Format, "raw", "cri", "docker")
 	p.Multiline.validate(r, key+".multiline")

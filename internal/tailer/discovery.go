@@ -70,7 +70,7 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	t.scans++
 	now := time.Now()
 	t.updateWatches(w)
-	cands := t.discover()
+	cands, unseen := t.discover()
 	// Files waiting for a descriptor go first, the longest waiting first, so
 	// that every file makes progress when there are more than max_open_files.
 	slices.SortStableFunc(cands, func(a, b candidate) int {
@@ -124,6 +124,8 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		}
 	}
 	t.openWaiting.Store(int64(len(t.waiting)))
+	t.keepUnlooked(unseen, seen, byPath, now)
+	t.noteUnlooked(unseen, now)
 	for k, since := range t.copyPending {
 		if !seen[k] && now.Sub(since) > t.closeIdle+t.rescan {
 			delete(t.copyPending, k)
@@ -361,7 +363,7 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		live.signal() // let the original's reader look for the truncation now
 		return 0, false
 	}
-	if liveTruncated(livePath, live.key, fp) {
+	if t.liveTruncated(livePath, live.key, fp) {
 		// The other file no longer starts with these bytes: truncated, its
 		// reader held up (e.g. by backpressure during a broker outage)
 		// before it could see it. Wait for that reader.
@@ -395,10 +397,10 @@ func sameBytes(f *os.File, size, end int64, want []byte) bool {
 // liveTruncated reports whether the file key at path no longer starts with
 // the fingerprintMax bytes hashing to fp, i.e. it was truncated (or cannot
 // be checked now, e.g. EMFILE: assume so and ask again later).
-func liveTruncated(path string, key fileKey, fp string) bool {
-	o, err := os.OpenFile(path, openFlags, 0)
+func (t *Tailer) liveTruncated(path string, key fileKey, fp string) bool {
+	o, err := t.conf.open(path)
 	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist)
+		return !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errOutside)
 	}
 	defer o.Close()
 	info, err := fstat(o)
@@ -549,7 +551,10 @@ func (t *Tailer) open(c candidate) (*os.File, fileInfo, openResult) {
 	default:
 		return nil, fileInfo{}, waitSlot
 	}
-	f, err := os.OpenFile(c.path, openFlags, 0)
+	f, err := t.conf.open(c.path)
+	if errors.Is(err, errOutside) {
+		err = fmt.Errorf("open %s: %w", c.path, errChanged) // resolved inside a moment ago
+	}
 	var info fileInfo
 	if err == nil {
 		info, err = fstat(f)
@@ -637,15 +642,14 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 // discover expands the path globs and returns the regular files, in glob
 // order, skipping excluded paths, and counting (once per path) matches that
 // are not regular files or dangling symlinks. Non-regular files are never
-// opened.
-func (t *Tailer) discover() []candidate {
+// opened. It also returns what it could not look at: directories it could
+// not list and matches it could not stat.
+func (t *Tailer) discover() ([]candidate, *unlooked) {
 	var out []candidate
 	seen := make(map[string]bool)
+	u := &unlooked{dirs: make(map[string]error), paths: make(map[string]bool)}
 	for _, pat := range t.patterns {
-		matches, err := filepath.Glob(pat)
-		if err != nil {
-			continue // validated in New
-		}
+		matches := glob(pat, u)
 		// Below a wildcard directory a matched directory may be a symlink
 		// leading anywhere: resolve every match, not only symlinked files.
 		deep := filepath.Dir(pat) != staticRoot(pat)
@@ -654,12 +658,12 @@ func (t *Tailer) discover() []candidate {
 				continue
 			}
 			seen[path] = true
-			info, reason, err := t.classify(path)
-			if reason == "" && err == nil && deep && !t.insideRoots(path) {
-				reason = reasonOutside
-			}
+			info, reason, err := t.classify(path, deep)
 			if reason == "" && err != nil {
 				continue // vanished meanwhile
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				u.paths[path] = true // there, but cannot be looked at now
 			}
 			if reason != "" {
 				if t.skipped[path] != reason {
@@ -678,13 +682,16 @@ func (t *Tailer) discover() []candidate {
 			delete(t.skipped, path)
 		}
 	}
-	return out
+	return out, u
 }
 
-// classify stats path without following a symlink first; a symlink must
-// resolve to a regular file inside one of the globs' static directories. It
-// returns a skip reason, or "" with err set when the path disappeared.
-func (t *Tailer) classify(path string) (fileInfo, string, error) {
+// classify looks at path without following a symlink. A symlink, and any
+// match below a wildcard directory (which may itself be a symlink leading
+// anywhere), is resolved beneath the roots by the confiner: it must lead to
+// a regular file inside them, and its identity is that of what the
+// resolution found, never of a second lookup. It returns a skip reason, or
+// "" with err set when the path disappeared.
+func (t *Tailer) classify(path string, deep bool) (fileInfo, string, error) {
 	lfi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -692,44 +699,33 @@ func (t *Tailer) classify(path string) (fileInfo, string, error) {
 		}
 		return fileInfo{}, reasonStat, err
 	}
-	fi := lfi
-	reason := reasonNotRegular
-	if lfi.Mode()&fs.ModeSymlink != 0 {
-		reason = reasonSymlink
-		if fi, err = os.Stat(path); err != nil {
-			return fileInfo{}, reasonSymlink, err
+	link := lfi.Mode()&fs.ModeSymlink != 0
+	if !link && !deep {
+		if !lfi.Mode().IsRegular() {
+			return fileInfo{}, reasonNotRegular, nil
 		}
-		if fi.Mode().IsRegular() && !t.insideRoots(path) {
-			return fileInfo{}, reasonOutside, nil
+		info, err := toFileInfo(lfi)
+		if err != nil {
+			return fileInfo{}, reasonStat, err
 		}
+		return info, "", nil
 	}
-	if !fi.Mode().IsRegular() {
-		return fileInfo{}, reason, nil
-	}
-	info, err := toFileInfo(fi)
-	if err != nil {
+	info, err := t.conf.stat(path)
+	switch {
+	case errors.Is(err, errOutside):
+		return fileInfo{}, reasonOutside, nil
+	case err != nil && !link && errors.Is(err, fs.ErrNotExist):
+		return fileInfo{}, "", err
+	case err != nil && link:
+		return fileInfo{}, reasonSymlink, err // dangling, a loop, ...
+	case err != nil:
 		return fileInfo{}, reasonStat, err
+	case !info.regular && link:
+		return fileInfo{}, reasonSymlink, nil
+	case !info.regular:
+		return fileInfo{}, reasonNotRegular, nil
 	}
 	return info, "", nil
-}
-
-// insideRoots reports whether the symlink path resolves to a file under one
-// of the static directory prefixes of the path globs (themselves resolved).
-func (t *Tailer) insideRoots(path string) bool {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return false
-	}
-	for _, root := range t.roots {
-		r, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
-			return true
-		}
-	}
-	return false
 }
 
 // staticRoot is the longest directory prefix of the glob pat without
@@ -764,11 +760,7 @@ func (t *Tailer) updateWatches(w *fsnotify.Watcher) {
 		watched[d] = true
 	}
 	for _, dp := range t.dirPats {
-		dirs, err := filepath.Glob(dp)
-		if err != nil {
-			continue
-		}
-		for _, d := range dirs {
+		for _, d := range glob(dp, nil) { // discover reports listing errors
 			if watched[d] {
 				continue
 			}

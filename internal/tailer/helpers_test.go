@@ -176,6 +176,13 @@ func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, o
 	return h
 }
 
+// retarget makes the tailer, before Run, watch the glob pat (outside its
+// harness directory) instead of its configured paths.
+func (h *harness) retarget(pat string) {
+	h.tl.patterns, h.tl.dirPats = []string{pat}, []string{filepath.Dir(pat)}
+	h.tl.conf.roots = []string{staticRoot(pat)}
+}
+
 func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
 
 func (h *harness) start() *harness {

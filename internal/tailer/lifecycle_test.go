@@ -320,7 +320,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 
 	appendFile(t, path, "c\n")
 	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
-	h2.tl.patterns, h2.tl.dirPats = []string{filepath.Join(filepath.Dir(path), "*.log")}, []string{filepath.Dir(path)}
+	h2.retarget(filepath.Join(filepath.Dir(path), "*.log"))
 	h2.start()
 	h2.waitLines(1)
 	if got := h2.sink.datas(); !slices.Equal(got, []string{"c"}) {
@@ -356,7 +356,7 @@ func TestRotationWhileStopped(t *testing.T) {
 	writeFile(t, path, third)
 
 	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
-	h2.tl.patterns, h2.tl.dirPats = []string{path + "*"}, []string{filepath.Dir(path)}
+	h2.retarget(path + "*")
 	h2.start()
 	waitFor(t, "lines after restart", func() bool { return h2.sink.count() >= 33 })
 	checkExactlyOnce(t, h2.sink.snapshot(), late+second+third)

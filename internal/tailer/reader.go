@@ -167,7 +167,7 @@ func (r *reader) mayPark() bool {
 	if err != nil || info.nlink == 0 {
 		return false
 	}
-	at, _, err := r.t.classify(path)
+	at, _, err := r.t.classify(path, false)
 	if err != nil || at.key != r.g.key {
 		return false // renamed away or replaced: the rescan will mark it gone
 	}

@@ -112,7 +112,7 @@ type Tailer struct {
 	pollMax   time.Duration
 	forget    time.Duration
 	maxWindow int
-	roots     []string // static directory prefixes of the globs: symlinks must resolve inside
+	conf      confiner // resolves and opens matches inside the globs' static directories
 
 	// slots is the open-descriptor budget (capacity max_open_files): a
 	// token is taken before a file is opened and returned when its reader
@@ -146,7 +146,8 @@ type Tailer struct {
 	gens     map[fileKey]*generation
 	byPath   map[string]*generation
 	restored map[fileKey]checkpoint.FileState
-	ghosts   []ghost // contents truncated away, for recognising their copies
+	ghosts   []ghost          // contents truncated away, for recognising their copies
+	dirErrs  []DiscoveryError // directories the last rescan could not list
 
 	// State owned by the Run goroutine (no lock).
 	scans       int
@@ -154,6 +155,7 @@ type Tailer struct {
 	skipped     map[string]string        // path → reason, counted and logged once
 	openFailed  map[string]bool          // path → open failure logged once
 	watchFailed map[string]bool          // directory → watch failure logged once
+	dirFailing  map[string]*dirErrState  // directory → listing failure logged and counted
 	waiting     map[string]time.Time     // path → since when it waits for a descriptor
 	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
 	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
@@ -255,6 +257,7 @@ func New(opts Options) (*Tailer, error) {
 		pathKeys:    make(map[string]pathKey),
 		openFailed:  make(map[string]bool),
 		watchFailed: make(map[string]bool),
+		dirFailing:  make(map[string]*dirErrState),
 		waiting:     make(map[string]time.Time),
 		copyPending: make(map[fileKey]time.Time),
 	}
@@ -272,8 +275,17 @@ func New(opts Options) (*Tailer, error) {
 		if d := filepath.Dir(pat); !slices.Contains(t.dirPats, d) {
 			t.dirPats = append(t.dirPats, d)
 		}
-		if r := staticRoot(pat); !slices.Contains(t.roots, r) {
-			t.roots = append(t.roots, r)
+		if r := staticRoot(pat); !slices.Contains(t.conf.roots, r) {
+			t.conf.roots = append(t.conf.roots, r)
+		}
+	}
+	for _, d := range p.SymlinkRoots {
+		if !filepath.IsAbs(d) || filepath.Clean(d) == "/" || hasMeta(d) {
+			bad("symlink_roots %q: want an absolute directory other than /", d)
+			continue
+		}
+		if d = filepath.Clean(d); !slices.Contains(t.conf.roots, d) {
+			t.conf.roots = append(t.conf.roots, d)
 		}
 	}
 	for _, ex := range p.Exclude {

@@ -166,8 +166,7 @@ func TestResumeFromRestoredState(t *testing.T) {
 			}
 			other := checkpoint.FileState{Pipeline: "other", Path: "/x", Device: 1, Inode: 1}
 			h := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st, other))
-			h.tl.patterns = []string{filepath.Join(dir, "*.log")}
-			h.tl.dirPats = []string{dir}
+			h.retarget(filepath.Join(dir, "*.log"))
 			if snap := h.tl.Snapshot(); len(snap) != 1 || snap[0] != st {
 				t.Fatalf("snapshot before Run = %+v, want the restored entry only", snap)
 			}
@@ -674,6 +673,7 @@ func TestNewValidation(t *testing.T) {
 		{name: "relative", mod: func(o *Options) { o.Pipeline.Paths = []string{"x/*.log"} }, want: "not absolute"},
 		{name: "bad glob", mod: func(o *Options) { o.Pipeline.Paths = []string{"/x/[.log"} }, want: "syntax error"},
 		{name: "bad exclude", mod: func(o *Options) { o.Pipeline.Exclude = []string{"["} }, want: "exclude"},
+		{name: "symlink root", mod: func(o *Options) { o.Pipeline.SymlinkRoots = []string{"/"} }, want: "symlink_roots"},
 		{name: "start_at", mod: func(o *Options) { o.Pipeline.StartAt = "middle" }, want: "start_at"},
 		{name: "policy", mod: func(o *Options) { o.Pipeline.OversizePolicy = "drop" }, want: "oversize_policy"},
 		{name: "max line", mod: func(o *Options) { o.Pipeline.MaxLineBytes = -1 }, want: "max_line_bytes"},

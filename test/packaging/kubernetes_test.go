@@ -559,6 +559,36 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("pipeline path %s is not under a read-only hostPath mount", glob)
 		}
 	}
+	// /var/log/containers is mounted for pipelines that glob it: its
+	// entries are symlinks into /var/log/pods, which the agent follows only
+	// with symlink_roots: ["/var/log/pods"]. The manifests say so, that
+	// variant of the ConfigMap loads, and what it may read is mounted.
+	for _, f := range []string{"daemonset.yaml", "configmap.yaml"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(t), kubeDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), `symlink_roots: ["/var/log/pods"]`) {
+			t.Errorf("%s mentions /var/log/containers without the symlink_roots it needs", f)
+		}
+	}
+	podsGlob := regexp.MustCompile(`\n( *)paths: \["/var/log/pods/\*/\*/\*\.log"\]`)
+	variant := podsGlob.ReplaceAllString(agentYAML, "\n${1}paths: [\"/var/log/containers/*.log\"]\n${1}symlink_roots: [\"/var/log/pods\"]")
+	vcfg, err := config.Parse(kubeDir+"/configmap.yaml#agent.yaml (containers variant)", []byte(variant))
+	if err != nil || !podsGlob.MatchString(agentYAML) {
+		t.Fatalf("the /var/log/containers variant of the ConfigMap does not load: %v", err)
+	}
+	for _, root := range append(slices.Clone(vcfg.Pipelines[0].Paths), vcfg.Pipelines[0].SymlinkRoots...) {
+		mounted := false
+		for host, mp := range mounts {
+			if (root == host || strings.HasPrefix(root, host+"/")) && mp == host && readOnly[mp] {
+				mounted = true
+			}
+		}
+		if !mounted {
+			t.Errorf("containers variant: %s is not under a read-only hostPath mount", root)
+		}
+	}
 	t.Logf("DaemonSet: grace %v > shutdown_timeout %v; memory limit %s >= Go soft limit %d MiB (memory_limit %v); probes on %s",
 		grace, cfg.Agent.ShutdownTimeout, c.Resources.Limits["memory"], soft>>20, cfg.Agent.MemoryLimit, cfg.HTTP.Listen)
 }
