@@ -37,7 +37,7 @@ func TestSourceGeneration(t *testing.T) {
 
 	appendFile(t, path, "c\n")
 	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
-	h2.tl.patterns, h2.tl.dirPats = []string{filepath.Join(filepath.Dir(path), "*.log")}, []string{filepath.Dir(path)}
+	h2.retarget(filepath.Join(filepath.Dir(path), "*.log"))
 	h2.start()
 	if r := h2.waitLines(1)[0]; r.data != "c" || r.src.Generation != generationOf("a\n") {
 		t.Fatalf("after restart: line %q with generation %q, want c with %q", r.data, r.src.Generation, generationOf("a\n"))
