@@ -53,6 +53,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	if err := runAgent(ctx, cfg, runEnv{path: path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
+		if errors.Is(err, checkpoint.ErrInsecureDir) {
+			return exitUsage // fix the configuration; a restart will not help
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -148,7 +151,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		Help: "Bytes read and not yet acknowledged by the broker (bounded by agent.memory_limit).",
 	}, func() float64 { return float64(budget.InUse()) }))
 
-	store, err := checkpoint.Open(cfg.Agent.DataDir)
+	store, err := checkpoint.Open(cfg.Agent.DataDir, log)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestFlusherFlush(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestFlusherRunAndErrors(t *testing.T) {
 }
 
 func TestNewFlusherValidation(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
