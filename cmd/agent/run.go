@@ -44,6 +44,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Agent, level, stderr)
 	setMemoryLimit(cfg.Agent, log)
+	for _, w := range cfg.Warnings() {
+		log.Warn("insecure setting", "key", w.Key, "problem", w.Problem)
+	}
 	notifier, err := sdnotify.FromEnv()
 	if err != nil {
 		log.Warn("systemd watchdog disabled", "error", err)

@@ -38,6 +38,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s: %s\n", path, w.Key, w.Problem)
+	}
 	fmt.Fprint(stdout, cfg.Summary())
 	return exitOK
 }
