@@ -66,7 +66,7 @@ func cmdCheckpoints(args []string, stdout, stderr io.Writer) int {
 			size = fmt.Sprint(st.Size())
 			unshipped = fmt.Sprint(max(st.Size()-e.Offset, 0))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d:%d\t%d\t%s\t%s\t%s\n", e.Pipeline, e.Path, e.Device, e.Inode, e.Offset,
+		fmt.Fprintf(tw, "%s\t%s\t%d:%d\t%d\t%s\t%s\t%s\n", termSafe(e.Pipeline), termSafe(e.Path), e.Device, e.Inode, e.Offset,
 			size, unshipped, e.Updated.Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {
