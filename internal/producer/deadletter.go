@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -19,14 +19,17 @@ var errDeadLetterFull = errors.New("producer: dead-letter file full")
 
 // deadLetter appends records the oversize policy keeps out of Kafka to
 // DeadLetterFile: one JSON object per line (DeadLetterEntry), the file 0600
-// in a 0700 directory, fsynced before the record's Ack is resolved, never
+// in a 0700 directory (see openFile), fsynced before the record's Ack is resolved, never
 // beyond max bytes. The file is opened for each record (oversize records are
 // rare), so an operator may move it away at any time; the size is taken
 // from the file then. Safe for concurrent use by the partition senders.
 type deadLetter struct {
 	dir string
 	max int64
+	log *slog.Logger // nil: no warnings
 	mu  sync.Mutex
+	// warnedMode is set once a loose file mode was logged; guarded by mu.
+	warnedMode bool
 }
 
 // DeadLetterEntry is one line of the dead-letter file. Key and Value are
@@ -65,13 +68,10 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return fmt.Errorf("producer: dead-letter dir: %w", err)
-	}
 	path := filepath.Join(d.dir, DeadLetterFile)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := d.openFile(path)
 	if err != nil {
-		return fmt.Errorf("producer: open dead-letter file: %w", err)
+		return err
 	}
 	st, err := f.Stat()
 	if err != nil {
