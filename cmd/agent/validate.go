@@ -39,7 +39,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(stderr, "%s: warning: %s: %s\n", path, w.Key, w.Problem)
+		fmt.Fprintf(stderr, "%s: warning: %s: %s\n", termSafe(path), w.Key, termSafe(w.Problem))
 	}
 	fmt.Fprint(stdout, cfg.Summary())
 	return exitOK
