@@ -60,3 +60,21 @@ pipelines:
 		t.Logf("stderr:\n%s", logs)
 	}
 }
+
+// validate prints the same warnings, and still succeeds.
+func TestValidatePrintsWarnings(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfg, []byte(`http: {pprof: true}
+kafka: {brokers: ["127.0.0.1:9092"]}
+pipelines: [{name: app, paths: [/var/log/*.log], topic: t}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", "-config", cfg}, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "agent.yaml: warning: http.pprof: ") {
+		t.Errorf("stderr lacks the pprof warning:\n%s", errb.String())
+	}
+}
