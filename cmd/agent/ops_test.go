@@ -211,7 +211,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	dataDir := filepath.Join(dir, "data")
-	store, err := checkpoint.Open(dataDir)
+	store, err := checkpoint.Open(dataDir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -53,6 +54,9 @@ sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Agent, level, stderr)
 	setMemoryLimit(cfg.Agent, log)
+	for _, w := range cfg.Warnings() {
+		log.Warn("insecure setting", "key", w.Key, "problem", w.Problem)
+	}
 	notifier, err := sdnotify.FromEnv()
 	if err != nil {
 		log.Warn("systemd watchdog disabled", "error", err)
@@ -62,6 +66,9 @@ sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
 	}
 	if err := runAgent(ctx, cfg, runEnv{path: *path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
+		if errors.Is(err, checkpoint.ErrInsecureDir) {
+			return exitUsage // fix the configuration; a restart will not help
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -158,7 +165,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		Help: "Bytes read and not yet acknowledged by the broker (bounded by agent.memory_limit).",
 	}, func() float64 { return float64(budget.InUse()) }))
 
-	store, err := checkpoint.Open(cfg.Agent.DataDir)
+	store, err := checkpoint.Open(cfg.Agent.DataDir, log)
 	if err != nil {
 		return nil, err
 	}

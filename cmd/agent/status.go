@@ -142,7 +142,7 @@ live state.
 		return done
 	}
 	if liveErr != nil {
-		fmt.Fprintf(stdout, "agent not reachable (%v)\n", liveErr)
+		fmt.Fprintf(stdout, "agent not reachable (%s)\n", termSafe(liveErr.Error()))
 	}
 	if err := renderStatus(stdout, doc); err != nil {
 		return exitFailure
@@ -231,16 +231,16 @@ func renderStatus(w io.Writer, doc statusDoc) error {
 	case "agent":
 		ready := "ready"
 		if !doc.Ready {
-			ready = "NOT READY: " + doc.NotReady
+			ready = "NOT READY: " + termSafe(doc.NotReady)
 		}
-		fmt.Fprintf(w, "logship %s, up %s, %s\n", doc.Version, fmtAge(doc.Now, doc.Started), ready)
+		fmt.Fprintf(w, "logship %s, up %s, %s\n", termSafe(doc.Version), fmtAge(doc.Now, doc.Started), ready)
 		ack := "never"
 		if !doc.LastAck.IsZero() {
 			ack = fmtAge(doc.Now, doc.LastAck) + " ago"
 		}
 		fmt.Fprintf(w, "last acknowledgement %s, %s in flight\n\n", ack, fmtBytes(doc.InflightBytes))
 	default:
-		fmt.Fprintf(w, "showing the last checkpoint of a stopped agent (%s)\n\n", doc.Checkpoint)
+		fmt.Fprintf(w, "showing the last checkpoint of a stopped agent (%s)\n\n", termSafe(doc.Checkpoint))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PIPELINE\tPATH\tOFFSET\tSIZE\tUNSHIPPED\tLAST ACK\tSTATE")
@@ -256,10 +256,10 @@ func renderStatus(w io.Writer, doc statusDoc) error {
 			if !f.LastAck.IsZero() {
 				ack = fmtAge(doc.Now, f.LastAck) + " ago"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", p.Name, f.Path, f.Offset, size, f.Unshipped, ack, f.State)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", termSafe(p.Name), termSafe(f.Path), f.Offset, size, f.Unshipped, ack, termSafe(f.State))
 		}
 		if len(p.Files) == 0 {
-			fmt.Fprintf(tw, "%s\t(no files)\n", p.Name)
+			fmt.Fprintf(tw, "%s\t(no files)\n", termSafe(p.Name))
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -39,7 +39,10 @@ effective pipelines.
 	if cfg == nil {
 		return code
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	fmt.Fprintf(stdout, "%s: ok\n", termSafe(*path))
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s: %s\n", termSafe(*path), w.Key, termSafe(w.Problem))
+	}
 	fmt.Fprint(stdout, cfg.Summary())
 	return exitOK
 }
@@ -92,7 +95,7 @@ safe while the agent runs.
 		if e.Size >= 0 {
 			size, unshipped = fmt.Sprint(e.Size), fmt.Sprint(e.Unshipped)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d:%d\t%d\t%s\t%s\t%s\n", e.Pipeline, e.Path, e.Device, e.Inode, e.Offset,
+		fmt.Fprintf(tw, "%s\t%s\t%d:%d\t%d\t%s\t%s\t%s\n", termSafe(e.Pipeline), termSafe(e.Path), e.Device, e.Inode, e.Offset,
 			size, unshipped, e.Updated.Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {

@@ -80,7 +80,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestFlusherFlush(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestFlusherRunAndErrors(t *testing.T) {
 }
 
 func TestNewFlusherValidation(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func (g *gatedSource) Snapshot() []FileState {
 // Flush must not save its older snapshot after the final one (#11 item 3):
 // after a clean stop the checkpoint is what was acknowledged last.
 func TestFinalFlushNeverGoesBackwards(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,8 @@ func (c *Config) Summary() string {
 		if s.PasswordFile != "" {
 			sasl = append(sasl, kv("password_file", s.PasswordFile))
 		}
-		if s.Mechanism == "plain" && !k.TLS.Enabled {
-			sasl = append(sasl, "(clear text, allowed)")
+		if s.Mechanism == "plain" && !k.TLS.verified() {
+			sasl = append(sasl, "(without verified TLS, allowed)")
 		}
 		row("", "", sasl...)
 	} else {

@@ -71,6 +71,9 @@ func TestValidationRules(t *testing.T) {
 		{"sasl plain without tls", doc("", "sasl: {mechanism: plain, username: u, password: p}", ""), []string{"kafka.sasl.mechanism: plain sends the password in clear text"}},
 		{"sasl plain without tls allowed", doc("", "sasl: {mechanism: plain, username: u, password: p, allow_plain_without_tls: true}", ""), nil},
 		{"sasl plain with tls", doc("", "tls: {ca_file: /ca.pem}\nsasl: {mechanism: plain, username: u, password: p}", ""), nil},
+		{"sasl plain over unverified tls", doc("", "tls: {enabled: true, insecure_skip_verify: true}\nsasl: {mechanism: plain, username: u, password: p}", ""),
+			[]string{"kafka.sasl.mechanism: plain sends the password to a broker whose certificate is not verified"}},
+		{"sasl plain over unverified tls allowed", doc("", "tls: {enabled: true, insecure_skip_verify: true}\nsasl: {mechanism: plain, username: u, password: p, allow_plain_without_tls: true}", ""), nil},
 		{"sasl scram without tls", doc("", "sasl: {mechanism: scram-sha-512, username: u, password: p}", ""), nil},
 
 		// pipelines

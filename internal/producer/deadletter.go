@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -39,7 +38,9 @@ type deadLetter struct {
 	openFile func(name string, flag int, perm os.FileMode) (deadLetterFile, error)
 	// syncDir fsyncs a directory: syncDirectory except in tests.
 	syncDir func(dir string) error
-	log     *slog.Logger
+	log     *slog.Logger // nil: no warnings
+	// warnedMode is set once a loose file mode was logged; guarded by mu.
+	warnedMode bool
 }
 
 // deadLetterFile is the part of *os.File the dead-letter writer uses.
@@ -119,35 +120,6 @@ func (d *deadLetter) write(tp topicPartition, r *Record, reason string, cause er
 		return fmt.Errorf("producer: close %s: %w", path, err)
 	}
 	return nil
-}
-
-// open opens the dead-letter file for reading and appending, creating it
-// (and its directory) if needed. A creation is made durable by fsyncing the
-// parent directory before the file is used.
-func (d *deadLetter) open() (deadLetterFile, string, error) {
-	if _, err := os.Stat(d.dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(d.dir, 0o700); err != nil {
-			return nil, "", fmt.Errorf("producer: dead-letter dir: %w", err)
-		}
-		if err := d.syncDir(filepath.Dir(d.dir)); err != nil {
-			return nil, "", fmt.Errorf("producer: sync the parent of %s: %w", d.dir, err)
-		}
-	}
-	path := filepath.Join(d.dir, DeadLetterFile)
-	f, err := d.openFile(path, os.O_RDWR|os.O_APPEND, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		f, err = d.openFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR|os.O_APPEND, 0o600)
-		if err == nil {
-			if serr := d.syncDir(d.dir); serr != nil {
-				f.Close()
-				return nil, "", fmt.Errorf("producer: sync %s: %w", d.dir, serr)
-			}
-		}
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("producer: open dead-letter file: %w", err)
-	}
-	return f, path, nil
 }
 
 // repair returns the size of f's whole lines, first cutting back a torn

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
 )
@@ -165,7 +167,7 @@ func TestDeadLetterAckAfterDurable(t *testing.T) {
 	fb := &fakeBroker{limit: 1024}
 	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeDeadLetter, DeadLetterDir: filepath.Join(t.TempDir(), "dl")})
 	cur := &faultyFile{tornAt: -1, failSync: true}
-	inner := p.deadLetter.openFile
+	inner := openDeadLetterFile
 	p.deadLetter.openFile = func(name string, flag int, perm os.FileMode) (deadLetterFile, error) {
 		f, err := inner(name, flag, perm)
 		if err != nil {
@@ -193,5 +195,114 @@ func TestDeadLetterAckAfterDurable(t *testing.T) {
 	}
 	if data, err := os.ReadFile(filepath.Join(p.deadLetter.dir, DeadLetterFile)); err != nil && !errors.Is(err, os.ErrNotExist) || len(data) != 0 {
 		t.Fatalf("dead-letter file holds %d bytes (%v), want nothing", len(data), err)
+	}
+}
+
+// writeDeadLetter appends one small entry through d.
+func writeDeadLetter(d *deadLetter) error {
+	return d.write(topicPartition{topic: "t"}, &Record{Key: []byte("k"), Value: []byte("v")}, "too_large", nil)
+}
+
+// #11 item 16: the dead-letter file never follows a symlink and never lands
+// in a directory others can write to.
+func TestDeadLetterRefusesUnsafePaths(t *testing.T) {
+	t.Run("symlinked file", func(t *testing.T) {
+		base := t.TempDir()
+		dir := filepath.Join(base, "dl")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		victim := filepath.Join(base, "victim")
+		if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(victim, filepath.Join(dir, DeadLetterFile)); err != nil {
+			t.Fatal(err)
+		}
+		err := writeDeadLetter(&deadLetter{dir: dir, max: 1 << 20})
+		if err == nil || !strings.Contains(err.Error(), "symlink") {
+			t.Errorf("write through a symlinked file = %v, want an error naming the symlink", err)
+		}
+		if data, _ := os.ReadFile(victim); string(data) != "precious\n" {
+			t.Errorf("the symlink's target was written: %q", data)
+		}
+	})
+	t.Run("symlinked directory", func(t *testing.T) {
+		base := t.TempDir()
+		real := filepath.Join(base, "real")
+		if err := os.Mkdir(real, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(base, "dl")
+		if err := os.Symlink(real, dir); err != nil {
+			t.Fatal(err)
+		}
+		err := writeDeadLetter(&deadLetter{dir: dir, max: 1 << 20})
+		if err == nil || !strings.Contains(err.Error(), "symlink") {
+			t.Errorf("write into a symlinked directory = %v, want an error naming the symlink", err)
+		}
+		if _, err := os.Stat(filepath.Join(real, DeadLetterFile)); err == nil {
+			t.Error("the file was created through the symlink")
+		}
+	})
+	for _, mode := range []os.FileMode{0o770, 0o777 | os.ModeSticky} {
+		t.Run("writable by others "+mode.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "dl")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			err := writeDeadLetter(&deadLetter{dir: dir, max: 1 << 20})
+			if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+				t.Errorf("write into a %v directory = %v, want a refusal", mode, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, DeadLetterFile)); err == nil {
+				t.Error("the file was created")
+			}
+		})
+	}
+	t.Run("fifo", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := mkfifo(filepath.Join(dir, DeadLetterFile)); err != nil {
+			t.Skip(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- writeDeadLetter(&deadLetter{dir: dir, max: 1 << 20}) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Error("write to a FIFO succeeded")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("write to a FIFO still blocked after 5s")
+		}
+	})
+}
+
+// #11 item 16: an existing file looser than 0600 is used as it is and
+// logged once; a new one is 0600 (TestOversizeDeadLetter).
+func TestDeadLetterWarnsAboutLooseFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, DeadLetterFile)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	d := &deadLetter{dir: dir, max: 1 << 20, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	for range 2 {
+		if err := writeDeadLetter(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode after writes: %v %v, want 0644 unchanged", st.Mode(), err)
+	}
+	if n := strings.Count(logs.String(), "dead-letter file is accessible to group or others"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }

@@ -131,8 +131,7 @@ func New(opts Options) (*Producer, error) {
 		if opts.DeadLetterDir == "" {
 			return nil, errors.New("producer: oversize policy dead_letter needs a dead-letter directory")
 		}
-		dl = &deadLetter{dir: opts.DeadLetterDir, max: opts.DeadLetterMaxBytes, openFile: openDeadLetterFile,
-			syncDir: syncDirectory}
+		dl = &deadLetter{dir: opts.DeadLetterDir, max: opts.DeadLetterMaxBytes}
 	default:
 		return nil, fmt.Errorf("producer: unknown oversize policy %q", opts.Oversize)
 	}
