@@ -24,7 +24,11 @@ import (
 //   - a changed pipeline stops reading, waits (up to agent.shutdown_timeout)
 //     until everything it read is acknowledged, and hands its checkpoint
 //     state to its successor, so files matched by both the old and the new
-//     settings are neither shipped again nor skipped. If the wait times out
+//     settings are neither shipped again nor skipped. Lines not yet handed
+//     to the producer when it stops (a pending multiline or partial event,
+//     lines waiting for topic metadata) are abandoned at once: their budget
+//     is released and the successor reads them again from the committed
+//     offset, so the wait is for the producer's records only. If it times out
 //     (broker down), the successor resumes at the committed offsets: the
 //     unacknowledged lines are shipped again (duplicates, never loss);
 //   - a removed pipeline stops reading and waits for its acknowledgements in
