@@ -208,6 +208,16 @@ func (d *Decoder) Emit(ctx context.Context, src *tailer.Source, lines []tailer.L
 	}
 	st := d.state(src)
 	defer st.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		// Stopped, and Run may have abandoned this file's pending event:
+		// decoding the lines would ship the rest of that event on its own.
+		// The lines are read again after the abandoned ones.
+		for i := range lines {
+			lines[i].Ack.Abandon()
+		}
+		st.abandon()
+		return err
+	}
 	now := time.Now()
 	for i := range lines {
 		ln := &lines[i]

@@ -77,16 +77,25 @@ func TestEmitCancelledDownstreamAbandonsPending(t *testing.T) {
 }
 
 // TestEmitAfterCancelAbandons: a reader's Emit that lands after Run has
-// returned (the decoder stopped) opens a pending event no one would flush;
-// it is abandoned at once and Emit reports the context's error.
+// abandoned the file's pending event (the decoder stopped) must not ship the
+// rest of that event as an event of its own (seen in F33: the F half of a
+// CRI line shipped alone, and the whole line again by the successor). Its
+// lines are abandoned too and Emit reports the context's error.
 func TestEmitAfterCancelAbandons(t *testing.T) {
-	r := newRig(t, multiline, "/x/a.log")
+	r := newRig(t, config.Pipeline{Format: "cri"}, "/x/a.log")
+	r.emit(ts1 + " stdout P a")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := r.d.Emit(ctx, r.src, r.lines("2026-01 a", " at x")); !errors.Is(err, context.Canceled) {
+	if err := r.d.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := r.d.Emit(ctx, r.src, r.lines(ts1+" stdout F b", ts1+" stdout F c")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Emit = %v, want context.Canceled", err)
 	}
-	if u, p := r.budget.InUse(), r.tr.Pending(); u != 0 || p != 0 {
-		t.Fatalf("after Emit on a cancelled context: budget in use %d, pending %d; want 0 0", u, p)
+	if got := r.sink.messages(); len(got) != 0 {
+		t.Fatalf("shipped %q after the stop, want nothing", got)
+	}
+	if u, p, c := r.budget.InUse(), r.tr.Pending(), r.tr.Committed(); u != 0 || p != 0 || c != 0 {
+		t.Fatalf("after Emit on a cancelled context: budget in use %d, pending %d, committed %d; want 0 0 0", u, p, c)
 	}
 }
