@@ -2,6 +2,7 @@ package producer
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type partitionQueue struct {
 	free [][]Record
 	// scratch is the sender's reusable encode state (sender goroutine only).
 	scratch encodeScratch
+	// progress is when the queue last moved: unix nanos of the last batch
+	// resolved, or of the append that found it empty (see Stalled).
+	progress atomic.Int64
 }
 
 // maxFree bounds the recycled record slices kept per partition.
@@ -34,6 +38,9 @@ type batch struct {
 
 func (q *partitionQueue) append(recs []Record, maxBytes int) {
 	q.mu.Lock()
+	if q.open == nil && len(q.sealed) == 0 && q.inFlight == 0 {
+		q.progress.Store(time.Now().UnixNano())
+	}
 	notify := false
 	for i := range recs {
 		sz := recs[i].size()
@@ -159,4 +166,5 @@ func (q *partitionQueue) sent() {
 	q.mu.Lock()
 	q.inFlight = 0
 	q.mu.Unlock()
+	q.progress.Store(time.Now().UnixNano())
 }

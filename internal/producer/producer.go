@@ -183,15 +183,21 @@ func setDefault[T comparable](v *T, def T) {
 // by the checkpoint budget). After Close has begun it returns ErrClosed and
 // takes none of the records.
 func (p *Producer) Append(topic string, partition int, recs []Record) error {
-	tp := topicPartition{topic, partition}
+	return p.append(topicPartition{topic, partition}, recs, false)
+}
+
+// append is Append; with owned set (records the producer already took,
+// moved by repartition) it takes them while closing too, into a queue that
+// drains and closes like the others.
+func (p *Producer) append(tp topicPartition, recs []Record, owned bool) error {
 	p.mu.Lock()
-	if p.closing {
+	if p.closing && !owned {
 		p.mu.Unlock()
 		return ErrClosed
 	}
 	q := p.queues[tp]
 	if q == nil {
-		q = &partitionQueue{tp: tp, wake: make(chan struct{}, 1)}
+		q = &partitionQueue{tp: tp, wake: make(chan struct{}, 1), closing: p.closing}
 		p.queues[tp] = q
 		p.wg.Add(1)
 		// Exits when the producer is closing and the queue is empty, or on
@@ -242,7 +248,9 @@ func (p *Producer) Close(ctx context.Context) int {
 	p.hardStop()
 	p.transport.CloseIdleConnections()
 	left := 0
-	for _, q := range queues {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range p.queues { // with any a repartition made meanwhile
 		left += q.pending()
 	}
 	return left

@@ -72,6 +72,8 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 		return true
 	case errors.Is(err, errStopped):
 		return false
+	case errors.Is(err, errPartitionGone):
+		return p.repartition(tp, recs)
 	case isTooLarge(err):
 		p.learnLimit(tp.topic, batchSize(recs))
 		if len(recs) > 1 {
@@ -116,6 +118,9 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (int
 		p.m.sendErrors.WithLabelValues(code).Inc()
 		if isTooLarge(err) || errors.Is(err, kafka.InvalidRecord) {
 			return 0, err
+		}
+		if isUnknownPartition(err) && p.partitionGone(tp) {
+			return 0, errPartitionGone
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)
