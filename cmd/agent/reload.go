@@ -153,10 +153,12 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 	// Phase 1: build what is new without registering anything, so an error
 	// rejects the reload before anything was stopped.
 	for _, name := range slices.Concat(plan.added, plan.changed) {
-		if _, err := a.newPipeline(nextByName[name], nil, nil); err != nil {
+		p, err := a.newPipeline(nextByName[name], nil, nil)
+		if err != nil {
 			log.Error("configuration reload rejected; the running configuration is kept", "errors", []string{err.Error()})
 			return
 		}
+		p.budget.Close()
 	}
 
 	// Phase 2: stop the changed and removed pipelines and wait for their
@@ -180,6 +182,7 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 			log.Warn("reload: acknowledgements still pending; those lines will be shipped again",
 				"pipeline", name, "error", err)
 		}
+		p.budget.Close() // bytes still held come back through it later
 	}
 
 	// Phase 3: successors take over the state of their predecessors; byName

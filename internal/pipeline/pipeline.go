@@ -52,6 +52,9 @@ type Pipeline struct {
 	// topicErrLogged is the unix nanos of the last "topic metadata
 	// unavailable" log line.
 	topicErrLogged atomic.Int64
+	// waitingSince is the unix nanos since which Emit has been waiting for
+	// the topic's metadata; 0 once it was last available.
+	waitingSince atomic.Int64
 }
 
 // New builds the pipeline described by pc on top of out. host is the
@@ -253,11 +256,13 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	for {
 		n, err := p.out.Partitions(ctx, p.topic)
 		if err == nil {
+			p.waitingSince.Store(0)
 			return n, nil
 		}
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		p.waitingSince.CompareAndSwap(0, time.Now().UnixNano())
 		// One error per interval for the pipeline (every reader of its
 		// files waits here), naming the topic in an attribute and the error
 		// text; the lines wait in their files meanwhile.
@@ -272,6 +277,19 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 		}
 		backoff = min(backoff*2, p.backoffMax)
 	}
+}
+
+// Topic is the topic the pipeline writes to.
+func (p *Pipeline) Topic() string { return p.topic }
+
+// TopicWait is since when the pipeline's readers have been waiting for its
+// topic's metadata (topic deleted or missing, cluster unreachable); zero
+// when it was available at the last attempt. Safe from any goroutine.
+func (p *Pipeline) TopicWait() time.Time {
+	if n := p.waitingSince.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // logInterval is how often the pipeline logs one condition.
