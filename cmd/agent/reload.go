@@ -177,8 +177,13 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 	defer cancel()
 	for _, name := range stopping {
 		p := byName[name]
+		waited := time.Now()
 		<-p.done
-		if err := p.tailer.WaitAcked(waitCtx); err != nil {
+		stopped := time.Since(waited)
+		err := p.tailer.WaitAcked(waitCtx)
+		log.Debug("reload: pipeline stopped", "pipeline", name, "stop_took", stopped.Round(time.Millisecond),
+			"acks_took", (time.Since(waited) - stopped).Round(time.Millisecond))
+		if err != nil {
 			log.Warn("reload: acknowledgements still pending; those lines will be shipped again",
 				"pipeline", name, "error", err)
 		}
