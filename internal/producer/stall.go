@@ -75,7 +75,10 @@ func isUnknownPartition(err error) bool {
 // than tp.partition+1. A topic that does not exist (deleted, not yet
 // recreated) is not "gone" here: its records wait for it.
 func (p *Producer) partitionGone(tp topicPartition) bool {
-	ctx, cancel := context.WithTimeout(p.sendCtx, p.opts.RequestTimeout)
+	// Bounded well below RequestTimeout: kafka-go also says "not found"
+	// while it has no cluster layout at all (broker down), and the retry
+	// must not wait for a metadata request that cannot succeed.
+	ctx, cancel := context.WithTimeout(p.sendCtx, min(p.opts.RequestTimeout, time.Second))
 	defer cancel()
 	n, err := p.Partitions(ctx, tp.topic)
 	return err == nil && tp.partition >= n
