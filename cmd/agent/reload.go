@@ -24,7 +24,11 @@ import (
 //   - a changed pipeline stops reading, waits (up to agent.shutdown_timeout)
 //     until everything it read is acknowledged, and hands its checkpoint
 //     state to its successor, so files matched by both the old and the new
-//     settings are neither shipped again nor skipped. If the wait times out
+//     settings are neither shipped again nor skipped. Lines not yet handed
+//     to the producer when it stops (a pending multiline or partial event,
+//     lines waiting for topic metadata) are abandoned at once: their budget
+//     is released and the successor reads them again from the committed
+//     offset, so the wait is for the producer's records only. If it times out
 //     (broker down), the successor resumes at the committed offsets: the
 //     unacknowledged lines are shipped again (duplicates, never loss,
 //     counted in logship_records_retried_total);
@@ -150,10 +154,12 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 	// Phase 1: build what is new without registering anything, so an error
 	// rejects the reload before anything was stopped.
 	for _, name := range slices.Concat(plan.added, plan.changed) {
-		if _, err := a.newPipeline(nextByName[name], nil, nil); err != nil {
+		p, err := a.newPipeline(nextByName[name], nil, nil)
+		if err != nil {
 			log.Error("configuration reload rejected; the running configuration is kept", "errors", []string{err.Error()})
 			return
 		}
+		p.budget.Close()
 	}
 
 	// Phase 2: stop the changed and removed pipelines and wait for their
@@ -172,8 +178,13 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 	defer cancel()
 	for _, name := range stopping {
 		p := byName[name]
+		waited := time.Now()
 		<-p.done
-		if err := p.tailer.WaitAcked(waitCtx); err != nil {
+		stopped := time.Since(waited)
+		err := p.tailer.WaitAcked(waitCtx)
+		log.Debug("reload: pipeline stopped", "pipeline", name, "stop_took", stopped.Round(time.Millisecond),
+			"acks_took", (time.Since(waited) - stopped).Round(time.Millisecond))
+		if err != nil {
 			// A successor reads the pending lines again from the committed
 			// offsets while the producer may still deliver them: counted
 			// as duplicates (read before the Snapshot below, so an upper
@@ -188,6 +199,7 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 			log.Warn("reload: acknowledgements still pending; those lines will be shipped again",
 				"pipeline", name, "records", pending, "error", err)
 		}
+		p.budget.Close() // bytes still held come back through it later
 	}
 
 	// Phase 3: successors take over the state of their predecessors; byName

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -221,6 +222,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		flusher.Add(p.tailer)
 	}
 	a.ready = telemetry.NewReadiness(cfg.HTTP.ReadyStall, budget.InUse, prod.LastAck)
+	a.ready.SetStalled(a.stalledTopics)
 	if cfg.HTTP.Listen != "" {
 		a.http = telemetry.New(telemetry.Options{
 			Listen:   cfg.HTTP.Listen,
@@ -234,16 +236,47 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	return a, nil
 }
 
+// stalledTopics describes, for /readyz and status, every topic whose
+// delivery made no progress for longer than after: pipelines waiting for
+// their topic's metadata (deleted, missing) and records the producer holds
+// without an acknowledgement. Safe from any goroutine.
+func (a *agent) stalledTopics(after time.Duration) []string {
+	a.mu.Lock()
+	pipes := a.pipes
+	a.mu.Unlock()
+	var out []string
+	now := time.Now()
+	for _, p := range pipes {
+		if since := p.sink.TopicWait(); !since.IsZero() && now.Sub(since) > after {
+			out = append(out, fmt.Sprintf("topic %s of pipeline %s unavailable for %s (its files wait)",
+				p.sink.Topic(), p.cfg.Name, now.Sub(since).Round(time.Second)))
+		}
+	}
+	for _, st := range a.producer.Stalled(after) {
+		out = append(out, fmt.Sprintf("topic %s: %d records in partitions %v with no acknowledgement for %s",
+			st.Topic, st.Records, st.Partitions, now.Sub(st.Since).Round(time.Second)))
+	}
+	return out
+}
+
 // newPipeline builds one pipeline (record building over the shared producer)
 // and its tailer, restoring the given checkpoint entries. It starts nothing.
 // reg nil builds the pipeline only to validate pc (a reload's first
 // phase): nothing is registered, so a rejected reload leaves no series.
-func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (*runningPipeline, error) {
+func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (rp *runningPipeline, err error) {
 	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, reg)
 	if err != nil {
 		return nil, err
 	}
-	rp := &runningPipeline{cfg: pc}
+	// Each pipeline reads within its share of the budget: one whose topic
+	// cannot take records (deleted, partitions gone) stalls only itself.
+	share := a.budget.Share()
+	defer func() {
+		if err != nil {
+			share.Close()
+		}
+	}()
+	rp = &runningPipeline{cfg: pc, sink: p, budget: share}
 	var sink tailer.Sink = p // raw lines without multiline: straight to the records
 	if decode.Enabled(pc) {
 		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Registerer: reg})
@@ -256,7 +289,7 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	}
 	t, err := tailer.New(tailer.Options{
 		Pipeline:   pc,
-		Budget:     a.budget,
+		Budget:     share,
 		Sink:       sink,
 		Restore:    restore,
 		Logger:     a.log,
@@ -273,6 +306,10 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 type runningPipeline struct {
 	cfg    config.Pipeline
 	tailer *tailer.Tailer
+	sink   *pipeline.Pipeline
+	// budget is the pipeline's share of the agent's budget; closed when the
+	// pipeline is replaced or removed.
+	budget *checkpoint.Budget
 	// also are run alongside the tailer, under the same context, for parts
 	// of the pipeline with work of their own (e.g. timeout flushes).
 	also   []func(context.Context) error

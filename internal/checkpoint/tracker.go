@@ -16,6 +16,13 @@ var doubleAcks atomic.Uint64
 // in an ack path; export it as a counter.
 func DoubleAcks() uint64 { return doubleAcks.Load() }
 
+// abandoned counts, process-wide, records resolved by Ack.Abandon.
+var abandoned atomic.Uint64
+
+// Abandoned reports how many records were abandoned process-wide (resolved
+// without a broker acknowledgement, to be read again; see Ack.Abandon).
+func Abandoned() uint64 { return abandoned.Load() }
+
 // closedChan is returned by Drained when nothing is pending.
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})
@@ -28,10 +35,13 @@ const (
 	maxIdleRing = 1024 // ring capacity kept when the window empties
 )
 
-// entry is one registered record in the pending window.
+// entry is one registered record in the pending window. An abandoned
+// entry is resolved (acked is set too) but never committed: the committed
+// offset stops before it for the rest of the tracker's life.
 type entry struct {
-	end   int64
-	acked bool
+	end       int64
+	acked     bool
+	abandoned bool
 }
 
 // Tracker follows the pending lines of one file generation. Add is called
@@ -117,10 +127,11 @@ func (t *Tracker) grow() {
 	t.head = 0
 }
 
-// done resolves the records seq..seq+more, all or none. It returns false
-// when any of them was already resolved or is unknown; the caller then must
-// not release the token's bytes.
-func (t *Tracker) done(seq, more uint64) bool {
+// done resolves the records seq..seq+more, all or none: acknowledged, or
+// abandoned when abandon is set. It returns false when any of them was
+// already resolved or is unknown; the caller then must not release the
+// token's bytes.
+func (t *Tracker) done(seq, more uint64, abandon bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if seq < t.headSeq || seq+more >= t.nextSeq {
@@ -138,14 +149,14 @@ func (t *Tracker) done(seq, more uint64) bool {
 		}
 	}
 	for k := 0; k <= int(more); k++ {
-		t.ring[(first+k)&mask].acked = true
+		t.ring[(first+k)&mask] = entry{end: t.ring[(first+k)&mask].end, acked: true, abandoned: abandon}
 	}
 	t.pending -= int(more) + 1
 	if seq == t.headSeq {
-		if t.ring[t.head].acked {
+		if h := t.ring[t.head]; h.acked && !h.abandoned {
 			t.advanced = time.Now()
 		}
-		for t.n > 0 && t.ring[t.head].acked {
+		for t.n > 0 && t.ring[t.head].acked && !t.ring[t.head].abandoned {
 			t.committed = t.ring[t.head].end
 			t.ring[t.head] = entry{}
 			t.head = (t.head + 1) & mask
@@ -277,9 +288,38 @@ func (a Ack) Done() {
 	if a.t == nil {
 		return
 	}
-	if !a.t.done(a.seq, a.more) {
+	a.resolve(false)
+}
+
+// Abandon resolves the record (or every record of a joined token) without a
+// broker acknowledgement, for a holder that can no longer deliver it: a
+// pipeline stopped by a reload or shutdown, a sink that failed. It releases
+// the token's bytes to the budget at once, like Done, but the committed
+// offset never moves past an abandoned record — nor, from then on, past any
+// later record of the tracker — so the line is read again by whoever resumes
+// the file from the committed offset (a reload's successor, a restart):
+// never lost, never checkpointed. Pending drops as with Done, so Drained
+// and a reload's wait for acknowledgements do not wait for it.
+//
+// Every token is resolved exactly once, by Done or by Abandon: a second
+// resolution of either kind is ignored and counted like a double Done.
+// Abandon may be called from any goroutine; it never blocks beyond two
+// short mutex sections.
+func (a Ack) Abandon() {
+	if a.t == nil {
+		return
+	}
+	a.resolve(true)
+}
+
+// resolve is Done (abandon false) or Abandon.
+func (a Ack) resolve(abandon bool) {
+	if !a.t.done(a.seq, a.more, abandon) {
 		doubleAcks.Add(1)
 		return
+	}
+	if abandon {
+		abandoned.Add(uint64(a.more) + 1)
 	}
 	if a.t.budget != nil {
 		a.t.budget.Release(a.size)

@@ -418,3 +418,58 @@ func TestTrackerCommittedAt(t *testing.T) {
 		t.Fatalf("CommittedAt %v (before %v), Committed %d", at, before, tr.Committed())
 	}
 }
+
+// TestTrackerAbandon: an abandoned record gives its bytes back and counts as
+// resolved (Drained fires), but the committed offset stops before it for
+// good, even when later records are acknowledged; resolving it again, either
+// way, is a counted double.
+func TestTrackerAbandon(t *testing.T) {
+	b := NewBudget(100)
+	tr := NewTracker(0, b)
+	if err := b.Acquire(t.Context(), 40); err != nil {
+		t.Fatal(err)
+	}
+	a1 := tr.Add(10, 10)
+	a2 := tr.Add(20, 10)
+	a3 := tr.Add(30, 10)
+	a4 := tr.Add(40, 10)
+	j, ok := a2.Join(a3)
+	if !ok {
+		t.Fatal("Join failed")
+	}
+	beforeAbandoned, beforeDoubles := Abandoned(), DoubleAcks()
+	a1.Done()
+	j.Abandon()
+	a4.Done()
+	select {
+	case <-tr.Drained():
+	default:
+		t.Fatal("Drained not closed with every record resolved")
+	}
+	if tr.Pending() != 0 || b.InUse() != 0 {
+		t.Fatalf("Pending=%d InUse=%d, want 0 0", tr.Pending(), b.InUse())
+	}
+	if got := tr.Committed(); got != 10 {
+		t.Fatalf("Committed = %d, want 10 (before the abandoned records)", got)
+	}
+	if got := Abandoned() - beforeAbandoned; got != 2 {
+		t.Fatalf("Abandoned delta = %d, want 2", got)
+	}
+	a2.Done()
+	a3.Abandon()
+	a4.Abandon()
+	if got := tr.DoubleAcks(); got != 3 {
+		t.Fatalf("DoubleAcks = %d, want 3", got)
+	}
+	if got := DoubleAcks() - beforeDoubles; got != 3 {
+		t.Fatalf("package DoubleAcks delta = %d, want 3", got)
+	}
+	if b.InUse() != 0 || tr.Committed() != 10 {
+		t.Fatalf("after doubles: InUse=%d Committed=%d", b.InUse(), tr.Committed())
+	}
+	var zero Ack
+	zero.Abandon() // no-op, not counted
+	if tr.DoubleAcks() != 3 {
+		t.Fatal("zero Ack.Abandon counted")
+	}
+}

@@ -23,7 +23,8 @@ import (
 
 // Producer is where a Pipeline hands its records: the agent's shared
 // *producer.Producer. Append takes ownership of the records' acks when it
-// returns nil; Partitions errors are retried by the caller.
+// returns nil and none of them otherwise (the Pipeline then abandons them);
+// Partitions errors are retried by the caller.
 type Producer interface {
 	Partitions(ctx context.Context, topic string) (int, error)
 	Append(topic string, partition int, recs []producer.Record) error
@@ -51,6 +52,9 @@ type Pipeline struct {
 	// topicErrLogged is the unix nanos of the last "topic metadata
 	// unavailable" log line.
 	topicErrLogged atomic.Int64
+	// waitingSince is the unix nanos since which Emit has been waiting for
+	// the topic's metadata; 0 once it was last available.
+	waitingSince atomic.Int64
 }
 
 // New builds the pipeline described by pc on top of out. host is the
@@ -123,13 +127,18 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 // Emit implements tailer.Sink. It blocks while the topic's metadata is
 // unavailable (broker unreachable, topic missing), retrying with backoff:
 // that is backpressure, not loss. Every line's Ack passes to the producer,
-// which resolves it.
+// which resolves it; on an error (ctx done while waiting, a closing
+// producer) Emit abandons the acks the producer did not take, so their
+// bytes go back to the budget and the lines are read again.
 func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
 	partitions, err := p.partitions(ctx)
 	if err != nil {
+		for i := range lines {
+			lines[i].Ack.Abandon()
+		}
 		return err
 	}
 	now := time.Now()
@@ -187,7 +196,7 @@ func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 }
 
 // append partitions recs and hands them to the producer, which then owns
-// their acks. Records are grouped by partition with a stable counting sort
+// their acks; the acks of records it refuses are abandoned. Records are grouped by partition with a stable counting sort
 // (file order kept within each partition), so the producer takes one
 // Append — one lock — per partition per call, not one per line as
 // round_robin would otherwise cause.
@@ -201,6 +210,7 @@ func (p *Pipeline) append(recs []producer.Record, partitions int) error {
 	}
 	if !mixed {
 		if err := p.out.Append(p.topic, parts[0], recs); err != nil {
+			abandon(recs)
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
 		return nil
@@ -224,10 +234,21 @@ func (p *Pipeline) append(recs []producer.Record, partitions int) error {
 			continue
 		}
 		if err := p.out.Append(p.topic, pt, sorted[starts[pt]:starts[pt+1]]); err != nil {
+			// The producer took the partitions before pt and none after.
+			for rest := pt; rest <= top; rest++ {
+				abandon(sorted[starts[rest]:starts[rest+1]])
+			}
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
 	}
 	return nil
+}
+
+// abandon gives up the acks of records the producer did not take.
+func abandon(recs []producer.Record) {
+	for i := range recs {
+		recs[i].Ack.Abandon()
+	}
 }
 
 // partitions waits until the topic's partition count is known.
@@ -236,11 +257,13 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	for {
 		n, err := p.out.Partitions(ctx, p.topic)
 		if err == nil {
+			p.waitingSince.Store(0)
 			return n, nil
 		}
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		p.waitingSince.CompareAndSwap(0, time.Now().UnixNano())
 		// One error per interval for the pipeline (every reader of its
 		// files waits here), naming the topic in an attribute and the error
 		// text; the lines wait in their files meanwhile.
@@ -257,6 +280,19 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	}
 }
 
+// Topic is the topic the pipeline writes to.
+func (p *Pipeline) Topic() string { return p.topic }
+
+// TopicWait is since when the pipeline's readers have been waiting for its
+// topic's metadata (topic deleted or missing, cluster unreachable); zero
+// when it was available at the last attempt. Safe from any goroutine.
+func (p *Pipeline) TopicWait() time.Time {
+	if n := p.waitingSince.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // logInterval is how often the pipeline logs one condition.
 const logInterval = 30 * time.Second
 
@@ -264,13 +300,17 @@ const logInterval = 30 * time.Second
 // container formats or joined by multiline. The envelope's ts is the
 // event's time when it has one (else the read time), its stream is set, and
 // its fields are the pipeline's followed by the event's (a path field never
-// replaces a configured one). Every event's Ack passes to the producer.
+// replaces a configured one). Every event's Ack passes to the producer, or
+// is abandoned on an error as in Emit.
 func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []decode.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	partitions, err := p.partitions(ctx)
 	if err != nil {
+		for i := range evs {
+			evs[i].Ack.Abandon()
+		}
 		return err
 	}
 	now := time.Now()

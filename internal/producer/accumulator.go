@@ -2,18 +2,22 @@ package producer
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // partitionQueue is the accumulator of one topic-partition: the open batch
 // and the sealed batches waiting for the sender.
 type partitionQueue struct {
-	tp       topicPartition
-	wake     chan struct{} // capacity 1: "something changed"
-	mu       sync.Mutex
-	open     *batch
-	sealed   []*batch
-	closing  bool
+	tp      topicPartition
+	wake    chan struct{} // capacity 1: "something changed"
+	mu      sync.Mutex
+	open    *batch
+	sealed  []*batch
+	closing bool
+	// drained is set when the sender returned because the queue was
+	// closing and empty; an owned append then starts a new one.
+	drained  bool
 	inFlight int
 	// free holds record slices of acknowledged batches for new batches
 	// (at most maxFree). A per-queue list, not a sync.Pool: the pool was
@@ -21,6 +25,9 @@ type partitionQueue struct {
 	free [][]Record
 	// scratch is the sender's reusable encode state (sender goroutine only).
 	scratch encodeScratch
+	// progress is when the queue last moved: unix nanos of the last batch
+	// resolved, or of the append that found it empty (see Stalled).
+	progress atomic.Int64
 }
 
 // maxFree bounds the recycled record slices kept per partition.
@@ -32,14 +39,21 @@ type batch struct {
 	created time.Time
 }
 
-// append adds recs to the open batch, sealing batches at maxBytes. It
-// takes none and returns false once the queue is closing: the sender may
-// already have returned.
-func (q *partitionQueue) append(recs []Record, maxBytes int) bool {
+// append adds recs to the open batch, sealing batches at maxBytes. Once
+// the queue is closing it takes none and returns taken false (its sender
+// may already have returned), unless owned: records the producer already
+// owns (moved from a partition the topic lost, by a sender during the
+// drain) are always taken, and restart then reports that the queue's
+// sender had returned and must be started again.
+func (q *partitionQueue) append(recs []Record, maxBytes int, owned bool) (taken, restart bool) {
 	q.mu.Lock()
-	if q.closing {
+	if q.closing && !owned {
 		q.mu.Unlock()
-		return false
+		return false, false
+	}
+	restart, q.drained = q.drained, false
+	if q.open == nil && len(q.sealed) == 0 && q.inFlight == 0 {
+		q.progress.Store(time.Now().UnixNano())
 	}
 	notify := false
 	for i := range recs {
@@ -67,7 +81,7 @@ func (q *partitionQueue) append(recs []Record, maxBytes int) bool {
 	if notify {
 		q.signal()
 	}
-	return true
+	return true, restart
 }
 
 // newRecordSlice returns an empty slice for a new batch when no recycled
@@ -149,6 +163,7 @@ func (q *partitionQueue) next(linger time.Duration, stop <-chan struct{}) *batch
 			}
 			wait = linger - age
 		} else if q.closing {
+			q.drained = true
 			q.mu.Unlock()
 			return nil
 		}
@@ -167,4 +182,5 @@ func (q *partitionQueue) sent() {
 	q.mu.Lock()
 	q.inFlight = 0
 	q.mu.Unlock()
+	q.progress.Store(time.Now().UnixNano())
 }

@@ -188,15 +188,21 @@ func setDefault[T comparable](v *T, def T) {
 // hard stop, counted by Close as left unacknowledged. Safe to call
 // concurrently with Close.
 func (p *Producer) Append(topic string, partition int, recs []Record) error {
-	tp := topicPartition{topic, partition}
+	return p.append(topicPartition{topic, partition}, recs, false)
+}
+
+// append is Append; with owned set (records the producer already took,
+// moved by repartition) it takes them while closing too, into a queue that
+// drains and closes like the others.
+func (p *Producer) append(tp topicPartition, recs []Record, owned bool) error {
 	p.mu.Lock()
-	if p.closing {
+	if p.closing && !owned {
 		p.mu.Unlock()
 		return ErrClosed
 	}
 	q := p.queues[tp]
 	if q == nil {
-		q = &partitionQueue{tp: tp, wake: make(chan struct{}, 1)}
+		q = &partitionQueue{tp: tp, wake: make(chan struct{}, 1), closing: p.closing}
 		p.queues[tp] = q
 		p.wg.Add(1)
 		// Exits when the producer is closing and the queue is empty, or on
@@ -206,8 +212,17 @@ func (p *Producer) Append(topic string, partition int, recs []Record) error {
 	p.mu.Unlock()
 	// Close may have begun since the check above: the queue itself
 	// refuses the records once closing, so none land after its sender's
-	// last look.
-	if !q.append(recs, p.opts.BatchBytes) {
+	// last look. Owned records are taken regardless; if the queue's sender
+	// has already returned, a new one is started. The caller of an owned
+	// append is a sender that has not returned, so Close's wg.Wait cannot
+	// have passed.
+	taken, restart := q.append(recs, p.opts.BatchBytes, owned)
+	if restart {
+		p.wg.Add(1)
+		// Exits like the first sender of the queue.
+		go p.runSender(q)
+	}
+	if !taken {
 		return ErrClosed
 	}
 	return nil
@@ -263,7 +278,9 @@ func (p *Producer) Close(ctx context.Context) int {
 	p.hardStop()
 	p.transport.CloseIdleConnections()
 	left := 0
-	for _, q := range queues {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range p.queues { // with any a repartition made meanwhile
 		left += q.pending()
 	}
 	return left

@@ -77,6 +77,8 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 			return true
 		case errors.Is(err, errStopped):
 			return false
+		case errors.Is(err, errPartitionGone):
+			return p.repartition(tp, recs)
 		case isTooLarge(err):
 			p.learnLimit(tp.topic, batchSize(recs))
 			if len(recs) > 1 {
@@ -101,7 +103,8 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 // send sends one produce request for recs and retries it until the broker
 // acknowledges it, returning the base offset. It gives up only when the
 // broker rejects the records themselves (too large, invalid: the error is
-// returned) or on a hard stop (errStopped). Leader and routing errors force
+// returned), when the partition no longer exists in the topic
+// (errPartitionGone), or on a hard stop (errStopped). Leader and routing errors force
 // a metadata refresh before the retry, and their retries are at most
 // minRefreshInterval apart however long the outage, so a new leader is used
 // within about a second of being elected. Below min ISR
@@ -131,6 +134,9 @@ func (p *Producer) send(tp topicPartition, recs []Record, s *encodeScratch) (bas
 		p.m.sendErrors.WithLabelValues(code).Inc()
 		if isTooLarge(err) || isRejected(err) {
 			return 0, 0, err
+		}
+		if isUnknownPartition(err) && p.partitionGone(tp) {
+			return 0, 0, errPartitionGone
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, p.opts.RetryBackoffMax)

@@ -42,9 +42,9 @@ type Line struct {
 	Part      int
 	Last      bool
 	Truncated bool
-	// Ack must be resolved exactly once, by the sink, after the broker
+	// Ack must be resolved exactly once, by the sink: Done after the broker
 	// acknowledged the record built from this line (or after an explicit,
-	// counted drop).
+	// counted drop), Abandon when the sink cannot deliver it.
 	Ack checkpoint.Ack
 }
 
@@ -52,6 +52,14 @@ type Line struct {
 // lines in file order; it may block to apply backpressure and returns
 // ctx.Err() when ctx is done. It must not keep the lines slice after it
 // returns (it may keep the Line values).
+//
+// Ownership of the acks is total: from the call on, every line's Ack is the
+// sink's, whatever Emit returns. On success it resolves each one later; when
+// it fails, it abandons (checkpoint.Ack.Abandon) every ack it has not handed
+// on, before returning — a sink that joins lines into events or hands them
+// on in parts is the only party that knows which those are. The reader
+// never resolves an ack it gave to Emit; it stops, and the abandoned lines
+// are read again from the committed offset by whoever resumes the file.
 type Sink interface {
 	Emit(ctx context.Context, src *Source, lines []Line) error
 }

@@ -673,7 +673,9 @@ func (r *reader) setGeneration(end int64) {
 	r.g.mu.Unlock()
 }
 
-// send hands r.lines to the sink and forgets them.
+// send hands r.lines, with their acks, to the sink and forgets them: the
+// sink resolves or abandons every ack whatever Emit returns, so an error
+// here leaves nothing for the reader to release.
 func (r *reader) send(ctx context.Context) error {
 	if len(r.lines) == 0 {
 		return nil

@@ -69,7 +69,8 @@ type Options struct {
 	// Budget is the agent-wide byte budget; readers Acquire before reading
 	// and the trackers release bytes as lines are acknowledged.
 	Budget *checkpoint.Budget
-	// Sink receives the lines; it owns their Acks once Emit returns nil.
+	// Sink receives the lines; it owns their Acks from the call to Emit on,
+	// and abandons those it cannot deliver when Emit fails (see Sink).
 	Sink Sink
 	// Restore holds this pipeline's persisted entries; entries of other
 	// pipelines are ignored. A discovered file whose identity matches an

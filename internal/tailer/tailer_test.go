@@ -609,6 +609,11 @@ func TestCheckpointNeverAhead(t *testing.T) {
 	}
 }
 
+// TestRunStopsBlockedReaders: stopping returns promptly from a reader
+// blocked in Emit or in Acquire, and leaves exactly the budget the sink
+// still owns: none for a sink that failed (it abandoned the lines), the
+// received lines' for a sink that took them; the harness then checks it
+// goes back to 0 once those are acknowledged, with no double ack.
 func TestRunStopsBlockedReaders(t *testing.T) {
 	t.Run("emit", func(t *testing.T) {
 		h := newHarness(t, config.Pipeline{}, &testSink{block: true}, 0)
@@ -616,6 +621,12 @@ func TestRunStopsBlockedReaders(t *testing.T) {
 		h.start()
 		waitFor(t, "reader in Emit", func() bool { return h.budget.InUse() > 0 })
 		h.stop()
+		if u := h.budget.InUse(); u != 0 {
+			t.Fatalf("after stop: budget in use %d, want 0 (the failed Emit's lines abandoned)", u)
+		}
+		if st, ok := h.stateOf(h.path("a.log")); !ok || st.Offset != 0 {
+			t.Fatalf("after stop: checkpoint %+v, want offset 0 (the line is read again)", st)
+		}
 	})
 	t.Run("acquire", func(t *testing.T) {
 		h := newHarness(t, config.Pipeline{}, &testSink{}, 10)
@@ -623,6 +634,9 @@ func TestRunStopsBlockedReaders(t *testing.T) {
 		h.start()
 		h.waitLines(1)
 		h.stop() // the reader waits in Acquire for bytes that never come
+		if u, held := h.budget.InUse(), h.sink.heldBytes(); u != held {
+			t.Fatalf("after stop: budget in use %d, want %d (the sink's unacknowledged line only)", u, held)
+		}
 	})
 }
 

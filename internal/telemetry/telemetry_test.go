@@ -318,3 +318,25 @@ func TestRequestLimits(t *testing.T) {
 		t.Errorf("a %d-byte header got %d, want 431", 2*maxHeaderBytes, resp.StatusCode)
 	}
 }
+
+// TestReadinessStalledTopic: a topic that made no progress makes the agent
+// not ready and is named, even while acknowledgements of other topics keep
+// arriving; ready again once none is stalled.
+func TestReadinessStalledTopic(t *testing.T) {
+	r := NewReadiness(time.Second, func() int64 { return 100 }, time.Now)
+	var stalled atomic.Pointer[[]string]
+	stalled.Store(&[]string{})
+	var asked time.Duration
+	r.SetStalled(func(after time.Duration) []string { asked = after; return *stalled.Load() })
+	if err := r.Check(); err != nil {
+		t.Fatalf("acks flowing, nothing stalled: %v", err)
+	}
+	stalled.Store(&[]string{"topic gone: 3 records in partitions [0] with no acknowledgement for 5s"})
+	err := r.Check()
+	if err == nil || !strings.Contains(err.Error(), "delivery stalled: topic gone:") {
+		t.Fatalf("Check = %v, want it to name the stalled topic", err)
+	}
+	if asked != time.Second {
+		t.Fatalf("stalled asked with %s, want the stall threshold 1s", asked)
+	}
+}
