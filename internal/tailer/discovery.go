@@ -91,11 +91,13 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	t.fpIndex = nil
 
 	seen := make(map[fileKey]bool, len(cands))
+	present := make(map[fileKey]bool, len(cands))
 	byPath := make(map[string]*generation, len(cands))
 	for _, c := range cands {
 		if ctx.Err() != nil {
 			return
 		}
+		present[c.info.key] = true
 		if seen[c.info.key] {
 			// Another name of a file already handled (a symlink or hard
 			// link): never opened twice, but its events wake the reader.
@@ -147,6 +149,11 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.byPath = byPath
+	for k := range t.copyWaits {
+		if !present[k] {
+			delete(t.copyWaits, k) // deleted or renamed out of the globs before it was read
+		}
+	}
 	for k, g := range t.gens {
 		if seen[k] {
 			continue
@@ -224,6 +231,7 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			g.signal()
 		}
 		running, unlinked, fp, fpLen, readEnd := g.running, g.unlinked, g.fp, g.fpLen, g.readEnd
+		size, tail, tracker := g.size, g.tail, g.tracker
 		g.mu.Unlock()
 		if running || unchanged {
 			return g, false // a parked file is reopened once it changes
@@ -246,11 +254,11 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		case different:
 			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
 		case truncated:
-			g.mu.Lock()
-			size := g.size
-			g.mu.Unlock()
+			// Closed with lines in flight (descriptor budget, read error):
+			// its copy must wait for them like the copy of a live file.
 			t.countTruncation(c.path, readEnd, info.size)
-			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now})
+			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now,
+				tail: tail, tracker: tracker})
 		}
 		return t.newGeneration(ctx, c.path, f, info, 0, now), false
 	}
@@ -313,6 +321,8 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 			if gh.tracker != nil && gh.tracker.Pending() > 0 {
 				// The copy's checkpoint will say readEnd: it must not be
 				// ahead of what the original's lines got acknowledged.
+				// Meanwhile the checkpoint holds it at what was.
+				t.copyWaits[info.key] = copyWait{path: c.path, fp: fp, size: info.size, original: gh.tracker, seen: now}
 				t.mu.Unlock()
 				return 0, false
 			}
@@ -490,6 +500,7 @@ func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, inf
 	}
 	t.mu.Lock()
 	t.gens[info.key] = g
+	delete(t.copyWaits, info.key)
 	t.mu.Unlock()
 	if t.fpIndex != nil && g.fpLen == fingerprintMax {
 		t.fpIndex[g.fp] = append(t.fpIndex[g.fp], g)

@@ -850,3 +850,75 @@ func TestIdenticalFilesBothShipped(t *testing.T) {
 		t.Errorf("copies recognised %v, want 0", got)
 	}
 }
+
+// TestCopytruncateOfParkedFileNeverAhead (F32): a file read to its end with
+// none of its lines acknowledged (broker down) is closed for the descriptor
+// budget, then copytruncated with the copy matched by the glob. The copy must
+// not be checkpointed past what was acknowledged of the original: a restart
+// from any snapshot taken meanwhile reads those lines again.
+func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
+	sink := &testSink{}
+	p := config.Pipeline{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
+	h := newHarness(t, p, sink, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	// A second file takes the only descriptor: app.log is closed with all
+	// its lines unacknowledged.
+	writeFile(t, h.path("other.log"), numbered("o", 0, 5))
+	h.waitLines(105)
+	waitFor(t, "app.log closed", func() bool {
+		for _, st := range h.tl.Status() {
+			if st.Path == path && st.State == StateClosed {
+				return true
+			}
+		}
+		return false
+	})
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "b 0\n")
+	waitFor(t, "truncation seen", func() bool { return h.metric("logship_truncations_total") == 1 })
+
+	// Nothing is acknowledged: no entry may cover any line of the first
+	// content, whichever name it has now.
+	var snap []checkpoint.FileState
+	waitFor(t, "copy known to the checkpoint", func() bool {
+		snap = h.tl.Snapshot()
+		for _, st := range snap {
+			if st.Path == path+".1" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, st := range snap {
+		if st.Path == path+".1" && st.Offset != 0 {
+			t.Errorf("copy checkpointed at %d with nothing acknowledged (want 0): %+v", st.Offset, st)
+		}
+	}
+	if got, all := sink.unackedLines(), sink.count(); got != all {
+		t.Fatalf("%d of %d lines unacknowledged, want all", got, all)
+	}
+
+	// A crash now: a new tailer restores that snapshot and must read every
+	// line of the first content again.
+	h.stop()
+	sink2 := &testSink{autoAck: true}
+	h2 := newHarness(t, config.Pipeline{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1}, sink2, 0,
+		withRestore(snap...))
+	h2.start()
+	waitFor(t, "first content again", func() bool {
+		c := counts(sink2.snapshot())
+		for _, l := range strings.Split(strings.TrimSuffix(first, "\n"), "\n") {
+			if c[l] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}

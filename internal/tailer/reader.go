@@ -189,6 +189,7 @@ func (r *reader) exit() {
 	r.g.running = false
 	r.g.parked = r.parking
 	r.g.readEnd = r.lineStart
+	r.g.tail = r.tail
 	r.g.unlinked = unlinked
 	r.g.size = r.size
 	r.g.mu.Unlock()

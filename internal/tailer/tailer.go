@@ -147,6 +147,11 @@ type Tailer struct {
 	byPath   map[string]*generation
 	restored map[fileKey]checkpoint.FileState
 	ghosts   []ghost // contents truncated away, for recognising their copies
+	// copyWaits are the copies of truncated contents waiting for the
+	// original's lines to be acknowledged (see copyStart): Snapshot reports
+	// each at what was acknowledged of the original, so that a restart
+	// resumes it there instead of treating it as a new file.
+	copyWaits map[fileKey]copyWait
 
 	// State owned by the Run goroutine (no lock).
 	scans       int
@@ -179,6 +184,16 @@ type ghost struct {
 	at       time.Time
 }
 
+// copyWait is a copy of a truncated content that is not read yet because
+// lines read from the original are not acknowledged yet (ghost.tracker).
+type copyWait struct {
+	path     string
+	fp       string // of its first fingerprintMax bytes
+	size     int64
+	original *checkpoint.Tracker
+	seen     time.Time
+}
+
 // pathKey is the file last seen at a path, and when.
 type pathKey struct {
 	key  fileKey
@@ -207,6 +222,7 @@ type generation struct {
 	goneSince time.Time // when gone was set
 	lastSeen  time.Time // last rescan that found the file
 	readEnd   int64     // where a new reader resumes; valid while !running
+	tail      []byte    // up to fingerprintMax bytes just before readEnd; valid while !running
 	parked    bool      // closed at EOF (or after a fair slice) to free a descriptor; reopened when it changes
 	unlinked  bool      // link count was 0 when the reader closed the file
 	reported  bool      // drained, unlinked and included in a Snapshot: forget
@@ -257,6 +273,7 @@ func New(opts Options) (*Tailer, error) {
 		watchFailed: make(map[string]bool),
 		waiting:     make(map[string]time.Time),
 		copyPending: make(map[fileKey]time.Time),
+		copyWaits:   make(map[fileKey]copyWait),
 	}
 	for _, pat := range p.Paths {
 		if !filepath.IsAbs(pat) {
@@ -474,7 +491,10 @@ func (t *Tailer) requestHandover() {
 // Snapshot returns one entry per known file generation: its identity, the
 // committed offset of its tracker (never beyond what was acknowledged) and
 // its last known size; plus the restored entries whose files have not been
-// found (yet). Entries are sorted by path. Safe from any goroutine, also
+// found (yet), and the copies of truncated contents waiting for the
+// original's lines to be acknowledged, at the original's committed offset
+// (their bytes up to the original's read offset are the same). Entries are
+// sorted by path. Safe from any goroutine, also
 // before Run and after it returned (acknowledgements may still arrive).
 //
 // Snapshot is meant for the single checkpoint writer: a drained generation of
@@ -483,7 +503,7 @@ func (t *Tailer) Snapshot() []checkpoint.FileState {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]checkpoint.FileState, 0, len(t.gens)+len(t.restored))
+	out := make([]checkpoint.FileState, 0, len(t.gens)+len(t.restored)+len(t.copyWaits))
 	for _, g := range t.gens {
 		g.mu.Lock()
 		st := checkpoint.FileState{
@@ -507,6 +527,19 @@ func (t *Tailer) Snapshot() []checkpoint.FileState {
 	}
 	for _, st := range t.restored {
 		out = append(out, st)
+	}
+	for k, cw := range t.copyWaits {
+		out = append(out, checkpoint.FileState{
+			Pipeline:       t.name,
+			Path:           cw.path,
+			Device:         k.dev,
+			Inode:          k.ino,
+			Fingerprint:    cw.fp,
+			FingerprintLen: fingerprintMax,
+			Offset:         cw.original.Committed(),
+			Size:           cw.size,
+			Updated:        cw.seen,
+		})
 	}
 	slices.SortFunc(out, func(a, b checkpoint.FileState) int {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Device, b.Device), cmp.Compare(a.Inode, b.Inode))
