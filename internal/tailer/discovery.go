@@ -155,8 +155,8 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		}
 	}
 	for k, g := range t.gens {
-		if seen[k] {
-			continue
+		if seen[k] || present[k] {
+			continue // present at a matched path, opened or waiting for a descriptor: not gone
 		}
 		g.mu.Lock()
 		switch {
@@ -185,7 +185,7 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		case now.Sub(st.Updated) > t.forget:
 			delete(t.restored, k)
 			t.forgetUnread(st.Path, k, st.Offset, st.Size)
-		case initial && st.Size > st.Offset:
+		case initial && st.Size > st.Offset && !present[k]:
 			t.log.Warn("checkpointed file not found, its unread bytes are lost unless it comes back",
 				"path", st.Path, "inode", k.ino, "offset", st.Offset, "size", st.Size, "forget_after", t.forget)
 		}
@@ -213,6 +213,12 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 	t.mu.Lock()
 	g := t.gens[c.info.key]
 	rst, hasRst := t.restored[c.info.key]
+	if hasRst {
+		// Present at a matched path: never forgotten while it waits for a
+		// descriptor (its Updated is not rewritten while it is idle).
+		rst.Updated = now
+		t.restored[c.info.key] = rst
+	}
 	t.mu.Unlock()
 
 	if g != nil {

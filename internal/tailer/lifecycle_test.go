@@ -922,3 +922,67 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 		return true
 	})
 }
+
+// TestRestoredEntryWaitingForDescriptorKept: a checkpointed file shipped to
+// its end, idle for longer than forget_after (its entry's Updated is not
+// rewritten while nothing changes), is found at start-up but must wait for a
+// descriptor. Its entry is kept: it is present, not forgotten, and it is not
+// read again from 0 once it gets a descriptor.
+func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
+	sink := &testSink{autoAck: true}
+	p := config.Pipeline{MaxOpenFiles: 1, ForgetAfter: time.Hour}
+	content := numbered("b", 0, 20)
+	h := newHarness(t, p, sink, 0, func(o *Options) {
+		path := filepath.Join(filepath.Dir(o.Pipeline.Paths[0]), "b.log")
+		writeFile(t, path, content)
+		dev, ino := inode(t, path)
+		sum, n := fp(content[:fingerprintMax])
+		o.Restore = []checkpoint.FileState{{Pipeline: "test", Path: path, Device: dev, Inode: ino, Fingerprint: sum,
+			FingerprintLen: n, Offset: int64(len(content)), Size: int64(len(content)), Updated: time.Now().Add(-2 * time.Hour)}}
+	})
+	// a.log comes first in glob order and takes the only descriptor in the
+	// first rescan.
+	writeFile(t, h.path("a.log"), numbered("a", 0, 5))
+	h.start()
+	waitFor(t, "b.log opened and acknowledged to its end", func() bool {
+		for _, st := range h.tl.Status() {
+			if st.Path == h.path("b.log") && st.State != StateNotFound && st.Offset == int64(len(content)) {
+				return true
+			}
+		}
+		return false
+	})
+	h.waitLines(5)
+	for _, r := range h.sink.snapshot() {
+		if r.src.Path == h.path("b.log") {
+			t.Fatalf("b.log read again from %d (line %q): its checkpoint entry was forgotten while it waited for a descriptor",
+				r.end-int64(len(r.data))-1, r.data)
+		}
+	}
+	if got := h.metric("logship_forgotten_unread_bytes_total"); got != 0 {
+		t.Errorf("forgotten unread bytes %v, want 0", got)
+	}
+}
+
+// TestParkedFileWaitingIsNotGone: a file closed for the descriptor budget
+// that grows while the descriptor is taken is present at its path: it is
+// never reported as gone while it waits.
+func TestParkedFileWaitingIsNotGone(t *testing.T) {
+	sink := &testSink{}
+	p := config.Pipeline{MaxOpenFiles: 1}
+	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow = 10 })
+	writeFile(t, h.path("a.log"), numbered("a", 0, 5))
+	h.start()
+	h.waitLines(5)
+	// b.log takes the descriptor (a.log at EOF yields it) and keeps it for
+	// a fair slice, waiting for acknowledgements at the window cap.
+	writeFile(t, h.path("b.log"), numbered("b", 0, 100))
+	h.waitLines(15)
+	appendFile(t, h.path("a.log"), numbered("a", 5, 10))
+	waitFor(t, "a.log waits for the descriptor", func() bool { return h.metric("logship_open_budget_waits_total") >= 2 })
+	if got := h.metric("logship_discovery_errors_total", "reason", reasonGoneParked); got != 0 {
+		t.Errorf("%s counted %v times for a file present at its path", reasonGoneParked, got)
+	}
+	waitFor(t, "all lines", func() bool { sink.ackAll(); return sink.count() >= 110 })
+	checkExactlyOnce(t, sink.snapshot(), numbered("a", 0, 10)+numbered("b", 0, 100))
+}
