@@ -71,6 +71,17 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	now := time.Now()
 	t.updateWatches(w)
 	cands := t.discover()
+	// At start-up, checkpointed files go first: one truncated while the
+	// agent was stopped must be known as such before its copy is looked at.
+	var restored map[fileKey]bool
+	if initial {
+		t.mu.Lock()
+		restored = make(map[fileKey]bool, len(t.restored))
+		for k := range t.restored {
+			restored[k] = true
+		}
+		t.mu.Unlock()
+	}
 	// Files waiting for a descriptor go first, the longest waiting first, so
 	// that every file makes progress when there are more than max_open_files.
 	slices.SortStableFunc(cands, func(a, b candidate) int {
@@ -82,6 +93,10 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		case oka:
 			return -1
 		case okb:
+			return 1
+		case restored[a.info.key] && !restored[b.info.key]:
+			return -1
+		case restored[b.info.key] && !restored[a.info.key]:
 			return 1
 		}
 		return 0
@@ -290,8 +305,20 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		t.mu.Unlock()
 	case initial && t.startEnd:
 		// start_at: end applies to the files present at start-up; files
-		// that appear later are new and are read from the beginning.
+		// that appear later are new and are read from the beginning. The
+		// copy of a checkpointed file truncated while the agent was stopped
+		// is not new: it is read from where the original stopped.
 		start = lastLineStart(f, info.size, t.maxLine)
+		if info.size >= fingerprintMax {
+			if fp, err := fingerprint(f, fingerprintMax); err == nil {
+				if s, found, wait := t.ghostCopy(c, f, info, fp, now); found && wait {
+					t.closeFile(f)
+					return nil, false
+				} else if found {
+					start = s
+				}
+			}
+		}
 	default:
 		var ok bool
 		if start, ok = t.copyStart(c, f, info, now); !ok {
@@ -321,32 +348,9 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 	if err != nil {
 		return 0, true
 	}
-	t.mu.Lock()
-	for i, gh := range t.ghosts {
-		if gh.fpLen == fingerprintMax && gh.fp == fp && sameBytes(f, info.size, gh.readEnd, gh.tail) {
-			if gh.tracker != nil && gh.tracker.Pending() > 0 {
-				// The copy's checkpoint will say readEnd: it must not be
-				// ahead of what the original's lines got acknowledged.
-				// Meanwhile the checkpoint holds it at what was.
-				t.copyWaits[info.key] = copyWait{path: c.path, fp: fp, size: info.size, original: gh.tracker, seen: now}
-				t.mu.Unlock()
-				return 0, false
-			}
-			t.ghosts = slices.Delete(t.ghosts, i, i+1)
-			t.mu.Unlock()
-			delete(t.copyPending, info.key)
-			start = min(gh.readEnd, info.size)
-			lost := gh.lastSize - max(gh.readEnd, info.size)
-			if lost > 0 {
-				t.m.truncationLost.Add(float64(lost))
-			}
-			t.m.copies.Inc()
-			t.log.Info("file is a copy of a truncated file, reading it from where the original stopped",
-				"path", c.path, "original", gh.path, "offset", start, "size", info.size, "lost_bytes", max(lost, 0))
-			return start, true
-		}
+	if start, found, wait := t.ghostCopy(c, f, info, fp, now); found {
+		return start, !wait
 	}
-	t.mu.Unlock()
 	if t.fpIndex == nil {
 		t.fpIndex = t.indexFingerprints()
 	}
@@ -390,6 +394,44 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 	t.log.Info("file starts like another one but no truncation followed, reading it from the start",
 		"path", c.path, "other", livePath)
 	return 0, true
+}
+
+// ghostCopy looks for the truncated content f is a copy of: the same first
+// fingerprintMax bytes (fp) and, when f reaches the content's read offset,
+// the same bytes before it. found reports a match. wait reports that lines
+// read from the original are not all acknowledged yet: the copy's
+// checkpoint would be ahead of Kafka, so it is recorded in copyWaits and
+// decided again at the next rescan. Otherwise the content is consumed and
+// start is where the copy is read from; the bytes the original held beyond
+// both are counted as lost. Called from the Run goroutine.
+func (t *Tailer) ghostCopy(c candidate, f *os.File, info fileInfo, fp string, now time.Time) (start int64, found, wait bool) {
+	t.mu.Lock()
+	for i, gh := range t.ghosts {
+		if gh.fpLen == fingerprintMax && gh.fp == fp && sameBytes(f, info.size, gh.readEnd, gh.tail) {
+			if gh.tracker != nil && gh.tracker.Pending() > 0 {
+				// The copy's checkpoint will say readEnd: it must not be
+				// ahead of what the original's lines got acknowledged.
+				// Meanwhile the checkpoint holds it at what was.
+				t.copyWaits[info.key] = copyWait{path: c.path, fp: fp, size: info.size, original: gh.tracker, seen: now}
+				t.mu.Unlock()
+				return 0, true, true
+			}
+			t.ghosts = slices.Delete(t.ghosts, i, i+1)
+			t.mu.Unlock()
+			delete(t.copyPending, info.key)
+			start = min(gh.readEnd, info.size)
+			lost := gh.lastSize - max(gh.readEnd, info.size)
+			if lost > 0 {
+				t.m.truncationLost.Add(float64(lost))
+			}
+			t.m.copies.Inc()
+			t.log.Info("file is a copy of a truncated file, reading it from where the original stopped",
+				"path", c.path, "original", gh.path, "offset", start, "size", info.size, "lost_bytes", max(lost, 0))
+			return start, true, false
+		}
+	}
+	t.mu.Unlock()
+	return 0, false, false
 }
 
 // sameBytes reports whether f (of size size) holds want just before end, or

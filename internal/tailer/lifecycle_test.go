@@ -906,11 +906,12 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 	}
 
 	// A crash now: a new tailer restores that snapshot and must read every
-	// line of the first content again.
+	// line of the first content again, even with start_at: end (the copy is
+	// not a new file).
 	h.stop()
 	sink2 := &testSink{autoAck: true}
-	h2 := newHarness(t, config.Pipeline{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1}, sink2, 0,
-		withRestore(snap...))
+	p2 := config.Pipeline{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1, StartAt: "end"}
+	h2 := newHarness(t, p2, sink2, 0, withRestore(snap...))
 	h2.start()
 	waitFor(t, "first content again", func() bool {
 		c := counts(sink2.snapshot())
@@ -985,4 +986,40 @@ func TestParkedFileWaitingIsNotGone(t *testing.T) {
 	}
 	waitFor(t, "all lines", func() bool { sink.ackAll(); return sink.count() >= 110 })
 	checkExactlyOnce(t, sink.snapshot(), numbered("a", 0, 10)+numbered("b", 0, 100))
+}
+
+// TestStartAtEndRestartReadsCopyOfTruncated: with start_at: end, a file
+// copytruncated while the agent was stopped (the copy sorts before the
+// original) is not a new file: its copy is read from the checkpointed offset,
+// so the lines not shipped before the stop are not skipped.
+func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
+	old := numbered("a", 0, 100)
+	shipped := int64(len(numbered("a", 0, 40)))
+	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0, func(o *Options) {
+		dir := filepath.Dir(o.Pipeline.Paths[0])
+		path := filepath.Join(dir, "app.log")
+		writeFile(t, path, old)
+		dev, ino := inode(t, path)
+		sum, n := fp(old)
+		o.Restore = []checkpoint.FileState{{Pipeline: "test", Path: path, Device: dev, Inode: ino, Fingerprint: sum,
+			FingerprintLen: n, Offset: shipped, Size: int64(len(old)), Updated: time.Now()}}
+		// copytruncate while stopped; "app-1.log" sorts before "app.log".
+		copyFile(t, path, filepath.Join(dir, "app-1.log"))
+		if err := os.Truncate(path, 0); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, numbered("b", 0, 3))
+	})
+	h.start()
+	want := numbered("a", 40, 100) + numbered("b", 0, 3)
+	waitFor(t, "the unshipped lines and the new ones", func() bool {
+		c := counts(h.sink.snapshot())
+		for _, l := range strings.Split(strings.TrimSuffix(want, "\n"), "\n") {
+			if c[l] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	checkExactlyOnce(t, h.sink.snapshot(), want)
 }
