@@ -69,6 +69,7 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	initial := t.scans == 0
 	t.scans++
 	now := time.Now()
+	defer t.startHeld(ctx) // after t.mu is released below
 	t.updateWatches(w)
 	cands := t.discover()
 	// At start-up, checkpointed files go first: one truncated while the
@@ -263,7 +264,7 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		}
 		if unlinked {
 			// The old file is gone for good: this inode now holds a new one.
-			return t.newGeneration(ctx, c.path, f, info, 0, now), false
+			return t.newGeneration(ctx, c.path, f, info, 0, now, false), false
 		}
 		// A closed generation found again (parked, renamed back under a
 		// matched name, or its reader stopped on a read error): reopen it
@@ -281,7 +282,7 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now,
 				tail: tail, tracker: tracker})
 		}
-		return t.newGeneration(ctx, c.path, f, info, 0, now), false
+		return t.newGeneration(ctx, c.path, f, info, 0, now, false), false
 	}
 
 	f, info, res := t.open(c)
@@ -326,7 +327,9 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			return nil, false
 		}
 	}
-	return t.newGeneration(ctx, c.path, f, info, start, now), false
+	// A file with a checkpoint entry resumes (or restarts) from it after a
+	// crash; one without must be saved before it is read (start_at: end).
+	return t.newGeneration(ctx, c.path, f, info, start, now, !hasRst), false
 }
 
 // copyStart decides where a file never seen before starts: 0, unless its
@@ -412,6 +415,9 @@ func (t *Tailer) ghostCopy(c candidate, f *os.File, info fileInfo, fp string, no
 				// The copy's checkpoint will say readEnd: it must not be
 				// ahead of what the original's lines got acknowledged.
 				// Meanwhile the checkpoint holds it at what was.
+				if _, ok := t.copyWaits[info.key]; !ok {
+					t.unsaved = true
+				}
 				t.copyWaits[info.key] = copyWait{path: c.path, fp: fp, size: info.size, original: gh.tracker, seen: now}
 				t.mu.Unlock()
 				return 0, true, true
@@ -529,8 +535,9 @@ func (t *Tailer) countTruncation(path string, offset, size int64) {
 
 // newGeneration registers a new generation of the open file f starting at
 // start and starts its reader. It replaces any older generation with the
-// same key.
-func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, info fileInfo, start int64, now time.Time) *generation {
+// same key. hold: the file has no checkpoint entry, and with Persist its
+// reader starts only once the rescan saved one (startHeld).
+func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, info fileInfo, start int64, now time.Time, hold bool) *generation {
 	g := &generation{
 		key:      info.key,
 		wake:     make(chan struct{}, 1),
@@ -554,8 +561,35 @@ func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, inf
 		t.fpIndex[g.fp] = append(t.fpIndex[g.fp], g)
 	}
 	t.log.Info("file opened", "path", path, "inode", info.key.ino, "offset", start, "size", info.size)
+	if hold && t.persist != nil {
+		t.held = append(t.held, func() { t.startReader(ctx, g, f, info, start) })
+		return g
+	}
 	t.startReader(ctx, g, f, info, start)
 	return g
+}
+
+// startHeld saves the checkpoint with Persist when the rescan registered
+// files without an entry, then starts their readers: a restart after a
+// crash must find them in the checkpoint, or start_at: end would skip what
+// they hold. A failed save is logged (at most once a minute) and the files
+// are read anyway: the checkpoint's own errors are counted by its writer.
+// Called from the Run goroutine at the end of each rescan.
+func (t *Tailer) startHeld(ctx context.Context) {
+	if t.persist == nil || (len(t.held) == 0 && !t.unsaved) {
+		t.unsaved = false
+		return
+	}
+	if ctx.Err() == nil {
+		if err := t.persist(); err != nil && time.Since(t.persistLog) >= time.Minute {
+			t.persistLog = time.Now()
+			t.log.Warn("saving the checkpoint before reading new files failed, reading them anyway", "error", err)
+		}
+	}
+	for _, start := range t.held {
+		start() // exits at once, closing its file, when ctx is done
+	}
+	t.held, t.unsaved = nil, false
 }
 
 // mightBeCopy reports whether the first fingerprintMax bytes of a file that

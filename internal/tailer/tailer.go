@@ -79,6 +79,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics (constant label pipeline); may be nil.
 	Registerer prometheus.Registerer
+	// Persist saves the checkpoint now (typically Flusher.Flush; this
+	// tailer must be one of its sources). With start_at: end, a rescan
+	// that registers files without a checkpoint entry (present at
+	// start-up, new, or a copy waiting for its original's lines) calls it
+	// before their readers start, so that a restart after a crash never
+	// takes a file this run already began for one present at start-up and
+	// skips it to its end. nil: not called (a crash within a checkpoint
+	// interval of such a file's discovery may then skip it).
+	Persist func() error
 
 	// ReadBufferBytes is each reader's read size (default 64 KiB). Lines
 	// longer than it are read with a temporary larger buffer, up to
@@ -125,10 +134,11 @@ type Tailer struct {
 	// during a read, so buffer memory follows concurrent reads, not files.
 	bufs sync.Pool
 
-	budget *checkpoint.Budget
-	sink   Sink
-	log    *slog.Logger
-	m      *metrics
+	budget  *checkpoint.Budget
+	sink    Sink
+	persist func() error // Options.Persist, nil unless start_at: end
+	log     *slog.Logger
+	m       *metrics
 
 	started atomic.Bool
 	wg      sync.WaitGroup // reader goroutines
@@ -163,6 +173,13 @@ type Tailer struct {
 	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
 	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
 	emfileLog   time.Time                // last EMFILE log line
+	// held start the readers of the files the current rescan registered
+	// without a checkpoint entry, once persist saved them (see
+	// startHeld); unsaved: the rescan added an entry of its own (a copy
+	// waiting for its original).
+	held       []func()
+	unsaved    bool
+	persistLog time.Time // last persist failure log line
 }
 
 // ghost is the content of a file generation that was truncated or rewritten
@@ -343,6 +360,9 @@ func New(opts Options) (*Tailer, error) {
 	}
 	if opts.Sink == nil {
 		bad("sink is nil")
+	}
+	if t.startEnd {
+		t.persist = opts.Persist
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("tailer: pipeline %q: %w", p.Name, err)
