@@ -241,9 +241,12 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		g.mu.Lock()
 		g.lastSeen = now
 		// A parked file still at its path with its size is left closed;
-		// one that moved or was missing may be another file that got its
+		// one that moved, was missing, or was not found at this path by
+		// the last rescan (a new name it could not be opened under, as it
+		// waited for a descriptor) may be another file that got its
 		// inode, so it is opened and its identity checked below.
-		unchanged := g.parked && !g.gone && g.path == c.path && c.info.size == g.size
+		unchanged := g.parked && !g.gone && g.path == c.path && c.info.size == g.size &&
+			t.pathKeys[c.path].key == g.key
 		if g.path != c.path {
 			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
 			g.path = c.path
