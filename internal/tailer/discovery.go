@@ -176,19 +176,19 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		}
 		g.mu.Lock()
 		switch {
-		case g.running && !g.gone:
-			g.gone, g.goneSince = true, now
+		case g.state == genOpen:
+			g.state, g.goneSince = genDraining, now
 			g.signal()
 			t.log.Debug("file gone from its path, draining", "path", g.path, "inode", k.ino)
-		case g.parked && !g.gone:
+		case g.state == genParked:
 			// Closed for the descriptor budget, then renamed out of the
 			// globs or deleted: whatever was written to it after it was
 			// closed cannot be read.
-			g.gone, g.goneSince = true, now
+			g.state, g.goneSince = genParkedGone, now
 			t.m.discoveryErrs.WithLabelValues(reasonGoneParked).Inc()
 			t.log.Warn("file left its path while closed for the descriptor budget, later writes to it are not read",
 				"path", g.path, "inode", k.ino, "offset", g.readEnd, "max_open_files", cap(t.slots))
-		case !g.running && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
+		case !g.state.running() && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
 			delete(t.gens, k)
 			if !g.unlinked {
 				t.forgetUnread(g.path, k, g.readEnd, g.size)
@@ -245,17 +245,20 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		// the last rescan (a new name it could not be opened under, as it
 		// waited for a descriptor) may be another file that got its
 		// inode, so it is opened and its identity checked below.
-		unchanged := g.parked && !g.gone && g.path == c.path && c.info.size == g.size &&
+		unchanged := g.state == genParked && g.path == c.path && c.info.size == g.size &&
 			t.pathKeys[c.path].key == g.key
 		if g.path != c.path {
 			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
 			g.path = c.path
 		}
-		if g.gone {
-			g.gone = false
+		switch g.state {
+		case genDraining:
+			g.state = genOpen
 			g.signal()
+		case genParkedGone:
+			g.state = genParked
 		}
-		running, unlinked, fp, fpLen, readEnd := g.running, g.unlinked, g.fp, g.fpLen, g.readEnd
+		running, unlinked, fp, fpLen, readEnd := g.state.running(), g.unlinked, g.fp, g.fpLen, g.readEnd
 		size, tail, tracker := g.size, g.tail, g.tracker
 		g.mu.Unlock()
 		if running || unchanged {
@@ -366,7 +369,7 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		g.mu.Lock()
 		// A file at the path the other one had at the last rescan is its
 		// successor (rename rotation), not its copy.
-		if g.key != info.key && g.running && !g.gone && g.fpLen == fingerprintMax && g.fp == fp &&
+		if g.key != info.key && g.state == genOpen && g.fpLen == fingerprintMax && g.fp == fp &&
 			t.pathKeys[c.path].key != g.key {
 			live, livePath = g, g.path
 		}
@@ -616,7 +619,7 @@ func (t *Tailer) mightBeCopy(g *generation, f *os.File) bool {
 			continue
 		}
 		o.mu.Lock()
-		same := o.running && o.fpLen == fingerprintMax && o.fp == fp
+		same := o.state.running() && o.fpLen == fingerprintMax && o.fp == fp
 		o.mu.Unlock()
 		if same {
 			return true
@@ -694,9 +697,7 @@ func (t *Tailer) closeFile(f *os.File) {
 // startReader hands f to a new reader goroutine for g starting at offset.
 func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, info fileInfo, offset int64) {
 	g.mu.Lock()
-	g.running = true
-	g.gone = false
-	g.parked = false
+	g.state = genOpen
 	g.size = info.size
 	r := &reader{
 		t:         t,
@@ -950,7 +951,7 @@ func (t *Tailer) onEvent(ev fsnotify.Event) {
 		}
 		if g != nil {
 			g.mu.Lock()
-			parked := g.parked && !g.running
+			parked := g.state.parked()
 			g.mu.Unlock()
 			if parked {
 				t.requestHandover() // reopen it

@@ -555,7 +555,7 @@ func TestGoneWhileClosedCounted(t *testing.T) {
 		parked = 0
 		for _, g := range h.tl.gens {
 			g.mu.Lock()
-			if g.parked && !g.running {
+			if g.state.parked() {
 				parked++
 			}
 			g.mu.Unlock()

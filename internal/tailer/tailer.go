@@ -150,8 +150,15 @@ type Tailer struct {
 	rescanReq   chan struct{} // capacity 1: event loop → Run loop
 	handoverReq chan struct{} // capacity 1: readers, event loop → Run loop
 
-	// mu guards the maps below. Only the Run goroutine mutates them; the
-	// event loop, Snapshot and the lag gauge read them.
+	// mu guards the maps and slices below. The Run goroutine mutates them;
+	// readers add ghosts and withdraw a generation they hand back
+	// (reconsider); the event loop, Snapshot, Status and the lag gauge read
+	// them.
+	//
+	// Lock order: t.mu, then a generation's g.mu, then the locks inside
+	// checkpoint (Tracker, Budget), which take no other lock. Nothing holds
+	// g.mu while taking t.mu. Sink.Emit, Budget.Acquire and Persist are
+	// called with no tailer lock held.
 	mu       sync.Mutex
 	gens     map[fileKey]*generation
 	byPath   map[string]*generation
@@ -217,6 +224,37 @@ type pathKey struct {
 	seen time.Time
 }
 
+// genState is where a generation is in its reader's life. Transitions, all
+// under g.mu:
+//
+//	held → open                 startReader, once Persist saved its entry
+//	parked, parkedGone, closed → open   startReader: reopened by a rescan
+//	open → draining             rescan: not found at any matched path
+//	draining → open             rescan: found again (renamed back)
+//	open → parked               the reader yields its descriptor (mayPark)
+//	open, draining → closed     the reader exits: drained after rotation or
+//	                            deletion, read error, hand-back, shutdown
+//	draining → parkedGone       the reader yielded as the rescan found it gone
+//	parked → parkedGone         rescan: not found at any matched path
+//	parkedGone → parked         rescan: found again
+type genState uint8
+
+const (
+	genHeld       genState = iota // registered, its reader not started yet (waits for Options.Persist)
+	genOpen                       // a reader owns an open descriptor; the file is at a matched path
+	genDraining                   // a reader owns an open descriptor; not at any matched path: read to its end, then closed
+	genParked                     // closed at a line boundary to free a descriptor; reopened when it changes
+	genParkedGone                 // parked, then not found at any matched path: later writes to it are not read
+	genClosed                     // its reader exited (see closed above); reopened if found again
+)
+
+// running reports whether a reader goroutine owns an open descriptor.
+func (s genState) running() bool { return s == genOpen || s == genDraining }
+
+// parked reports whether the generation was closed for the descriptor
+// budget.
+func (s genState) parked() bool { return s == genParked || s == genParkedGone }
+
 // generation is one file generation (device, inode, content since the last
 // truncation) and the state its reader shares with the tailer.
 type generation struct {
@@ -234,15 +272,16 @@ type generation struct {
 	fp        string
 	fpLen     int
 	size      int64
-	running   bool      // a reader goroutine owns an open descriptor
-	gone      bool      // not found at any matched path by the last rescan
-	goneSince time.Time // when gone was set
+	state     genState
+	goneSince time.Time // when it was last found gone (draining, parkedGone)
 	lastSeen  time.Time // last rescan that found the file
-	readEnd   int64     // where a new reader resumes; valid while !running
-	tail      []byte    // up to fingerprintMax bytes just before readEnd; valid while !running
-	parked    bool      // closed at EOF (or after a fair slice) to free a descriptor; reopened when it changes
-	unlinked  bool      // link count was 0 when the reader closed the file
-	reported  bool      // drained, unlinked and included in a Snapshot: forget
+	readEnd   int64     // where a new reader resumes; valid while !state.running()
+	tail      []byte    // up to fingerprintMax bytes just before readEnd; valid while !state.running()
+	// Facts beside the state: unlinked, the link count was 0 when the
+	// reader closed the file; reported, closed, unlinked, drained and
+	// included in a Snapshot: forget it.
+	unlinked bool
+	reported bool
 }
 
 // signal wakes the generation's reader without blocking and asks it to
@@ -537,7 +576,7 @@ func (t *Tailer) Snapshot() []checkpoint.FileState {
 			Size:           g.size,
 			Updated:        g.lastSeen,
 		}
-		if g.running {
+		if g.state.running() {
 			st.Updated = now
 		} else if g.unlinked && g.tracker.Pending() == 0 {
 			g.reported = true

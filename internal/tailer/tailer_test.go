@@ -351,7 +351,7 @@ func TestDeletedFileHeldUntilAcked(t *testing.T) {
 		defer h.tl.mu.Unlock()
 		for _, g := range h.tl.gens {
 			g.mu.Lock()
-			gone := g.gone && time.Since(g.goneSince) > 100*time.Millisecond
+			gone := g.state == genDraining && time.Since(g.goneSince) > 100*time.Millisecond
 			g.mu.Unlock()
 			if gone {
 				return true
