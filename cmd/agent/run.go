@@ -294,6 +294,8 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 		Restore:    restore,
 		Logger:     a.log,
 		Registerer: reg,
+		// With start_at: end, files begun are saved before they are read.
+		Persist: a.flusher.Flush,
 	})
 	if err != nil {
 		return nil, err

@@ -146,7 +146,8 @@ func withRestore(st ...checkpoint.FileState) harnessOpt {
 }
 
 // newHarness builds a tailer with fast timings; p.Paths defaults to
-// dir/*.log. Run starts it.
+// dir/*.log, relative paths are under dir, absolute ones are kept (a second
+// tailer over the files of the first: a restart). Run starts it.
 func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, opts ...harnessOpt) *harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -154,7 +155,9 @@ func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, o
 		p.Name = "test"
 	}
 	for i, pat := range p.Paths {
-		p.Paths[i] = filepath.Join(dir, pat)
+		if !filepath.IsAbs(pat) {
+			p.Paths[i] = filepath.Join(dir, pat)
+		}
 	}
 	if len(p.Paths) == 0 {
 		p.Paths = []string{filepath.Join(dir, "*.log")}
@@ -349,6 +352,19 @@ func openFDsTo(t *testing.T, path string) int {
 			continue
 		}
 		if target == path || strings.TrimSuffix(target, " (deleted)") == path {
+			n++
+		}
+	}
+	return n
+}
+
+// unackedLines counts the received lines not acknowledged yet.
+func (s *testSink) unackedLines() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.recs {
+		if !r.acked {
 			n++
 		}
 	}

@@ -158,7 +158,7 @@ func (r *reader) mayPark() bool {
 		return false
 	}
 	r.g.mu.Lock()
-	gone, path := r.g.gone, r.g.path
+	gone, path := r.g.state == genDraining, r.g.path
 	r.g.mu.Unlock()
 	if gone {
 		return false
@@ -186,9 +186,16 @@ func (r *reader) exit() {
 		r.timer.Stop()
 	}
 	r.g.mu.Lock()
-	r.g.running = false
-	r.g.parked = r.parking
+	switch {
+	case r.parking && r.g.state == genDraining:
+		r.g.state = genParkedGone // found gone while it yielded
+	case r.parking:
+		r.g.state = genParked
+	default:
+		r.g.state = genClosed
+	}
 	r.g.readEnd = r.lineStart
+	r.g.tail = r.tail
 	r.g.unlinked = unlinked
 	r.g.size = r.size
 	r.g.mu.Unlock()
@@ -337,7 +344,7 @@ func (r *reader) restart() error {
 // read), a gone file returns at once for a refresh before it is closed.
 func (r *reader) idle(ctx context.Context, fresh bool) (done bool, err error) {
 	r.g.mu.Lock()
-	gone, goneSince := r.g.gone, r.g.goneSince
+	gone, goneSince := r.g.state == genDraining, r.g.goneSince
 	r.g.mu.Unlock()
 	if !gone {
 		if r.mayPark() {

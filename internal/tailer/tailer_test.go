@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -349,7 +350,7 @@ func TestDeletedFileHeldUntilAcked(t *testing.T) {
 		defer h.tl.mu.Unlock()
 		for _, g := range h.tl.gens {
 			g.mu.Lock()
-			gone := g.gone && time.Since(g.goneSince) > 100*time.Millisecond
+			gone := g.state == genDraining && time.Since(g.goneSince) > 100*time.Millisecond
 			g.mu.Unlock()
 			if gone {
 				return true
@@ -870,5 +871,48 @@ func testRotationUnderLoad(t *testing.T, glob string) {
 		waitFor(t, "rotated files closed", func() bool { return h.metric("logship_files_open") == 1 })
 	} else if got := h.metric("logship_files_open"); got != rotations+1 {
 		t.Errorf("%v files open, want %d", got, rotations+1)
+	}
+}
+
+// TestStartAtEndCrashKeepsFilesBegun: with start_at: end, files this run
+// began reading — one present at start-up (read from its end) and one that
+// appeared later (read from 0) — are in the checkpoint before any of their
+// lines is handed on. After a crash before the next periodic save, a
+// restart resumes them where they were; it does not skip them to their end.
+func TestStartAtEndCrashKeepsFilesBegun(t *testing.T) {
+	var mu sync.Mutex
+	var saved []checkpoint.FileState // the durable checkpoint: only what Persist saved
+	var h *harness
+	p := config.Pipeline{StartAt: "end"}
+	h = newHarness(t, p, &testSink{}, 0, func(o *Options) {
+		o.Persist = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			saved = h.tl.Snapshot()
+			return nil
+		}
+	})
+	old := h.path("old.log")
+	writeFile(t, old, "history\n")
+	h.start()
+	waitFor(t, "old.log known", func() bool { _, ok := h.stateOf(old); return ok })
+	appendFile(t, old, "old1\n")
+	writeFile(t, h.path("new.log"), "new1\nnew2\n")
+	h.waitLines(3) // none acknowledged
+	h.stop()
+
+	mu.Lock()
+	restore := slices.Clone(saved)
+	mu.Unlock()
+	sink2 := &testSink{autoAck: true}
+	h2 := newHarness(t, config.Pipeline{Paths: []string{filepath.Join(h.dir, "*.log")}, StartAt: "end"}, sink2, 0,
+		withRestore(restore...))
+	h2.start()
+	waitFor(t, "the unacknowledged lines again", func() bool {
+		got := sink2.datas()
+		return slices.Contains(got, "old1") && slices.Contains(got, "new1") && slices.Contains(got, "new2")
+	})
+	if got := sink2.datas(); slices.Contains(got, "history") {
+		t.Errorf("restart read %q: old.log was present at the first start, its history is skipped", got)
 	}
 }
