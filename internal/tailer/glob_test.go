@@ -167,3 +167,54 @@ func runAsNobody(t *testing.T, test string) {
 		t.Fatalf("%s as uid 65534: %v\n%s", test, err, out)
 	}
 }
+
+// parkedPath waits until a generation is closed for the descriptor budget
+// and returns its path.
+func parkedPath(t *testing.T, h *harness) string {
+	t.Helper()
+	path := ""
+	waitFor(t, "a file parked", func() bool {
+		h.tl.mu.Lock()
+		defer h.tl.mu.Unlock()
+		for _, g := range h.tl.gens {
+			g.mu.Lock()
+			if g.state == genParked {
+				path = g.path
+			}
+			g.mu.Unlock()
+		}
+		return path != ""
+	})
+	return path
+}
+
+// TestUnreadableParkedFile: a file closed for the descriptor budget that
+// cannot be reopened (permission denied) keeps its state until it can; it
+// did not leave its path. Run as uid 65534 by
+// TestUnreadableParkedFileAsNobody.
+func TestUnreadableParkedFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores file permissions; TestUnreadableParkedFileAsNobody runs this as uid 65534")
+	}
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
+	writeFile(t, h.path("a.log"), "a\n")
+	writeFile(t, h.path("b.log"), "b\n")
+	h.start()
+	h.waitLines(2)
+	path := parkedPath(t, h)
+	chmod(t, path, 0o200)
+	appendFile(t, path, "more\n")
+	waitFor(t, "the open failure counted", func() bool {
+		return h.metric("logship_discovery_errors_total", "reason", reasonOpen) >= 1
+	})
+	chmod(t, path, 0o644)
+	h.waitLines(3)
+	if n := h.metric("logship_discovery_errors_total", "reason", reasonGoneParked); n != 0 {
+		t.Errorf("%v files counted as gone while closed, want 0: it could not be opened for a while", n)
+	}
+}
+
+// TestUnreadableParkedFileAsNobody runs TestUnreadableParkedFile as uid 65534.
+func TestUnreadableParkedFileAsNobody(t *testing.T) {
+	runAsNobody(t, "TestUnreadableParkedFile")
+}
