@@ -31,18 +31,23 @@ const (
 // entry is one registered record in the pending window.
 type entry struct {
 	end   int64
+	size  int64 // budget bytes, released when the entry leaves the window
 	acked bool
 }
 
 // Tracker follows the pending lines of one file generation. Add is called
 // from the file's single reader goroutine; Ack.Done from any goroutine.
 //
-// The pending window is a ring of {end, acked} entries in file order;
+// The pending window is a ring of {end, size, acked} entries in file order;
 // sequence numbers map to ring slots, so Add and Done are O(1) amortised and
-// each takes one short mutex section. Acknowledged bytes go back to the
-// budget at once; the committed offset advances only across the contiguous
-// acknowledged prefix, so a withheld acknowledgement (a batch being retried)
-// holds the checkpoint back without holding the budget of later records.
+// each takes one short mutex section. The committed offset advances only
+// across the contiguous acknowledged prefix, and a record's budget bytes go
+// back with it: a withheld acknowledgement (a batch being retried, a
+// partition behind the others) holds the checkpoint and the budget of the
+// records after it. Their memory is held too — the lines of one read share
+// one allocation, and round-robin partitioning spreads them over every
+// partition — so releasing at each acknowledgement let the heap grow to
+// several times the budget while one partition lagged (issue 19).
 type Tracker struct {
 	budget *Budget
 
@@ -60,8 +65,8 @@ type Tracker struct {
 	doubles   uint64
 }
 
-// NewTracker starts a tracker whose committed offset is start. Acknowledged
-// bytes are released to budget (which may be nil).
+// NewTracker starts a tracker whose committed offset is start. The bytes of
+// committed records are released to budget (which may be nil).
 func NewTracker(start int64, budget *Budget) *Tracker {
 	if start < 0 {
 		panic(fmt.Sprintf("checkpoint: NewTracker(%d): negative offset", start))
@@ -74,7 +79,8 @@ func NewTracker(start int64, budget *Budget) *Tracker {
 // end must not decrease between calls.
 //
 // The reader must already hold size bytes of the tracker's budget (Acquire
-// before reading); ownership passes to the token, and Done releases them.
+// before reading); ownership passes to the tracker, which releases them when
+// the committed offset moves past the record.
 //
 // Add panics when end is below the previous end (or below start) or size is
 // negative: both are reader bugs that would otherwise move a checkpoint
@@ -93,7 +99,7 @@ func (t *Tracker) Add(end, size int64) Ack {
 	if t.n == len(t.ring) {
 		t.grow()
 	}
-	t.ring[(t.head+t.n)&(len(t.ring)-1)] = entry{end: end}
+	t.ring[(t.head+t.n)&(len(t.ring)-1)] = entry{end: end, size: size}
 	t.n++
 	t.pending++
 	t.lastEnd = end
@@ -117,24 +123,24 @@ func (t *Tracker) grow() {
 	t.head = 0
 }
 
-// done resolves the records seq..seq+more, all or none. It returns false
-// when any of them was already resolved or is unknown; the caller then must
-// not release the token's bytes.
-func (t *Tracker) done(seq, more uint64) bool {
+// done resolves the records seq..seq+more, all or none, and returns the
+// budget bytes of the records it committed (the caller releases them). ok is
+// false when any of them was already resolved or is unknown.
+func (t *Tracker) done(seq, more uint64) (release int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if seq < t.headSeq || seq+more >= t.nextSeq {
 		// Below the window: resolved and committed already. At or above
 		// nextSeq: never issued.
 		t.doubles++
-		return false
+		return 0, false
 	}
 	mask := len(t.ring) - 1
 	first := t.head + int(seq-t.headSeq)
 	for k := 0; k <= int(more); k++ {
 		if t.ring[(first+k)&mask].acked {
 			t.doubles++
-			return false
+			return 0, false
 		}
 	}
 	for k := 0; k <= int(more); k++ {
@@ -147,6 +153,7 @@ func (t *Tracker) done(seq, more uint64) bool {
 		}
 		for t.n > 0 && t.ring[t.head].acked {
 			t.committed = t.ring[t.head].end
+			release += t.ring[t.head].size
 			t.ring[t.head] = entry{}
 			t.head = (t.head + 1) & mask
 			t.n--
@@ -160,7 +167,7 @@ func (t *Tracker) done(seq, more uint64) bool {
 		close(t.drained)
 		t.drained = nil
 	}
-	return true
+	return release, true
 }
 
 // Committed is the end offset of the longest acknowledged contiguous prefix.
@@ -272,19 +279,21 @@ func (a Ack) Records() int {
 //
 // Done may be called from any goroutine, concurrently with Add and other
 // Done calls. It never blocks beyond two short mutex sections (tracker, then
-// budget) and releases the record's bytes to the budget at once.
+// budget). It releases to the budget the bytes of every record the committed
+// offset moved past: this record's once every record before it is resolved.
 func (a Ack) Done() {
 	if a.t == nil {
 		return
 	}
-	if !a.t.done(a.seq, a.more) {
+	release, ok := a.t.done(a.seq, a.more)
+	if !ok {
 		doubleAcks.Add(1)
 		return
 	}
-	if a.t.budget != nil {
-		a.t.budget.Release(a.size)
+	if a.t.budget != nil && release > 0 {
+		a.t.budget.Release(release)
 	}
 }
 
-// Size is the number of budget bytes the token releases when resolved.
+// Size is the number of budget bytes the records of the token hold.
 func (a Ack) Size() int64 { return a.size }

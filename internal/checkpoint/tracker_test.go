@@ -75,9 +75,11 @@ func TestTrackerFailedBatch(t *testing.T) {
 	if tr.Pending() != 2 || tr.Window() != 7 {
 		t.Fatalf("Pending=%d Window=%d, want 2 and 7", tr.Pending(), tr.Window())
 	}
-	// Bytes of acknowledged records are back in the budget already.
-	if got := b.InUse(); got != 200 {
-		t.Fatalf("InUse = %d, want 200 (the withheld batch)", got)
+	// The budget comes back with the committed offset: the withheld batch
+	// holds its own bytes and those of every record after it (their memory
+	// is shared with it: one read's lines are one allocation).
+	if got := b.InUse(); got != 700 {
+		t.Fatalf("InUse = %d, want 700 (the withheld batch and the records after it)", got)
 	}
 	select {
 	case <-tr.Drained():
@@ -89,9 +91,15 @@ func TestTrackerFailedBatch(t *testing.T) {
 	if got := tr.Committed(); got != 300 {
 		t.Fatalf("Committed after re-sent record 4 = %d, want 300", got)
 	}
+	if got := b.InUse(); got != 700 {
+		t.Fatalf("InUse after re-sent record 4 = %d, want 700", got)
+	}
 	acks[3].Done()
 	if got := tr.Committed(); got != 1000 {
 		t.Fatalf("Committed after the batch succeeded = %d, want 1000", got)
+	}
+	if got := b.InUse(); got != 0 {
+		t.Fatalf("InUse after the batch succeeded = %d, want 0", got)
 	}
 	select {
 	case <-drained:
@@ -299,13 +307,28 @@ func TestTrackerConcurrent(t *testing.T) {
 				}
 				held = held[:0]
 			}
-			for a := range ch {
-				held = append(held, a)
-				if len(held) >= 1+rng.IntN(32) {
+			// Like the producer's linger, a sender flushes what it holds
+			// when nothing more comes: the budget comes back only with the
+			// committed offset, so holding the oldest record forever would
+			// stall the adder.
+			linger := time.NewTimer(time.Millisecond)
+			defer linger.Stop()
+			for {
+				select {
+				case a, ok := <-ch:
+					if !ok {
+						flush()
+						return
+					}
+					held = append(held, a)
+					if len(held) >= 1+rng.IntN(32) {
+						flush()
+					}
+				case <-linger.C:
 					flush()
 				}
+				linger.Reset(time.Millisecond)
 			}
-			flush()
 		})
 	}
 	stop := make(chan struct{})
