@@ -123,6 +123,10 @@ type agentProc struct {
 	exited  chan struct{}
 	exitErr error
 	runs    int
+	// cgroup, if set, is a cgroup directory (v1 memory or v2) the agent is
+	// started in: a shell writes its own pid to cgroup.procs and execs the
+	// agent, so the agent reads its cgroup limit from its first instruction.
+	cgroup string
 }
 
 type agentConfig struct {
@@ -226,6 +230,10 @@ func (a *agentProc) start() {
 	a.runs++
 	fmt.Fprintf(logf, "---- start %d ----\n", a.runs)
 	cmd := exec.Command(a.bin, "run", "-config", a.cfgPath)
+	if a.cgroup != "" {
+		cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec "$2" run -config "$3"`,
+			"sh", a.cgroup, a.bin, a.cfgPath)
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
