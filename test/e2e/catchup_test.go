@@ -35,7 +35,7 @@ const catchUpHeadroom = 40 << 20
 func TestCatchUpMemoryAfterOutage(t *testing.T) {
 	for _, mib := range []int64{16, 32, 64} {
 		t.Run(fmt.Sprintf("memory_limit_%dMiB", mib), func(t *testing.T) {
-			r := catchUp(t, mib<<20, nil)
+			r := catchUp(t, mib<<20, catchUpOptions{})
 			if r.peak() > mib<<20+catchUpHeadroom {
 				t.Fatalf("peak RSS %.1f MiB (sampled %.1f, VmHWM %.1f) over memory_limit %d MiB + 40 MiB",
 					mibOf(r.peak()), mibOf(r.sampled), mibOf(r.hwm), mib)
@@ -48,12 +48,21 @@ func TestCatchUpMemoryAfterOutage(t *testing.T) {
 // memory cgroup with a hard limit — the DaemonSet's 128Mi at the default
 // budget, and 64Mi at memory_limit 16MiB — through an outage and the drain
 // after it. It must not be OOM-killed (the cgroup's oom_kill counter and
-// the agent's exit status), and nothing may be missing.
+// the agent's exit status), and nothing may be missing. The third case is
+// killed with SIGKILL during the catch-up and restarted in the same cgroup:
+// no crash loop, nothing missing.
 func TestF27CatchUpInMemoryCgroup(t *testing.T) {
-	for _, c := range []struct{ cgroup, budget int64 }{{128 << 20, 32 << 20}, {64 << 20, 16 << 20}} {
-		t.Run(fmt.Sprintf("cgroup_%dMiB_memory_limit_%dMiB", c.cgroup>>20, c.budget>>20), func(t *testing.T) {
+	for _, c := range []struct {
+		cgroup, budget int64
+		kill           bool
+	}{{128 << 20, 32 << 20, false}, {64 << 20, 16 << 20, false}, {128 << 20, 32 << 20, true}} {
+		name := fmt.Sprintf("cgroup_%dMiB_memory_limit_%dMiB", c.cgroup>>20, c.budget>>20)
+		if c.kill {
+			name += "_kill9_in_drain"
+		}
+		t.Run(name, func(t *testing.T) {
 			cg := newMemCgroup(t, c.cgroup)
-			r := catchUp(t, c.budget, cg)
+			r := catchUp(t, c.budget, catchUpOptions{cg: cg, killInDrain: c.kill})
 			st := cg.stats()
 			t.Logf("cgroup %s: limit %d MiB, max usage %.1f MiB, failcnt %d, oom_kill %d",
 				cg.version, c.cgroup>>20, mibOf(st.maxUsage), st.failcnt, st.oomKill)
@@ -106,10 +115,16 @@ type catchUpResult struct {
 
 func (r catchUpResult) peak() int64 { return max(r.sampled, r.hwm) }
 
-// catchUp runs the outage-then-drain scenario once at the given budget,
-// in cg when it is not nil, and checks that every line arrived and that
-// the agent was never killed. It returns the RSS figures.
-func catchUp(t *testing.T, budget int64, cg *memCgroup) catchUpResult {
+type catchUpOptions struct {
+	cg          *memCgroup // run the agent in this cgroup
+	killInDrain bool       // SIGKILL the agent a fifth into the drain and restart it
+}
+
+// catchUp runs the outage-then-drain scenario once at the given budget and
+// checks that every line arrived and that the agent was never killed but
+// by the test. It returns the RSS figures (of both runs when killed).
+func catchUp(t *testing.T, budget int64, o catchUpOptions) catchUpResult {
+	cg := o.cg
 	topic := newTopic(t, 3)
 	dir := t.TempDir()
 	const files = 10
@@ -152,15 +167,39 @@ func catchUp(t *testing.T, budget int64, cg *memCgroup) catchUpResult {
 	}
 	resumed = true
 	drainStart := time.Now()
+	var r catchUpResult
+	if o.killInDrain {
+		waitShipped(t, topic, w.total()/5, 2*time.Minute)
+		if !a.running() {
+			t.Fatalf("agent exited during the drain: %v", a.exitErr)
+		}
+		r.hwm = a.peakRSS()
+		a.kill()
+		s.stop()
+		r.sampled, r.pausedPeak = max(s.peak[phaseDrain], s.peak[phasePaused]), s.peak[phasePaused]
+		a.start() // in the same cgroup
+		s = startRSSSampler(a.cmd.Process.Pid)
+		s.mark(phaseDrain)
+		defer s.stop()
+	}
 	waitShipped(t, topic, w.total(), 2*time.Minute+time.Duration(*catchUpBytes>>20)*300*time.Millisecond)
+	if o.killInDrain {
+		// The re-sent lines count in the high watermarks too: caught up is
+		// when the restarted agent has nothing left to acknowledge.
+		waitFor(t, 2*time.Minute, "the restarted agent to catch up", func() bool {
+			lag, err1 := a.metric("logship_file_lag_bytes")
+			inflight, err2 := a.metric("logship_inflight_bytes")
+			return err1 == nil && err2 == nil && lag == 0 && inflight == 0
+		})
+	}
 	drain := time.Since(drainStart)
 	if !a.running() {
 		t.Fatalf("agent exited during the drain: %v", a.exitErr)
 	}
-	r := catchUpResult{hwm: a.peakRSS()}
+	r.hwm = max(r.hwm, a.peakRSS())
 	s.stop()
-	r.sampled, r.pausedPeak = s.peak[phaseDrain], s.peak[phasePaused]
-	r.sampled = max(r.sampled, r.pausedPeak)
+	r.pausedPeak = max(r.pausedPeak, s.peak[phasePaused])
+	r.sampled = max(r.sampled, s.peak[phaseDrain], r.pausedPeak)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
 	missing, dups, first := tl.check(w.written())
