@@ -21,7 +21,7 @@ import (
 // default keeps each run to tens of seconds; issue 19's figure is for 1 GB:
 //
 //	go test -count=1 -run 'CatchUp' ./test/e2e/ -catchup-bytes 1073741824
-var catchUpBytes = flag.Int64("catchup-bytes", 200<<20, "backlog written while the broker is paused in the catch-up memory tests")
+var catchUpBytes = flag.Int64("catchup-bytes", 128<<20, "backlog written while the broker is paused in the catch-up memory tests")
 
 // catchUpHeadroom is what the agent may use beyond agent.memory_limit at its
 // peak, through the outage and the drain after it (issue 19).

@@ -59,12 +59,17 @@ func newWriter(t testing.TB, dir string, n, payloadLen int) *writer {
 func (w *writer) write(t testing.TB, i, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var buf bytes.Buffer
+	buf := make([]byte, 0, n*(len(w.payload)+16))
 	for range n {
-		fmt.Fprintf(&buf, "%d %d %s\n", i, w.next[i], w.payload)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(w.next[i]), 10)
+		buf = append(buf, ' ')
+		buf = append(buf, w.payload...)
+		buf = append(buf, '\n')
 		w.next[i]++
 	}
-	if _, err := w.files[i].Write(buf.Bytes()); err != nil {
+	if _, err := w.files[i].Write(buf); err != nil {
 		t.Errorf("writer: %v", err)
 	}
 }
