@@ -17,6 +17,7 @@ import (
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
+	"github.com/logship/logship/internal/memlimit"
 	"github.com/logship/logship/internal/pipeline"
 	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/sdnotify"
@@ -54,7 +55,10 @@ sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Agent, level, stderr)
-	setMemoryLimit(cfg.Agent, log)
+	if err := setMemoryLimit(cfg.Agent, log); err != nil {
+		log.Error("configuration does not fit in memory", "error", err)
+		return exitUsage
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn("insecure setting", "key", w.Key, "problem", w.Problem)
 	}
@@ -99,21 +103,30 @@ func newLogger(a config.Agent, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// setMemoryLimit gives the Go runtime a soft memory limit derived from
-// agent.memory_limit (the budget of bytes in flight) unless GOMEMLIMIT is
-// set: the budget plus the larger of 24 MiB (runtime, produce-request and
-// lz4 buffers, metrics) and half the budget. The budget bounds what is
-// retained; this makes the collector return freed memory before the heap
-// doubles, so the default 32 MiB budget runs in under 64 MiB of RSS
-// (measured by make bench; 2×budget+32 MiB let it reach 96 MiB).
-func setMemoryLimit(a config.Agent, log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
-	}
+// setMemoryLimit reads the cgroup memory limit, refuses a budget whose
+// peak (memory_limit + memlimit.Headroom) would not fit under it, and gives
+// the Go runtime the soft limit memlimit.SoftLimit unless GOMEMLIMIT is set.
+// The budget bounds what is retained; the soft limit makes the collector
+// return freed memory before the heap doubles. The figures are logged.
+func setMemoryLimit(a config.Agent, log *slog.Logger) error {
 	budget := int64(a.MemoryLimit)
-	limit := budget + max(24<<20, budget/2)
-	debug.SetMemoryLimit(limit)
-	log.Debug("go runtime memory limit set", "bytes", limit)
+	cg, err := memlimit.ReadCgroup("/proc/self/cgroup", "/sys/fs/cgroup")
+	if err != nil {
+		// Not knowing the ceiling is no reason not to run.
+		log.Warn("cgroup memory limit unknown", "error", err)
+	}
+	if err := memlimit.Check(budget, cg); err != nil {
+		return err
+	}
+	soft := memlimit.SoftLimit(budget)
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		soft = debug.SetMemoryLimit(-1) // GOMEMLIMIT's value, unchanged
+	} else {
+		debug.SetMemoryLimit(soft)
+	}
+	log.Info("memory limits", "memory_limit", budget, "go_soft_limit", soft, "expected_peak", budget+memlimit.Headroom,
+		"cgroup_limit", cg.Limit, "cgroup_version", cg.Version, "cgroup_file", cg.File)
+	return nil
 }
 
 // agent is the wired set of long-lived parts.

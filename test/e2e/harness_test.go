@@ -61,12 +61,17 @@ func newWriter(t testing.TB, dir string, n, payloadLen int) *writer {
 func (w *writer) write(t testing.TB, i, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var buf bytes.Buffer
+	buf := make([]byte, 0, n*(len(w.payload)+16))
 	for range n {
-		fmt.Fprintf(&buf, "%d %d %s\n", i, w.next[i], w.payload)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(w.next[i]), 10)
+		buf = append(buf, ' ')
+		buf = append(buf, w.payload...)
+		buf = append(buf, '\n')
 		w.next[i]++
 	}
-	if _, err := w.files[i].Write(buf.Bytes()); err != nil {
+	if _, err := w.files[i].Write(buf); err != nil {
 		t.Errorf("writer: %v", err)
 	}
 }
@@ -125,6 +130,10 @@ type agentProc struct {
 	exited  chan struct{}
 	exitErr error
 	runs    int
+	// cgroup, if set, is a cgroup directory (v1 memory or v2) the agent is
+	// started in: a shell writes its own pid to cgroup.procs and execs the
+	// agent, so the agent reads its cgroup limit from its first instruction.
+	cgroup string
 }
 
 type agentConfig struct {
@@ -228,6 +237,10 @@ func (a *agentProc) start() {
 	a.runs++
 	fmt.Fprintf(logf, "---- start %d ----\n", a.runs)
 	cmd := exec.Command(a.bin, "run", "-config", a.cfgPath)
+	if a.cgroup != "" {
+		cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec "$2" run -config "$3"`,
+			"sh", a.cgroup, a.bin, a.cfgPath)
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

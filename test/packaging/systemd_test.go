@@ -304,12 +304,12 @@ func TestSystemdUnitMatchesAgent(t *testing.T) {
 	high := systemdBytes(t, u.one(t, "Service.MemoryHigh"))
 	max := systemdBytes(t, u.one(t, "Service.MemoryMax"))
 	for name, budget := range map[string]int64{"default": int64(config.DefaultMemoryLimit), "systemd/agent.yaml": int64(cfg.Agent.MemoryLimit)} {
-		soft := goSoftLimit(budget)
-		if high <= soft || max < high {
-			t.Errorf("%s memory_limit %d gives a Go soft limit of %d bytes: want it < MemoryHigh (%d) <= MemoryMax (%d)", name, budget, soft, high, max)
+		peak := peakMemory(budget)
+		if high <= peak || max < high {
+			t.Errorf("%s memory_limit %d gives a peak of %d bytes: want it < MemoryHigh (%d) <= MemoryMax (%d)", name, budget, peak, high, max)
 		}
-		if max > 2*soft {
-			t.Errorf("MemoryMax %d is more than twice the Go soft limit %d of the %s memory_limit: it bounds nothing", max, soft, name)
+		if max > 2*peak {
+			t.Errorf("MemoryMax %d is more than twice the peak %d of the %s memory_limit: it bounds nothing", max, peak, name)
 		}
 	}
 
