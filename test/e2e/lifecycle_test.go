@@ -379,6 +379,9 @@ func TestF16CompressAndUnlink(t *testing.T) {
 	tk := time.NewTicker(500 * time.Millisecond)
 	for k := 1; k <= rotations; k++ {
 		<-tk.C
+		// On a loaded machine the writer may not have reopened the path
+		// yet: rotate what exists, as logrotate would.
+		waitFor(t, 10*time.Second, "the writer's reopen", s.reopened)
 		rotated := fmt.Sprintf("%s.%d", path, k)
 		if err := os.Rename(path, rotated); err != nil {
 			t.Fatal(err)
