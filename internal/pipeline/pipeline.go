@@ -16,6 +16,7 @@ import (
 
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
+	"github.com/logship/logship/internal/logthrottle"
 	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,9 +50,9 @@ type Pipeline struct {
 	log         *slog.Logger
 	backoffMax  time.Duration
 	altered     prometheus.Counter
-	// topicErrLogged is the unix nanos of the last "topic metadata
-	// unavailable" log line.
-	topicErrLogged atomic.Int64
+	// topicLogs keeps "topic metadata unavailable" to one line per
+	// logInterval for the pipeline.
+	topicLogs *logthrottle.Throttle
 	// waitingSince is the unix nanos since which Emit has been waiting for
 	// the topic's metadata; 0 once it was last available.
 	waitingSince atomic.Int64
@@ -119,6 +120,7 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
 		out:         out,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
+		topicLogs:   logthrottle.New(logInterval, nil),
 		backoffMax:  10 * time.Second,
 		altered:     altered,
 	}, nil
@@ -267,8 +269,7 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 		// One error per interval for the pipeline (every reader of its
 		// files waits here), naming the topic in an attribute and the error
 		// text; the lines wait in their files meanwhile.
-		now, last := time.Now().UnixNano(), p.topicErrLogged.Load()
-		if now-last > int64(logInterval) && p.topicErrLogged.CompareAndSwap(last, now) {
+		if _, ok := p.topicLogs.Allow("topic metadata"); ok {
 			p.log.Error("topic metadata unavailable, waiting", "error", err)
 		}
 		select {

@@ -1,13 +1,16 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +144,26 @@ func TestRecordingMechanismNamesBroker(t *testing.T) {
 	}
 	if got := newBrokerAuth(nil, nil).mechanismName(); got != "none" {
 		t.Fatalf("no SASL: mechanism %q", got)
+	}
+}
+
+// TestConditionsLoggedOncePerInterval: a persisting auth failure and a
+// repeated produce error each give one log line per interval, per
+// condition (class and topic), not one per occurrence.
+func TestConditionsLoggedOncePerInterval(t *testing.T) {
+	var logs bytes.Buffer
+	p, _ := newTestProducer(t, &fakeBroker{}, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer closeProducer(t, p)
+	for range 5 {
+		if !p.logAuthFailure(fmt.Errorf("x: %w", kafka.SASLAuthenticationFailed)) {
+			t.Fatal("SASL failure not recognised as an auth error")
+		}
+		p.logOnce("retry/a", slog.LevelWarn, "produce failed, retrying", "topic", "a")
+		p.logOnce("retry/b", slog.LevelWarn, "produce failed, retrying", "topic", "b")
+	}
+	for msg, want := range map[string]int{"kafka authentication failed": 1, "produce failed, retrying": 2} {
+		if n := strings.Count(logs.String(), msg); n != want {
+			t.Errorf("%d %q lines, want %d:\n%s", n, msg, want, logs.String())
+		}
 	}
 }
