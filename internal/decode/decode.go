@@ -26,7 +26,6 @@ import (
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/logthrottle"
 	"github.com/logship/logship/internal/tailer"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Event is one decoded log event: a line, a line joined from partials, or a
@@ -89,10 +88,13 @@ const idleStateAfter = 5 * time.Minute
 
 // Options configure a Decoder.
 type Options struct {
-	Pipeline   config.Pipeline
-	Next       Sink
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Pipeline config.Pipeline
+	Next     Sink
+	Logger   *slog.Logger
+	// Metrics are the collectors the decoder counts into under the label
+	// pipeline=Pipeline.Name; nil builds the decoder only to validate the
+	// pipeline (it counts into collectors nobody gathers).
+	Metrics *Metrics
 	// LogInterval is the minimum time between two logs of the same
 	// condition; default 30s.
 	LogInterval time.Duration
@@ -186,11 +188,11 @@ func New(opts Options) (*Decoder, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d.log = logger.With("component", "decode", "pipeline", pc.Name, "format", d.format)
-	m, err := newMetrics(pc.Name, d.format, opts.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("decode: pipeline %s: register metrics: %w", pc.Name, err)
+	m := opts.Metrics
+	if m == nil {
+		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	d.m = m
+	d.m = m.pipeline(pc.Name, d.format)
 	return d, nil
 }
 

@@ -6,7 +6,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -60,8 +59,10 @@ type Pipeline struct {
 
 // New builds the pipeline described by pc on top of out. host is the
 // value used for key: host and the envelope's host field; agentID is the
-// agent's stable id (agentid.Load), part of HeaderSource.
-func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+// agent's stable id (agentid.Load), part of HeaderSource. m holds the
+// collectors it counts into under the pipeline label pc.Name; nil builds the
+// pipeline only to validate pc (it counts into collectors nobody gathers).
+func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, m *Metrics) (*Pipeline, error) {
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
@@ -87,26 +88,10 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	altered := prometheus.NewCounter(prometheus.CounterOpts{
-		Name:        "logship_lines_altered_total",
-		Help:        "Lines whose invalid UTF-8 was replaced by U+FFFD in the JSON envelope.",
-		ConstLabels: prometheus.Labels{"pipeline": pc.Name},
-	})
-	if reg != nil {
-		if err := reg.Register(altered); err != nil {
-			// A pipeline re-created by a reload keeps counting in the
-			// series of its predecessor.
-			var are prometheus.AlreadyRegisteredError
-			existing, ok := prometheus.Counter(nil), false
-			if errors.As(err, &are) {
-				existing, ok = are.ExistingCollector.(prometheus.Counter)
-			}
-			if !ok {
-				return nil, fmt.Errorf("pipeline %s: register metrics: %w", pc.Name, err)
-			}
-			altered = existing
-		}
+	if m == nil {
+		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
+	altered := m.altered.WithLabelValues(pc.Name)
 	return &Pipeline{
 		name:        pc.Name,
 		topic:       pc.Topic,
