@@ -58,6 +58,7 @@ func waitQueued(t *testing.T, b *Budget, n int) {
 }
 
 func TestBudget(t *testing.T) {
+	t.Parallel()
 	t.Run("within limit", func(t *testing.T) {
 		b := NewBudget(100)
 		for range 4 {
@@ -211,6 +212,7 @@ func TestBudget(t *testing.T) {
 // budget must never exceed its limit (except a lone oversize holder) and end
 // empty.
 func TestBudgetStress(t *testing.T) {
+	t.Parallel()
 	const limit = 1000
 	b := NewBudget(limit)
 	var wg sync.WaitGroup

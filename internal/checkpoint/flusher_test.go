@@ -82,6 +82,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestFlusherFlush(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +177,7 @@ func TestFlusherFlush(t *testing.T) {
 }
 
 func TestFlusherRunAndErrors(t *testing.T) {
+	t.Parallel()
 	m := newMemFS()
 	s, err := openStore("/state", m, fixedClock())
 	if err != nil {
@@ -251,6 +253,7 @@ func TestFlusherRunAndErrors(t *testing.T) {
 }
 
 func TestNewFlusherValidation(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +310,7 @@ func (g *gatedSource) Snapshot() []FileState {
 // Flush must not save its older snapshot after the final one (#11 item 3):
 // after a clean stop the checkpoint is what was acknowledged last.
 func TestFinalFlushNeverGoesBackwards(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 )
 
 func TestIsAuthError(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -77,6 +78,7 @@ func tlsServer(t *testing.T, cert *pki.Cert) string {
 }
 
 func TestBrokerAuthDialNamesBroker(t *testing.T) {
+	t.Parallel()
 	ca, err := pki.NewCA("test-ca")
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +130,7 @@ func TestBrokerAuthDialNamesBroker(t *testing.T) {
 }
 
 func TestRecordingMechanismNamesBroker(t *testing.T) {
+	t.Parallel()
 	a := newBrokerAuth(nil, plain.Mechanism{Username: "u", Password: "p"})
 	if a.mechanismName() != "PLAIN" {
 		t.Fatalf("mechanism %s", a.mechanismName())
@@ -151,6 +154,7 @@ func TestRecordingMechanismNamesBroker(t *testing.T) {
 // repeated produce error each give one log line per interval, per
 // condition (class and topic), not one per occurrence.
 func TestConditionsLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	p, _ := newTestProducer(t, &fakeBroker{}, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer closeProducer(t, p)

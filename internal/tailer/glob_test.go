@@ -18,6 +18,7 @@ import (
 // too, and its files are read once it is readable. Run as uid 65534 by
 // TestUnreadableDirectoryAsNobody (root ignores permissions).
 func TestUnreadableDirectory(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores directory permissions")
 	}
@@ -78,6 +79,7 @@ func TestUnreadableDirectory(t *testing.T) {
 
 // TestUnreadableDirectoryAsNobody runs TestUnreadableDirectory as uid 65534.
 func TestUnreadableDirectoryAsNobody(t *testing.T) {
+	t.Parallel()
 	runAsNobody(t, "TestUnreadableDirectory")
 }
 
