@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -419,3 +420,42 @@ func (s *orderSink) EmitEvents(_ context.Context, src *tailer.Source, evs []Even
 	}
 	return nil
 }
+
+// TestMalformedLoggedOncePerPath: malformed records are counted each, but
+// logged once per path per LogInterval, the next line saying how many were
+// not logged since.
+func TestMalformedLoggedOncePerPath(t *testing.T) {
+	t.Parallel()
+	var logs syncLog
+	pc := config.Pipeline{Name: "test", Format: "cri", MaxLineBytes: config.DefaultMaxLineBytes}
+	r := newRig(t, pc, "/x/a.log")
+	d, err := New(Options{Pipeline: pc, Next: r.sink, Logger: slog.New(slog.NewTextHandler(&logs, nil)), LogInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	r.emit("junk 1", "junk 2", "junk 3")
+	r.src = &tailer.Source{Pipeline: pc.Name, Path: "/x/b.log"}
+	r.emit("junk 4")
+	out := logs.String()
+	if n := strings.Count(out, "malformed record shipped as it is"); n != 2 {
+		t.Fatalf("%d log lines for 4 malformed records in 2 files, want 2 (one per path):\n%s", n, out)
+	}
+	if !strings.Contains(out, "path=/x/a.log since_last_log=0") || !strings.Contains(out, "path=/x/b.log since_last_log=0") {
+		t.Fatalf("a path's first line is missing:\n%s", out)
+	}
+}
+
+// syncLog is a log sink safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
