@@ -511,6 +511,7 @@ func TestTrackerAbandon(t *testing.T) {
 // resolved after it — acknowledged before or after the abandon — go back
 // at once instead of being held for the tracker's life.
 func TestTrackerAbandonReleasesWhatNeverCommits(t *testing.T) {
+	t.Parallel()
 	b := NewBudget(1000)
 	b.Charge(400)
 	tr := NewTracker(0, b)

@@ -195,6 +195,7 @@ func parkedPath(t *testing.T, h *harness) string {
 // did not leave its path. Run as uid 65534 by
 // TestUnreadableParkedFileAsNobody.
 func TestUnreadableParkedFile(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores file permissions; TestUnreadableParkedFileAsNobody runs this as uid 65534")
 	}
@@ -218,5 +219,6 @@ func TestUnreadableParkedFile(t *testing.T) {
 
 // TestUnreadableParkedFileAsNobody runs TestUnreadableParkedFile as uid 65534.
 func TestUnreadableParkedFileAsNobody(t *testing.T) {
+	t.Parallel()
 	runAsNobody(t, "TestUnreadableParkedFile")
 }

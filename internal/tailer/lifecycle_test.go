@@ -877,6 +877,7 @@ func TestIdenticalFilesBothShipped(t *testing.T) {
 // not be checkpointed past what was acknowledged of the original: a restart
 // from any snapshot taken meanwhile reads those lines again.
 func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	p := config.Pipeline{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0)
@@ -950,6 +951,7 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 // descriptor. Its entry is kept: it is present, not forgotten, and it is not
 // read again from 0 once it gets a descriptor.
 func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{autoAck: true}
 	p := config.Pipeline{MaxOpenFiles: 1, ForgetAfter: time.Hour}
 	content := numbered("b", 0, 20)
@@ -989,6 +991,7 @@ func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
 // that grows while the descriptor is taken is present at its path: it is
 // never reported as gone while it waits.
 func TestParkedFileWaitingIsNotGone(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	p := config.Pipeline{MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow = 10 })
@@ -1013,6 +1016,7 @@ func TestParkedFileWaitingIsNotGone(t *testing.T) {
 // original) is not a new file: its copy is read from the checkpointed offset,
 // so the lines not shipped before the stop are not skipped.
 func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
+	t.Parallel()
 	old := numbered("a", 0, 100)
 	shipped := int64(len(numbered("a", 0, 40)))
 	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0, func(o *Options) {

@@ -902,6 +902,7 @@ func testRotationUnderLoad(t *testing.T, glob string) {
 // lines is handed on. After a crash before the next periodic save, a
 // restart resumes them where they were; it does not skip them to their end.
 func TestStartAtEndCrashKeepsFilesBegun(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var saved []checkpoint.FileState // the durable checkpoint: only what Persist saved
 	var h *harness

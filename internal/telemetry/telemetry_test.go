@@ -328,6 +328,7 @@ func TestRequestLimits(t *testing.T) {
 // not ready and is named, even while acknowledgements of other topics keep
 // arriving; ready again once none is stalled.
 func TestReadinessStalledTopic(t *testing.T) {
+	t.Parallel()
 	r := NewReadiness(time.Second, func() int64 { return 100 }, time.Now)
 	var stalled atomic.Pointer[[]string]
 	stalled.Store(&[]string{})
