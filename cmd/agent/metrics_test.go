@@ -17,6 +17,7 @@ import (
 // registers nothing again, one that removes a pipeline deletes its series
 // (#18: metrics registered once, curried per pipeline).
 func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, path := testConfig(t, dir, "")
 	base, err := os.ReadFile(path)
