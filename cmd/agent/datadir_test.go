@@ -12,6 +12,7 @@ import (
 // F38: an unsafe data_dir is a configuration error (exit 2) that names the
 // problem, and the directory is left as it was.
 func TestRunRefusesUnsafeDataDir(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	shared := filepath.Join(base, "shared")
 	if err := os.Mkdir(shared, 0o700); err != nil {

@@ -36,6 +36,7 @@ func assertTerminalSafe(t *testing.T, out string) {
 
 // #11 item 17: a file name cannot rewrite the status table or the terminal.
 func TestRenderStatusEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
 	doc := statusDoc{
 		Source: "agent", Version: "v1", Now: now, Started: now, Ready: false, NotReady: "topic \x1b[31mred\x1b[0m",
@@ -52,6 +53,7 @@ func TestRenderStatusEscapesControlCharacters(t *testing.T) {
 }
 
 func TestCheckpointsEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	store, err := checkpoint.Open(dataDir, slog.New(slog.DiscardHandler))
@@ -77,6 +79,7 @@ func TestCheckpointsEscapesControlCharacters(t *testing.T) {
 }
 
 func TestTermSafe(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"/var/log/app.log", "/var/log/app.log"},
 		{"/var/log/été/日本.log", "/var/log/été/日本.log"},

@@ -12,6 +12,7 @@ import (
 )
 
 func TestTLSConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca, err := pki.NewCA("test-ca")
 	if err != nil {
@@ -68,6 +69,7 @@ func TestTLSConfig(t *testing.T) {
 }
 
 func TestSASLMechanism(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret-never-shown"
 	for _, tc := range []struct {
 		mechanism, name string

@@ -20,6 +20,7 @@ import (
 )
 
 func TestPlanPipelines(t *testing.T) {
+	t.Parallel()
 	p := func(name, topic string) config.Pipeline {
 		return config.Pipeline{Name: name, Topic: topic, Paths: []string{"/var/log/" + name + "/*.log"}}
 	}
@@ -59,6 +60,7 @@ func TestPlanPipelines(t *testing.T) {
 }
 
 func TestRestartKeys(t *testing.T) {
+	t.Parallel()
 	base := func() *config.Config {
 		return &config.Config{
 			Agent: config.Agent{DataDir: "/var/lib/logship", LogLevel: "info", MemoryLimit: 32 * config.MiB},
@@ -93,6 +95,7 @@ func TestRestartKeys(t *testing.T) {
 }
 
 func TestLogFormat(t *testing.T) {
+	t.Parallel()
 	// A pseudo-terminal master answers termios ioctls like a terminal;
 	// /dev/null is a character device that is not a terminal.
 	tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
@@ -154,6 +157,7 @@ func TestLogFormat(t *testing.T) {
 }
 
 func TestRenderStatus(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
 	doc := statusDoc{
 		Source: "agent", Version: "v1.2.3", Now: now, Started: now.Add(-2 * time.Hour), Ready: true,
@@ -200,6 +204,7 @@ func TestRenderStatus(t *testing.T) {
 // TestStatusCommand runs `logship status` against a stand-in agent endpoint
 // and, once it is gone, against the checkpoint file.
 func TestStatusCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "a.log")
 	if err := os.WriteFile(logPath, []byte("0123456789\n0123456789\n"), 0o600); err != nil {

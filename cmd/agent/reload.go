@@ -231,6 +231,8 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 		old := byName[name]
 		a.retired[name] = old.tailer.Snapshot()
 		old.tailer.Unregister(a.reg)
+		a.pipelineMetrics.Forget(name)
+		a.decodeMetrics.Forget(name)
 		delete(byName, name)
 	}
 	pipes := make([]*runningPipeline, 0, len(next.Pipelines))

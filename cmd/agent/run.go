@@ -142,6 +142,11 @@ type agent struct {
 	http     *telemetry.Server
 	started  time.Time
 
+	// pipelineMetrics and decodeMetrics are registered once with reg; each
+	// pipeline counts into them under its name (reloads included).
+	pipelineMetrics *pipeline.Metrics
+	decodeMetrics   *decode.Metrics
+
 	// mu guards cfg and pipes: the running configuration and its pipelines,
 	// in configuration order. The run goroutine changes them (start-up and
 	// reloads); /status reads them.
@@ -200,6 +205,14 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 			"quarantined", loaded.Quarantined, "cause", loaded.Cause)
 	}
 
+	pipelineMetrics, err := pipeline.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	decodeMetrics, err := decode.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	kopts, err := producerOptions(cfg, log, reg)
 	if err != nil {
 		return nil, err
@@ -209,7 +222,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		return nil, err
 	}
 	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: prod, agentID: agentID, started: time.Now(),
-		retired: make(map[string][]checkpoint.FileState)}
+		pipelineMetrics: pipelineMetrics, decodeMetrics: decodeMetrics, retired: make(map[string][]checkpoint.FileState)}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
 		return nil, err
@@ -277,7 +290,12 @@ func (a *agent) stalledTopics(after time.Duration) []string {
 // reg nil builds the pipeline only to validate pc (a reload's first
 // phase): nothing is registered, so a rejected reload leaves no series.
 func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (rp *runningPipeline, err error) {
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, reg)
+	var pm *pipeline.Metrics
+	var dm *decode.Metrics
+	if reg != nil {
+		pm, dm = a.pipelineMetrics, a.decodeMetrics
+	}
+	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, pm)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +310,7 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	rp = &runningPipeline{cfg: pc, sink: p, budget: share}
 	var sink tailer.Sink = p // raw lines without multiline: straight to the records
 	if decode.Enabled(pc) {
-		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Registerer: reg})
+		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Metrics: dm})
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 // the agent starts (the run below stops early on an unsafe data_dir, after
 // the warnings), naming the key and never a secret.
 func TestRunWarnsAboutInsecureSettings(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	shared := filepath.Join(base, "shared")
 	if err := os.Mkdir(shared, 0o700); err != nil {
@@ -63,6 +64,7 @@ pipelines:
 
 // validate prints the same warnings, and still succeeds.
 func TestValidatePrintsWarnings(t *testing.T) {
+	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(cfg, []byte(`http: {pprof: true}
 kafka: {brokers: ["127.0.0.1:9092"]}

@@ -11,6 +11,7 @@ import (
 // TestLoadCreatesOnceAndReuses: the first Load creates a random 128-bit id
 // (0600), every later Load returns it; another data_dir gets another id.
 func TestLoadCreatesOnceAndReuses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	id, err := Load(dir)
 	if err != nil {
@@ -41,6 +42,7 @@ func TestLoadCreatesOnceAndReuses(t *testing.T) {
 
 // TestLoadConcurrentFirstStarts: concurrent first Loads agree on one id.
 func TestLoadConcurrentFirstStarts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ids := make([]string, 8)
 	var wg sync.WaitGroup
@@ -64,6 +66,7 @@ func TestLoadConcurrentFirstStarts(t *testing.T) {
 // TestLoadRefusesMalformed: a damaged id file is an error naming it, not
 // replaced by a new id.
 func TestLoadRefusesMalformed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, File)
 	if err := os.WriteFile(path, []byte("not-an-id\n"), 0o600); err != nil {

@@ -58,6 +58,7 @@ func waitQueued(t *testing.T, b *Budget, n int) {
 }
 
 func TestBudget(t *testing.T) {
+	t.Parallel()
 	t.Run("within limit", func(t *testing.T) {
 		b := NewBudget(100)
 		for range 4 {
@@ -211,6 +212,7 @@ func TestBudget(t *testing.T) {
 // budget must never exceed its limit (except a lone oversize holder) and end
 // empty.
 func TestBudgetStress(t *testing.T) {
+	t.Parallel()
 	const limit = 1000
 	b := NewBudget(limit)
 	var wg sync.WaitGroup
@@ -254,6 +256,7 @@ func TestBudgetStress(t *testing.T) {
 // parts; closing a share gives its part to the others; bytes flow back to
 // the parent through the share.
 func TestBudgetShare(t *testing.T) {
+	t.Parallel()
 	b := NewBudget(100)
 	stuck, other := b.Share(), b.Share()
 	if stuck.Limit() != 50 || other.Limit() != 50 {
@@ -298,6 +301,7 @@ func TestBudgetShare(t *testing.T) {
 // TestBudgetShareCancelHoldsNothing: a share's Acquire cancelled while
 // waiting for the parent gives back what it took from the share.
 func TestBudgetShareCancelHoldsNothing(t *testing.T) {
+	t.Parallel()
 	b := NewBudget(100)
 	s := b.Share()
 	b.Charge(100) // the parent is full (another holder)

@@ -26,6 +26,7 @@ var discard = slog.New(slog.DiscardHandler)
 // F38: a data_dir that is a symlink, shared, world-writable or owned by
 // another user is refused or warned about, never chmod'ed silently.
 func TestOpenDataDirSafety(t *testing.T) {
+	t.Parallel()
 	t.Run("symlink refused, target untouched", func(t *testing.T) {
 		base := t.TempDir()
 		target := filepath.Join(base, "target")

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logship/logship/internal/logthrottle"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,20 +33,18 @@ type Flusher struct {
 	logger   *slog.Logger
 	writes   prometheus.Counter
 	errs     prometheus.Counter
-	now      func() time.Time
-	logEvery time.Duration
+	// failures keeps "checkpoint save failed" to the first failure of a
+	// run of failures, then one line per max(interval, 1m).
+	failures *logthrottle.Throttle
 
 	mu      sync.Mutex
 	sources []Snapshotter
 
 	// saveMu serialises snapshot-and-save and guards the fields below.
 	// Lock order: saveMu, then mu; Snapshot is called with saveMu held.
-	saveMu     sync.Mutex
-	last       []FileState
-	saved      bool
-	failing    bool
-	lastLog    time.Time
-	suppressed int
+	saveMu sync.Mutex
+	last   []FileState
+	saved  bool
 }
 
 // NewFlusher returns a flusher that saves to store every interval (> 0). It
@@ -78,8 +77,7 @@ func NewFlusher(store *Store, interval time.Duration, logger *slog.Logger, reg p
 		logger:   logger.With("component", "checkpoint", "path", store.Path()),
 		writes:   writes,
 		errs:     errs,
-		now:      time.Now,
-		logEvery: max(interval, time.Minute),
+		failures: logthrottle.New(max(interval, time.Minute), nil),
 	}, nil
 }
 
@@ -177,26 +175,24 @@ func (f *Flusher) flush() error {
 	}
 	f.writes.Inc()
 	f.last, f.saved = merged, true
-	if f.failing {
-		f.failing = false
-		f.logger.Info("checkpoint save recovered", "failures_not_logged", f.suppressed)
-		f.suppressed = 0
+	if n, failing := f.failures.Forget(saveFailed); failing {
+		f.logger.Info("checkpoint save recovered", "failures_not_logged", n)
 	}
 	return nil
 }
 
+// saveFailed is the condition key of failed saves in Flusher.failures.
+const saveFailed = "save failed"
+
 // logFailure logs the first failure of a run of failures, then at most once
-// per logEvery.
+// per interval of f.failures. It holds saveMu so a failure is not counted
+// into the run a concurrent successful save just ended.
 func (f *Flusher) logFailure(err error) {
 	f.saveMu.Lock()
 	defer f.saveMu.Unlock()
-	now := f.now()
-	if f.failing && now.Sub(f.lastLog) < f.logEvery {
-		f.suppressed++
-		return
+	if n, ok := f.failures.Allow(saveFailed); ok {
+		f.logger.Error("checkpoint save failed", "err", err, "failures_not_logged", n)
 	}
-	f.logger.Error("checkpoint save failed", "err", err, "failures_not_logged", f.suppressed)
-	f.failing, f.lastLog, f.suppressed = true, now, 0
 }
 
 // mergeEntries sorts entries and keeps, per file identity (pipeline, device,

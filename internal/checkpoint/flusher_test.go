@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +82,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestFlusherFlush(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +177,7 @@ func TestFlusherFlush(t *testing.T) {
 }
 
 func TestFlusherRunAndErrors(t *testing.T) {
+	t.Parallel()
 	m := newMemFS()
 	s, err := openStore("/state", m, fixedClock())
 	if err != nil {
@@ -222,6 +226,15 @@ func TestFlusherRunAndErrors(t *testing.T) {
 	m.setFailOp("write", nil)
 	waitUntil(t, "write after recovery", func() bool { return writes() == 2 })
 	waitUntil(t, "recovery log", func() bool { return strings.Contains(logs.String(), "checkpoint save recovered") })
+	// The recovery line counts the failures it did not log (ten or more
+	// failed, one was logged).
+	m1 := regexp.MustCompile(`checkpoint save recovered".* failures_not_logged=(\d+)`).FindStringSubmatch(logs.String())
+	if m1 == nil {
+		t.Fatalf("recovery line without failures_not_logged:\n%s", logs.String())
+	}
+	if n, _ := strconv.Atoi(m1[1]); n < 9 {
+		t.Fatalf("recovery reports %s failures not logged, want >= 9:\n%s", m1[1], logs.String())
+	}
 	if got, err := s.Load(); err != nil || !equalStates(got.Entries, canon(sampleEntries(2))) {
 		t.Fatalf("Load after recovery = %+v, %v", got, err)
 	}
@@ -232,10 +245,15 @@ func TestFlusherRunAndErrors(t *testing.T) {
 	if err := f.Flush(); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Flush = %v, want EIO", err)
 	}
+	// A new run of failures after the recovery is logged at once.
+	waitUntil(t, "second failure run logged", func() bool {
+		return strings.Count(logs.String(), "checkpoint save failed") == 2
+	})
 	m.setFailOp("sync", nil)
 }
 
 func TestNewFlusherValidation(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
@@ -292,6 +310,7 @@ func (g *gatedSource) Snapshot() []FileState {
 // Flush must not save its older snapshot after the final one (#11 item 3):
 // after a clean stop the checkpoint is what was acknowledged last.
 func TestFinalFlushNeverGoesBackwards(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 )
 
 func TestAckJoin(t *testing.T) {
+	t.Parallel()
 	// Records end at 10, 20, ..., 60, 5 budget bytes each. groups lists the
 	// joined tokens (record index ranges, inclusive) in the order they are
 	// resolved; want is Committed after each.
@@ -53,6 +54,7 @@ func TestAckJoin(t *testing.T) {
 }
 
 func TestAckJoinRefused(t *testing.T) {
+	t.Parallel()
 	b := NewBudget(1 << 20)
 	tr, other := NewTracker(0, b), NewTracker(0, b)
 	a0, a1, a2 := tr.Add(1, 0), tr.Add(2, 0), tr.Add(3, 0)

@@ -59,6 +59,7 @@ func envelope(version int, entries string) []byte {
 }
 
 func TestOpenModes(t *testing.T) {
+	t.Parallel()
 	t.Run("creates 0700", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "state", "logship")
 		s, err := Open(dir, discard)
@@ -124,6 +125,7 @@ func assertMode(t *testing.T, path string, want fs.FileMode) {
 }
 
 func TestSaveLoadRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +175,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestSaveRejectsInvalidEntries(t *testing.T) {
+	t.Parallel()
 	bad := map[string]FileState{
 		"negative offset":    {Pipeline: "p", Offset: -1},
 		"absurd offset":      {Pipeline: "p", Offset: MaxOffset + 1},
@@ -205,6 +208,7 @@ func TestSaveRejectsInvalidEntries(t *testing.T) {
 }
 
 func TestDecodeCorrupt(t *testing.T) {
+	t.Parallel()
 	good := mustEncode(t, sampleEntries(3))
 	flipped := bytes.Clone(good)
 	flipped[bytes.Index(flipped, []byte(`"offset":3`))+len(`"offset":`)] = '4'
@@ -269,6 +273,7 @@ func TestDecodeCorrupt(t *testing.T) {
 // TestLoadRecovery covers every combination of current and previous file
 // condition on the real filesystem.
 func TestLoadRecovery(t *testing.T) {
+	t.Parallel()
 	oldE, newE := sampleEntries(1), sampleEntries(2)
 	good := func(e []FileState) func(t *testing.T, p string) {
 		return func(t *testing.T, p string) { write(t, p, mustEncode(t, e)) }
@@ -406,6 +411,7 @@ func write(t *testing.T, p string, data []byte) {
 // must then return the old or the new state without an error and without a
 // reset.
 func TestSaveCrashAtEveryStep(t *testing.T) {
+	t.Parallel()
 	const dir = "/state"
 	oldE, newE := canon(sampleEntries(1)), canon(sampleEntries(2))
 	for _, history := range []string{"first save", "second save", "third save"} {
@@ -494,6 +500,7 @@ func checkRecovered(t *testing.T, what, dir string, st map[string][]byte, before
 // loadable, no temporary file is left behind, and Save works again once the
 // fault clears.
 func TestSaveFaults(t *testing.T) {
+	t.Parallel()
 	const dir = "/state"
 	oldE, newE := canon(sampleEntries(1)), canon(sampleEntries(2))
 	cases := []struct {
@@ -555,6 +562,7 @@ func TestSaveFaults(t *testing.T) {
 // TestSaveKeepsPrevGood checks that a corrupt current file is never rotated
 // into .prev over a good one.
 func TestSaveKeepsPrevGood(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := Open(dir, discard)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestTrackerTable(t *testing.T) {
+	t.Parallel()
 	// Records end at 10, 20, ..., n*10; acks lists record indexes in the
 	// order they are acknowledged; want is Committed after each ack.
 	cases := []struct {
@@ -53,6 +54,7 @@ func TestTrackerTable(t *testing.T) {
 }
 
 func TestTrackerFailedBatch(t *testing.T) {
+	t.Parallel()
 	// Records 0..9, each 100 bytes ending at (i+1)*100. Records 3 and 4 are
 	// in a batch that failed and is being retried; the others are acked.
 	b := NewBudget(1000)
@@ -116,6 +118,7 @@ func TestTrackerFailedBatch(t *testing.T) {
 // longest acknowledged prefix (so never past an unacknowledged record) and
 // reaches the last end once everything is acknowledged.
 func TestTrackerRandomOrder(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
@@ -185,6 +188,7 @@ func TestTrackerDoubleAck(t *testing.T) {
 }
 
 func TestTrackerPanics(t *testing.T) {
+	t.Parallel()
 	cases := map[string]func(){
 		"decreasing end": func() {
 			tr := NewTracker(0, nil)
@@ -215,6 +219,7 @@ func TestTrackerPanics(t *testing.T) {
 }
 
 func TestTrackerDrained(t *testing.T) {
+	t.Parallel()
 	tr := NewTracker(0, nil)
 	select {
 	case <-tr.Drained():
@@ -249,6 +254,7 @@ func TestTrackerDrained(t *testing.T) {
 }
 
 func TestTrackerRingGrowAndShrink(t *testing.T) {
+	t.Parallel()
 	tr := NewTracker(0, nil)
 	for round := range 3 {
 		acks := make([]Ack, 5000)
@@ -279,6 +285,7 @@ func TestTrackerRingGrowAndShrink(t *testing.T) {
 // observer checks that Committed never decreases and never passes an
 // unacknowledged record.
 func TestTrackerConcurrent(t *testing.T) {
+	t.Parallel()
 	const (
 		records = 20000
 		senders = 16
@@ -426,6 +433,7 @@ func BenchmarkTrackerAddAck(b *testing.B) {
 }
 
 func TestTrackerCommittedAt(t *testing.T) {
+	t.Parallel()
 	tr := NewTracker(0, nil)
 	if !tr.CommittedAt().IsZero() {
 		t.Fatal("CommittedAt set before any acknowledgement")
@@ -503,6 +511,7 @@ func TestTrackerAbandon(t *testing.T) {
 // resolved after it — acknowledged before or after the abandon — go back
 // at once instead of being held for the tracker's life.
 func TestTrackerAbandonReleasesWhatNeverCommits(t *testing.T) {
+	t.Parallel()
 	b := NewBudget(1000)
 	b.Charge(400)
 	tr := NewTracker(0, b)

@@ -85,6 +85,7 @@ func wantErrors(t *testing.T, err error, want ...string) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	host, err := os.Hostname()
 	if err != nil {
 		t.Skipf("no hostname: %v", err)
@@ -112,6 +113,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestExplicitValuesWin(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		yaml  string
@@ -170,6 +172,7 @@ func TestExplicitValuesWin(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		yaml string
@@ -286,6 +289,7 @@ func TestEnvExpansion(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"A": "1", "E": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	tests := []struct {
@@ -399,6 +403,7 @@ func TestPasswordFile(t *testing.T) {
 }
 
 func TestPipelineFieldAlignment(t *testing.T) {
+	t.Parallel()
 	// Every list item that cannot be decoded is replaced, not dropped, so
 	// pipelines[i] in messages and Config.Pipelines[i] stay the same entry.
 	y := "kafka: {brokers: [\"k:9092\"]}\npipelines:\n  - {name: a, paths: [/a, [x], ~], topic: t, topic: u}\n  - {name: b, paths: [/b], topic: t}\n"
@@ -410,6 +415,7 @@ func TestPipelineFieldAlignment(t *testing.T) {
 }
 
 func TestAllErrorsAtOnce(t *testing.T) {
+	t.Parallel()
 	y := `agent:
   memory_limit: 512KiB
   log_level: loud
@@ -453,6 +459,7 @@ pipelines:
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, "agent.yaml", base)
 	if _, err := Load(p); err != nil {
 		t.Fatal(err)

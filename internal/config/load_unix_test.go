@@ -14,6 +14,7 @@ import (
 // #11 item 18: a configuration file that is huge, a FIFO or a device gives
 // a clear error at once, never an exhausted memory or a hang.
 func TestLoadRefusesNonRegularAndHugeFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	huge := filepath.Join(dir, "huge.yaml")
 	valid := doc("", "", "")

@@ -8,6 +8,7 @@ import (
 // #11 item 18: an error about a secret names the key, never any part of
 // the value, not even the name of a variable it refers to.
 func TestSecretExpandErrorsNameOnlyTheKey(t *testing.T) {
+	t.Parallel()
 	for _, value := range []string{
 		`"Sup3r${SecretPart}x"`,      // unset variable
 		`"Sup3r${Secret-Part}x"`,     // invalid reference

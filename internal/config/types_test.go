@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseByteSize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want ByteSize
@@ -54,6 +55,7 @@ func TestParseByteSize(t *testing.T) {
 }
 
 func TestByteSizeString(t *testing.T) {
+	t.Parallel()
 	for _, b := range []ByteSize{0, 1, 1000, 1024, 1500, 32 * MiB, 1_000_000, 3 * GiB, 5 * TiB, 1<<63 - 1} {
 		s := b.String()
 		back, err := ParseByteSize(s)
@@ -71,6 +73,7 @@ func TestByteSizeString(t *testing.T) {
 // integers) while a Decoder with KnownFields(true) still rejects unknown keys
 // around and after it. (A yaml.Unmarshaler would lose that check.)
 func TestByteSizeKeepsKnownFields(t *testing.T) {
+	t.Parallel()
 	type inner struct {
 		Size ByteSize `yaml:"size"`
 		N    int      `yaml:"n"`
@@ -100,6 +103,7 @@ func TestByteSizeKeepsKnownFields(t *testing.T) {
 // own KnownFields(true) on documents without ${VAR}: every line yaml.v3
 // reports an unknown key on, Parse reports one on too.
 func TestWalkerMatchesKnownFields(t *testing.T) {
+	t.Parallel()
 	docs := []string{
 		"agnet: {}\n" + base,
 		doc("hots: x", "tls: {ca: x}\nsasl: {user: u}", "multiline: {pattern: x}\nfield: {a: b}"),
@@ -146,6 +150,7 @@ func TestWalkerMatchesKnownFields(t *testing.T) {
 }
 
 func TestSecretRedaction(t *testing.T) {
+	t.Parallel()
 	const pw = "hunter2-the-password"
 	cfg := defaultConfig("h")
 	cfg.Kafka.SASL = SASL{Mechanism: "plain", Username: "u", Password: pw}
@@ -191,6 +196,7 @@ func TestSecretRedaction(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
+	t.Parallel()
 	y := doc("host: web-1", "tls: {ca_file: /etc/ca.pem}\nsasl: {mechanism: plain, username: agent, password: pw}",
 		"exclude: [\"*.gz\"]\nmultiline: {start_pattern: '^\\d'}\nserializer: json\nfields: {zone: b, env: \"prod 1\"}") +
 		"  - {name: b, paths: [/b/*], topic: t, partitioner: fixed, partition: 2}\n"
@@ -222,6 +228,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestAliasBombIsBounded(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("kafka: {brokers: [\"k:1\"]}\nx0: &a0 [\"/a\"]\n")
 	for i := 1; i < 30; i++ {

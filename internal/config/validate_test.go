@@ -7,6 +7,7 @@ import (
 )
 
 func TestValidationRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		yaml string
@@ -155,6 +156,7 @@ func TestValidationRules(t *testing.T) {
 }
 
 func TestValidateInCode(t *testing.T) {
+	t.Parallel()
 	cfg := defaultConfig("h")
 	cfg.Kafka.Brokers = []string{"k:9092"}
 	p := defaultPipeline()

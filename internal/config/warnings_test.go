@@ -8,6 +8,7 @@ import (
 )
 
 func TestWarnings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	loose := filepath.Join(dir, "loose")
 	tight := filepath.Join(dir, "tight")

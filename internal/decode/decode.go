@@ -24,8 +24,8 @@ import (
 
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/logthrottle"
 	"github.com/logship/logship/internal/tailer"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Event is one decoded log event: a line, a line joined from partials, or a
@@ -88,10 +88,13 @@ const idleStateAfter = 5 * time.Minute
 
 // Options configure a Decoder.
 type Options struct {
-	Pipeline   config.Pipeline
-	Next       Sink
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Pipeline config.Pipeline
+	Next     Sink
+	Logger   *slog.Logger
+	// Metrics are the collectors the decoder counts into under the label
+	// pipeline=Pipeline.Name; nil builds the decoder only to validate the
+	// pipeline (it counts into collectors nobody gathers).
+	Metrics *Metrics
 	// LogInterval is the minimum time between two logs of the same
 	// condition; default 30s.
 	LogInterval time.Duration
@@ -111,14 +114,13 @@ type Decoder struct {
 	next     Sink
 	log      *slog.Logger
 	m        *metrics
-	logEvery time.Duration
 
 	mu     sync.Mutex
 	states map[*tailer.Source]*state
 
-	logMu   sync.Mutex
-	logged  map[string]time.Time
-	skipped map[string]int
+	// malformedLogs keeps "malformed record" to one line per path per
+	// Options.LogInterval.
+	malformedLogs *logthrottle.Throttle
 }
 
 // Enabled reports whether a pipeline needs the decoder: a container format
@@ -132,14 +134,11 @@ func Enabled(pc config.Pipeline) bool {
 func New(opts Options) (*Decoder, error) {
 	pc := opts.Pipeline
 	d := &Decoder{
-		name:     pc.Name,
-		format:   pc.Format,
-		max:      int(pc.MaxLineBytes),
-		next:     opts.Next,
-		logEvery: opts.LogInterval,
-		states:   map[*tailer.Source]*state{},
-		logged:   map[string]time.Time{},
-		skipped:  map[string]int{},
+		name:   pc.Name,
+		format: pc.Format,
+		max:    int(pc.MaxLineBytes),
+		next:   opts.Next,
+		states: map[*tailer.Source]*state{},
 	}
 	if d.next == nil {
 		return nil, fmt.Errorf("decode: pipeline %s: no downstream sink", pc.Name)
@@ -179,19 +178,21 @@ func New(opts Options) (*Decoder, error) {
 			d.timeout = ml.Timeout
 		}
 	}
-	if d.logEvery <= 0 {
-		d.logEvery = 30 * time.Second
+	logEvery := opts.LogInterval
+	if logEvery <= 0 {
+		logEvery = 30 * time.Second
 	}
+	d.malformedLogs = logthrottle.New(logEvery, nil)
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d.log = logger.With("component", "decode", "pipeline", pc.Name, "format", d.format)
-	m, err := newMetrics(pc.Name, d.format, opts.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("decode: pipeline %s: register metrics: %w", pc.Name, err)
+	m := opts.Metrics
+	if m == nil {
+		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	d.m = m
+	d.m = m.pipeline(pc.Name, d.format)
 	return d, nil
 }
 
@@ -336,23 +337,8 @@ func (d *Decoder) abandonAll() {
 // once per interval per file.
 func (d *Decoder) malformed(src *tailer.Source) {
 	d.m.errors.Inc()
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	now := time.Now()
-	if last, ok := d.logged[src.Path]; ok && now.Sub(last) < d.logEvery {
-		d.skipped[src.Path]++
-		return
-	}
-	d.log.Warn("malformed record shipped as it is", "path", src.Path, "since_last_log", d.skipped[src.Path])
-	d.logged[src.Path] = now
-	delete(d.skipped, src.Path)
-	if len(d.logged) > 1024 { // bound the map: forget paths not logged recently
-		for p, t := range d.logged {
-			if now.Sub(t) >= d.logEvery {
-				delete(d.logged, p)
-				delete(d.skipped, p)
-			}
-		}
+	if n, ok := d.malformedLogs.Allow(src.Path); ok {
+		d.log.Warn("malformed record shipped as it is", "path", src.Path, "since_last_log", n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 const ts1 = "2026-11-26T21:00:00.123456789Z"
 
 func TestCRI(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		lines     []string
@@ -53,6 +55,7 @@ func TestCRI(t *testing.T) {
 }
 
 func TestCRIEventFields(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, config.Pipeline{Format: "cri"}, "/var/log/pods/prod_web-1_0f3c/nginx/0.log")
 	r.emit(ts1+" stderr P a", ts1+" stderr F b", "2026-11-26T21:00:01Z stdout F c")
 	evs := r.sink.events()
@@ -79,6 +82,7 @@ func TestCRIEventFields(t *testing.T) {
 // The checkpoint passes a joined event only once its record is acked, and
 // never stops inside it.
 func TestCheckpointNeverInsideEvent(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, config.Pipeline{Format: "cri"}, "/x/a.log")
 	r.sink.hold = true
 	r.emit(ts1+" stdout P a", ts1+" stdout P b")
@@ -108,6 +112,7 @@ func dockerLine(t *testing.T, log, stream string) string {
 }
 
 func TestDocker(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("0123456789abcdef", 1024) // 16 KiB chunk
 	cases := []struct {
 		name      string
@@ -138,6 +143,7 @@ func TestDocker(t *testing.T) {
 }
 
 func TestMultiline(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		format   string
@@ -180,6 +186,7 @@ func TestMultiline(t *testing.T) {
 // Run flushes the last event of a file that went quiet, so its acks
 // resolve without another line.
 func TestRunFlushesQuietFile(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, config.Pipeline{Multiline: config.Multiline{StartPattern: `^\S`, MaxLines: 10, Timeout: 50 * time.Millisecond}}, "/x/a.log")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -207,6 +214,7 @@ func TestRunFlushesQuietFile(t *testing.T) {
 }
 
 func TestOversize(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		policy  string
@@ -257,6 +265,7 @@ func TestOversize(t *testing.T) {
 // Parts of a line the tailer split at max_line_bytes continue the line
 // started by part 1; a CRI header is only in part 1.
 func TestTailerSplitParts(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, config.Pipeline{Format: "cri", MaxLineBytes: 1 << 20}, "/x/a.log")
 	ls := r.lines(ts1+" stdout F abc", "def", "gh", ts1+" stdout F next")
 	ls[0].Part, ls[1].Part, ls[2].Part, ls[2].Last = 1, 2, 3, true
@@ -270,6 +279,7 @@ func TestTailerSplitParts(t *testing.T) {
 }
 
 func TestPathFields(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		path string
 		want []Field
@@ -294,6 +304,7 @@ func TestPathFields(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
+	t.Parallel()
 	for _, pc := range []config.Pipeline{
 		{Name: "a", Format: "syslog"},
 		{Name: "b", OversizePolicy: "drop"},
@@ -336,6 +347,7 @@ func BenchmarkDecodeCRI(b *testing.B) {
 // with a tiny timeout; every line of every file is resolved exactly once
 // and the events of each file arrive in file order.
 func TestConcurrentEmitAndRun(t *testing.T) {
+	t.Parallel()
 	const files, batches = 4, 200
 	sink := &orderSink{last: map[*tailer.Source]int64{}}
 	d, err := New(Options{Pipeline: config.Pipeline{Name: "c", Format: "cri", MaxLineBytes: 64,
@@ -408,3 +420,42 @@ func (s *orderSink) EmitEvents(_ context.Context, src *tailer.Source, evs []Even
 	}
 	return nil
 }
+
+// TestMalformedLoggedOncePerPath: malformed records are counted each, but
+// logged once per path per LogInterval, the next line saying how many were
+// not logged since.
+func TestMalformedLoggedOncePerPath(t *testing.T) {
+	t.Parallel()
+	var logs syncLog
+	pc := config.Pipeline{Name: "test", Format: "cri", MaxLineBytes: config.DefaultMaxLineBytes}
+	r := newRig(t, pc, "/x/a.log")
+	d, err := New(Options{Pipeline: pc, Next: r.sink, Logger: slog.New(slog.NewTextHandler(&logs, nil)), LogInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	r.emit("junk 1", "junk 2", "junk 3")
+	r.src = &tailer.Source{Pipeline: pc.Name, Path: "/x/b.log"}
+	r.emit("junk 4")
+	out := logs.String()
+	if n := strings.Count(out, "malformed record shipped as it is"); n != 2 {
+		t.Fatalf("%d log lines for 4 malformed records in 2 files, want 2 (one per path):\n%s", n, out)
+	}
+	if !strings.Contains(out, "path=/x/a.log since_last_log=0") || !strings.Contains(out, "path=/x/b.log since_last_log=0") {
+		t.Fatalf("a path's first line is missing:\n%s", out)
+	}
+}
+
+// syncLog is a log sink safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

@@ -92,7 +92,11 @@ func newRig(t testing.TB, pc config.Pipeline, path string) *rig {
 	r := &rig{t: t, sink: &recSink{blocked: make(chan struct{}, 1)}, src: &tailer.Source{Pipeline: pc.Name, Path: path},
 		budget: checkpoint.NewBudget(1 << 30), reg: prometheus.NewRegistry()}
 	r.tr = checkpoint.NewTracker(0, r.budget)
-	d, err := New(Options{Pipeline: pc, Next: r.sink, Registerer: r.reg})
+	m, err := NewMetrics(r.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Pipeline: pc, Next: r.sink, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

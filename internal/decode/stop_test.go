@@ -17,6 +17,7 @@ var multiline = config.Pipeline{Multiline: config.Multiline{StartPattern: `^2026
 // its acks — budget back, checkpoint before the event so the successor reads
 // it again — not leave them pending forever.
 func TestRunCancelledAbandonsPending(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		pc      config.Pipeline
@@ -56,6 +57,7 @@ func TestRunCancelledAbandonsPending(t *testing.T) {
 // events are the downstream sink's to abandon; the event still pending in
 // the decoder, opened by the same call, is the decoder's.
 func TestEmitCancelledDownstreamAbandonsPending(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, multiline, "/x/a.log")
 	r.sink.block = true
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,6 +84,7 @@ func TestEmitCancelledDownstreamAbandonsPending(t *testing.T) {
 // CRI line shipped alone, and the whole line again by the successor). Its
 // lines are abandoned too and Emit reports the context's error.
 func TestEmitAfterCancelAbandons(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, config.Pipeline{Format: "cri"}, "/x/a.log")
 	r.emit(ts1 + " stdout P a")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -136,6 +136,7 @@ func (r *ackRig) cancelWhileDown(emit func(ctx context.Context) error) error {
 // the pipeline's from the call on: it must abandon them (budget back, the
 // checkpoint not moved), not drop them.
 func TestEmitCancelledWaitingForTopicAbandons(t *testing.T) {
+	t.Parallel()
 	t.Run("lines", func(t *testing.T) {
 		r := newAckRig(t, config.Pipeline{}, 1)
 		lines := r.lines(3)
@@ -167,6 +168,7 @@ func TestEmitCancelledWaitingForTopicAbandons(t *testing.T) {
 // refuses the others; the refused ones are abandoned, the taken ones stay
 // the producer's (resolved once, by it).
 func TestEmitAppendRefusedAbandonsTheRest(t *testing.T) {
+	t.Parallel()
 	r := newAckRig(t, config.Pipeline{Partitioner: "round_robin"}, 2)
 	r.out.closed[1] = true
 	lines := r.lines(4)

@@ -12,6 +12,7 @@ const testAgentID = "0123456789abcdef0123456789abcdef"
 
 // TestHeaderSet: static headers sorted, then source identity and offset.
 func TestHeaderSet(t *testing.T) {
+	t.Parallel()
 	src := &tailer.Source{Pipeline: "p", Path: "/var/log/a.log", Device: 2049, Inode: 131, Generation: "fedcba9876543210fedcba9876543210"}
 	const wantSource = testAgentID + ":2049:131:fedcba9876543210fedcba9876543210"
 	lines := []tailer.Line{{Data: []byte("a"), End: 2}, {Data: []byte("bb"), End: 12345678901}}
@@ -51,6 +52,7 @@ func TestHeaderSet(t *testing.T) {
 // device and inode on two hosts; it is the same for every line of one
 // generation.
 func TestSourceHeaderUniquePerHostAndGeneration(t *testing.T) {
+	t.Parallel()
 	source := func(agentID string, src *tailer.Source) string {
 		recs := make([]producer.Record, 1)
 		newHeaderSet(nil, true, agentID).fill(recs, src, func(int) int64 { return 10 })

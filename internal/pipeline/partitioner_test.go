@@ -10,6 +10,7 @@ import (
 
 // Vectors from Apache Kafka's UtilsTest.testMurmur2 (Java Utils.murmur2).
 func TestMurmur2JavaVectors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want int32
@@ -30,6 +31,7 @@ func TestMurmur2JavaVectors(t *testing.T) {
 // TestHashPartitionerMatchesIndependentImplementation cross-checks the
 // placement of random keys against kafka-go's Murmur2Balancer.
 func TestHashPartitionerMatchesIndependentImplementation(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	p := &hashPartitioner{}
 	for _, n := range []int{1, 3, 6, 12, 100} {
@@ -54,6 +56,7 @@ func TestHashPartitionerMatchesIndependentImplementation(t *testing.T) {
 }
 
 func TestRoundRobinAndFixed(t *testing.T) {
+	t.Parallel()
 	rr, err := NewPartitioner("round_robin", 0)
 	if err != nil {
 		t.Fatal(err)

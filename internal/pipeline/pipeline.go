@@ -6,7 +6,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
+	"github.com/logship/logship/internal/logthrottle"
 	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,9 +49,9 @@ type Pipeline struct {
 	log         *slog.Logger
 	backoffMax  time.Duration
 	altered     prometheus.Counter
-	// topicErrLogged is the unix nanos of the last "topic metadata
-	// unavailable" log line.
-	topicErrLogged atomic.Int64
+	// topicLogs keeps "topic metadata unavailable" to one line per
+	// logInterval for the pipeline.
+	topicLogs *logthrottle.Throttle
 	// waitingSince is the unix nanos since which Emit has been waiting for
 	// the topic's metadata; 0 once it was last available.
 	waitingSince atomic.Int64
@@ -59,8 +59,10 @@ type Pipeline struct {
 
 // New builds the pipeline described by pc on top of out. host is the
 // value used for key: host and the envelope's host field; agentID is the
-// agent's stable id (agentid.Load), part of HeaderSource.
-func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+// agent's stable id (agentid.Load), part of HeaderSource. m holds the
+// collectors it counts into under the pipeline label pc.Name; nil builds the
+// pipeline only to validate pc (it counts into collectors nobody gathers).
+func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, m *Metrics) (*Pipeline, error) {
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
@@ -86,26 +88,10 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	altered := prometheus.NewCounter(prometheus.CounterOpts{
-		Name:        "logship_lines_altered_total",
-		Help:        "Lines whose invalid UTF-8 was replaced by U+FFFD in the JSON envelope.",
-		ConstLabels: prometheus.Labels{"pipeline": pc.Name},
-	})
-	if reg != nil {
-		if err := reg.Register(altered); err != nil {
-			// A pipeline re-created by a reload keeps counting in the
-			// series of its predecessor.
-			var are prometheus.AlreadyRegisteredError
-			existing, ok := prometheus.Counter(nil), false
-			if errors.As(err, &are) {
-				existing, ok = are.ExistingCollector.(prometheus.Counter)
-			}
-			if !ok {
-				return nil, fmt.Errorf("pipeline %s: register metrics: %w", pc.Name, err)
-			}
-			altered = existing
-		}
+	if m == nil {
+		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
+	altered := m.altered.WithLabelValues(pc.Name)
 	return &Pipeline{
 		name:        pc.Name,
 		topic:       pc.Topic,
@@ -119,6 +105,7 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
 		out:         out,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
+		topicLogs:   logthrottle.New(logInterval, nil),
 		backoffMax:  10 * time.Second,
 		altered:     altered,
 	}, nil
@@ -267,8 +254,7 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 		// One error per interval for the pipeline (every reader of its
 		// files waits here), naming the topic in an attribute and the error
 		// text; the lines wait in their files meanwhile.
-		now, last := time.Now().UnixNano(), p.topicErrLogged.Load()
-		if now-last > int64(logInterval) && p.topicErrLogged.CompareAndSwap(last, now) {
+		if _, ok := p.topicLogs.Allow("topic metadata"); ok {
 			p.log.Error("topic metadata unavailable, waiting", "error", err)
 		}
 		select {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestJSONEnvelope(t *testing.T) {
+	t.Parallel()
 	ser, err := NewSerializer("json")
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +56,7 @@ func TestJSONEnvelope(t *testing.T) {
 }
 
 func TestRawSerializerVerbatim(t *testing.T) {
+	t.Parallel()
 	ser, _ := NewSerializer("raw")
 	msg := []byte("bin\x00\xff\xfe line")
 	out, altered := ser(nil, &Event{Message: msg})
@@ -76,6 +78,7 @@ func BenchmarkSerializeJSON(b *testing.B) {
 }
 
 func TestJSONEnvelopeStream(t *testing.T) {
+	t.Parallel()
 	ser, _ := NewSerializer("json")
 	for _, tc := range []struct{ stream, want string }{{"stderr", "stderr"}, {"", ""}} {
 		out, _ := ser(nil, &Event{Message: []byte("m"), Stream: tc.stream})

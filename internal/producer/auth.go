@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -129,11 +128,9 @@ func (p *Producer) logAuthFailure(err error) bool {
 	if !isAuthError(err) {
 		return false
 	}
-	now := time.Now()
-	if last, ok := p.errLogged.Load("auth"); ok && now.Sub(last.(time.Time)) < logInterval {
+	if _, ok := p.logs.Allow("auth"); !ok {
 		return true
 	}
-	p.errLogged.Store("auth", now)
 	p.log.Error("kafka authentication failed, retrying", "broker", p.auth.broker(err), "brokers", p.opts.Brokers,
 		"tls", p.opts.TLS != nil, "sasl_mechanism", p.auth.mechanismName(), "error", err)
 	return true

@@ -1,13 +1,16 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 )
 
 func TestIsAuthError(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -74,6 +78,7 @@ func tlsServer(t *testing.T, cert *pki.Cert) string {
 }
 
 func TestBrokerAuthDialNamesBroker(t *testing.T) {
+	t.Parallel()
 	ca, err := pki.NewCA("test-ca")
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +130,7 @@ func TestBrokerAuthDialNamesBroker(t *testing.T) {
 }
 
 func TestRecordingMechanismNamesBroker(t *testing.T) {
+	t.Parallel()
 	a := newBrokerAuth(nil, plain.Mechanism{Username: "u", Password: "p"})
 	if a.mechanismName() != "PLAIN" {
 		t.Fatalf("mechanism %s", a.mechanismName())
@@ -141,5 +147,27 @@ func TestRecordingMechanismNamesBroker(t *testing.T) {
 	}
 	if got := newBrokerAuth(nil, nil).mechanismName(); got != "none" {
 		t.Fatalf("no SASL: mechanism %q", got)
+	}
+}
+
+// TestConditionsLoggedOncePerInterval: a persisting auth failure and a
+// repeated produce error each give one log line per interval, per
+// condition (class and topic), not one per occurrence.
+func TestConditionsLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	p, _ := newTestProducer(t, &fakeBroker{}, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer closeProducer(t, p)
+	for range 5 {
+		if !p.logAuthFailure(fmt.Errorf("x: %w", kafka.SASLAuthenticationFailed)) {
+			t.Fatal("SASL failure not recognised as an auth error")
+		}
+		p.logOnce("retry/a", slog.LevelWarn, "produce failed, retrying", "topic", "a")
+		p.logOnce("retry/b", slog.LevelWarn, "produce failed, retrying", "topic", "b")
+	}
+	for msg, want := range map[string]int{"kafka authentication failed": 1, "produce failed, retrying": 2} {
+		if n := strings.Count(logs.String(), msg); n != want {
+			t.Errorf("%d %q lines, want %d:\n%s", n, msg, want, logs.String())
+		}
 	}
 }

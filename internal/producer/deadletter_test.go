@@ -92,6 +92,7 @@ func dlRecord(v string) *Record { return &Record{Key: []byte("k"), Value: []byte
 // (ENOSPC after some bytes) or whose fsync fails reports an error and leaves
 // no part of its line behind; the next entry is whole.
 func TestDeadLetterFailedWriteLeavesNoTornLine(t *testing.T) {
+	t.Parallel()
 	for _, fault := range []*faultyFile{{tornAt: 17}, {tornAt: -1, failSync: true}} {
 		var cur *faultyFile
 		d, _ := newTestDeadLetter(t, &cur)
@@ -120,6 +121,7 @@ func TestDeadLetterFailedWriteLeavesNoTornLine(t *testing.T) {
 // TestDeadLetterTornTailRepairedOnOpen: a torn last line left by a crash
 // mid-write is cut back to the last newline when the file is next opened.
 func TestDeadLetterTornTailRepairedOnOpen(t *testing.T) {
+	t.Parallel()
 	var cur *faultyFile
 	d, _ := newTestDeadLetter(t, &cur)
 	tp := topicPartition{"t", 0}
@@ -146,6 +148,7 @@ func TestDeadLetterTornTailRepairedOnOpen(t *testing.T) {
 // durable by fsyncing their parent directories before the entry counts as
 // written.
 func TestDeadLetterCreationSynced(t *testing.T) {
+	t.Parallel()
 	var cur *faultyFile
 	d, synced := newTestDeadLetter(t, &cur)
 	if err := d.write(topicPartition{"t", 0}, dlRecord("one"), "too_large", nil); err != nil {
@@ -164,6 +167,7 @@ func TestDeadLetterCreationSynced(t *testing.T) {
 // truncated (the fallback), counted as a dead-letter write error, and the
 // file holds no line for it.
 func TestDeadLetterAckAfterDurable(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{limit: 1024}
 	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeDeadLetter, DeadLetterDir: filepath.Join(t.TempDir(), "dl")})
 	cur := &faultyFile{tornAt: -1, failSync: true}
@@ -206,6 +210,7 @@ func writeDeadLetter(d *deadLetter) error {
 // #11 item 16: the dead-letter file never follows a symlink and never lands
 // in a directory others can write to.
 func TestDeadLetterRefusesUnsafePaths(t *testing.T) {
+	t.Parallel()
 	t.Run("symlinked file", func(t *testing.T) {
 		base := t.TempDir()
 		dir := filepath.Join(base, "dl")
@@ -284,6 +289,7 @@ func TestDeadLetterRefusesUnsafePaths(t *testing.T) {
 // #11 item 16: an existing file looser than 0600 is used as it is and
 // logged once; a new one is 0600 (TestOversizeDeadLetter).
 func TestDeadLetterWarnsAboutLooseFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, DeadLetterFile)
 	if err := os.WriteFile(path, nil, 0o600); err != nil {

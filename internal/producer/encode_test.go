@@ -17,6 +17,7 @@ import (
 // retry is in flight. The retry must still carry every record, and only
 // records the broker stored may be acknowledged.
 func TestAbandonedRequestSharesNoEncodeState(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{}
 	retryStarted, abandonedDone := make(chan struct{}), make(chan struct{})
 	calls := 0
@@ -89,6 +90,7 @@ func (l *limitReader) ReadRecord() (*kafka.Record, error) {
 // records the request actually carried (read from its RecordReader); the
 // others are sent again, never resolved on the strength of the base offset.
 func TestAckOnlyRecordsInRequest(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{}
 	p, _ := newTestProducer(t, fb, Options{})
 	p.produceFn = shortProduce(fb, 2)

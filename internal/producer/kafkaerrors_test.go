@@ -19,6 +19,7 @@ import (
 // missing from kafka-go's layout is a routing error whose request never
 // left; a broker error that merely mentions "not found" is neither.
 func TestErrorClassification(t *testing.T) {
+	t.Parallel()
 	layout := func(e error) error { return fmt.Errorf("kafka.(*Client).Produce: %w", produceapi.NewError(e)) }
 	for _, tc := range []struct {
 		name           string
@@ -52,6 +53,7 @@ func TestErrorClassification(t *testing.T) {
 // TestFirstRecordErrorByIndex: of a response's per-record errors, the one
 // of the lowest batch index is reported, every time.
 func TestFirstRecordErrorByIndex(t *testing.T) {
+	t.Parallel()
 	errs := map[int]error{7: errors.New("seven"), 2: errors.New("two"), 4: errors.New("four"), 9: errors.New("nine")}
 	for range 50 {
 		err := firstRecordError(kafka.InvalidRecord, errs)
@@ -69,6 +71,7 @@ func TestFirstRecordErrorByIndex(t *testing.T) {
 // too-large codes go to the oversize policy); a request failing once with
 // any other error is retried and its record stored.
 func TestOnlyEnumeratedErrorsDrop(t *testing.T) {
+	t.Parallel()
 	errs := []error{kafka.Error(9999), errors.New("a new error class")}
 	for code := 1; code <= 120; code++ {
 		switch e := kafka.Error(code); e {

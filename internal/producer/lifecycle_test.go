@@ -20,6 +20,7 @@ import (
 // widest window between Append's check and its append. Statistical: on
 // the unfixed code about 3 runs in 5 of 200 iterations failed.
 func TestAppendCloseRace(t *testing.T) {
+	t.Parallel()
 	for iter := range 400 {
 		fb := &fakeBroker{}
 		var delivered atomic.Int64
@@ -91,6 +92,7 @@ func blockingBroker(fb *fakeBroker, stored int, inFlight chan struct{}) func(con
 // sent again after restart: they count in logship_records_retried_total,
 // the bound on duplicates.
 func TestHardStopCountsAbandonedRequests(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{}
 	p, reg := newTestProducer(t, fb, Options{})
 	inFlight := make(chan struct{})
@@ -110,6 +112,7 @@ func TestHardStopCountsAbandonedRequests(t *testing.T) {
 // a hard stop are sent again with the whole record after restart: they
 // count in logship_records_retried_total, as does the part in flight.
 func TestHardStopCountsStoredSplitParts(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{limit: 1024}
 	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeSplit})
 	inFlight := make(chan struct{})
@@ -133,6 +136,7 @@ func TestHardStopCountsStoredSplitParts(t *testing.T) {
 // sent again by the successor while the producer may still deliver them)
 // count in logship_records_retried_total.
 func TestCountResent(t *testing.T) {
+	t.Parallel()
 	p, reg := newTestProducer(t, &fakeBroker{}, Options{})
 	p.CountResent(7)
 	closeProducer(t, p)

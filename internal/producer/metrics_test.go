@@ -12,6 +12,7 @@ import (
 // reload re-creates the producer in the same process) counts in the
 // registered series, not in collectors nobody gathers.
 func TestMetricsSharedRegistry(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	for i := range 2 {
 		fb := &fakeBroker{}

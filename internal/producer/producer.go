@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logship/logship/internal/logthrottle"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -91,8 +92,10 @@ type Producer struct {
 	// tests of the error paths.
 	produceFn func(context.Context, *kafka.ProduceRequest) (*kafka.ProduceResponse, error)
 
-	lastAck   atomic.Int64 // unix nanos of the last acknowledgement
-	errLogged sync.Map     // error class -> time.Time of last log line
+	lastAck atomic.Int64 // unix nanos of the last acknowledgement
+	// logs keeps each condition (error class and topic) to one log line
+	// per logInterval.
+	logs *logthrottle.Throttle
 }
 
 type topicPartition struct {
@@ -160,6 +163,7 @@ func New(opts Options) (*Producer, error) {
 		transport:  transport,
 		client:     &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: opts.RequestTimeout, Transport: transport},
 		log:        opts.Logger.With("component", "producer"),
+		logs:       logthrottle.New(logInterval, nil),
 		auth:       auth,
 		m:          m,
 		sendCtx:    ctx,

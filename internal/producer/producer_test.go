@@ -164,6 +164,7 @@ func payload(n int, seed byte) []byte {
 // limit, with "i/n" headers and the original headers, that concatenate to
 // the original value; every Ack is resolved once, after its last part.
 func TestOversizeSplit(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{limit: 1024}
 	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeSplit})
 	tr := checkpoint.NewTracker(0, nil)
@@ -231,6 +232,7 @@ func TestOversizeSplit(t *testing.T) {
 // TestOversizeTruncate: an oversize record arrives cut under the limit with
 // logship.truncated = its original length; counted, acked once.
 func TestOversizeTruncate(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{limit: 1024}
 	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeTruncate})
 	tr := checkpoint.NewTracker(0, nil)
@@ -263,6 +265,7 @@ func TestOversizeTruncate(t *testing.T) {
 // (0600, JSON with base64 value) and not to Kafka; once the file is full
 // the next one is truncated instead, and both paths are counted.
 func TestOversizeDeadLetter(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "dl")
 	fb := &fakeBroker{limit: 1024}
 	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeDeadLetter, DeadLetterDir: dir, DeadLetterMaxBytes: 12 << 10})
@@ -320,6 +323,7 @@ func TestOversizeDeadLetter(t *testing.T) {
 // are retried; below min ISR the batch is retried without a refresh; in
 // neither case is an Ack resolved before the broker stored the records.
 func TestRetriableErrorsKeepAcks(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		errs        []error
@@ -382,6 +386,7 @@ func (*netErr) Temporary() bool { return true }
 // invalid; the batch is split, the others stored, that one dropped and
 // counted.
 func TestInvalidRecordDropped(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{fail: []error{kafka.InvalidRecord, nil, kafka.InvalidRecord}}
 	p, reg := newTestProducer(t, fb, Options{})
 	tr := checkpoint.NewTracker(0, nil)
@@ -400,6 +405,7 @@ func TestInvalidRecordDropped(t *testing.T) {
 // TestWithHeaderCopies: the oversize policies add a header to a copy of a
 // record's headers, whose array the pipeline shares between records.
 func TestWithHeaderCopies(t *testing.T) {
+	t.Parallel()
 	shared := make([]kafka.Header, 0, 4)
 	shared = append(shared, kafka.Header{Key: "env", Value: []byte("prod")}, kafka.Header{Key: "team", Value: []byte("a")})
 	a, b := shared[:1], shared[1:2] // a has spare capacity: appending in place would overwrite b
@@ -415,6 +421,7 @@ func TestWithHeaderCopies(t *testing.T) {
 // TestNewProducerOversizeOptions: the dead-letter policy needs a directory;
 // unknown policies are refused.
 func TestNewProducerOversizeOptions(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		opts Options
 		want string

@@ -256,10 +256,8 @@ const logInterval = 30 * time.Second
 
 // logOnce logs at most one line per condition per logInterval.
 func (p *Producer) logOnce(class string, level slog.Level, msg string, args ...any) {
-	now := time.Now()
-	if last, ok := p.errLogged.Load(class); ok && now.Sub(last.(time.Time)) < logInterval {
+	if _, ok := p.logs.Allow(class); !ok {
 		return
 	}
-	p.errLogged.Store(class, now)
 	p.log.Log(context.Background(), level, msg, args...)
 }

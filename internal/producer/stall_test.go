@@ -16,6 +16,7 @@ import (
 // never be stored there; they move to partition 3 mod 2 and are
 // acknowledged there — never dropped, never stuck.
 func TestRepartitionGonePartition(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{}
 	var stored []int
 	p, _ := newTestProducer(t, fb, Options{Delivered: func(_ *Record, md RecordMetadata) { stored = append(stored, md.Partition) }})
@@ -44,6 +45,7 @@ func TestRepartitionGonePartition(t *testing.T) {
 // (never dropped) and Stalled names the topic and its partition once they
 // made no progress for the given time; a topic that flows is not named.
 func TestStalledNamesTopic(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{}
 	p, _ := newTestProducer(t, fb, Options{})
 	p.produceFn = func(ctx context.Context, req *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
@@ -87,6 +89,7 @@ func TestStalledNamesTopic(t *testing.T) {
 // sender there; they are delivered, not stranded until the shutdown
 // timeout.
 func TestRepartitionIntoDrainedQueue(t *testing.T) {
+	t.Parallel()
 	fb := &fakeBroker{}
 	var mu sync.Mutex
 	var stored []int

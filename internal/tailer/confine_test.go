@@ -206,6 +206,7 @@ func TestConfinerResolve(t *testing.T) {
 // symlinks into /var/log/pods. They are refused unless /var/log/pods is a
 // configured symlink root; a link elsewhere stays refused either way.
 func TestSymlinkRoots(t *testing.T) {
+	t.Parallel()
 	for _, allowed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("symlink_roots=%v", allowed), func(t *testing.T) {
 			base := t.TempDir()

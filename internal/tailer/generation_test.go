@@ -19,6 +19,7 @@ func generationOf(first string) string { return hashHex([]byte(first))[:32] }
 // starts a generation with another value, and a first line over 1 KiB is
 // hashed on its first 1024 bytes.
 func TestSourceGeneration(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("s.log")
 	writeFile(t, path, "a\n")

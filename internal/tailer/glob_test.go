@@ -18,6 +18,7 @@ import (
 // too, and its files are read once it is readable. Run as uid 65534 by
 // TestUnreadableDirectoryAsNobody (root ignores permissions).
 func TestUnreadableDirectory(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores directory permissions")
 	}
@@ -78,6 +79,7 @@ func TestUnreadableDirectory(t *testing.T) {
 
 // TestUnreadableDirectoryAsNobody runs TestUnreadableDirectory as uid 65534.
 func TestUnreadableDirectoryAsNobody(t *testing.T) {
+	t.Parallel()
 	runAsNobody(t, "TestUnreadableDirectory")
 }
 
@@ -193,6 +195,7 @@ func parkedPath(t *testing.T, h *harness) string {
 // did not leave its path. Run as uid 65534 by
 // TestUnreadableParkedFileAsNobody.
 func TestUnreadableParkedFile(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores file permissions; TestUnreadableParkedFileAsNobody runs this as uid 65534")
 	}
@@ -216,5 +219,6 @@ func TestUnreadableParkedFile(t *testing.T) {
 
 // TestUnreadableParkedFileAsNobody runs TestUnreadableParkedFile as uid 65534.
 func TestUnreadableParkedFileAsNobody(t *testing.T) {
+	t.Parallel()
 	runAsNobody(t, "TestUnreadableParkedFile")
 }

@@ -63,6 +63,7 @@ func checkExactlyOnce(t *testing.T, recs []rec, want string) {
 // read from where the original was read to: the lines the reader had not
 // reached before the truncation come from the copy, nothing twice.
 func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
@@ -103,6 +104,7 @@ func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
 // generation with the same first bytes): the copy waits for it instead of
 // being shipped from 0.
 func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
@@ -125,6 +127,7 @@ func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
 // TestCopytruncateLossCounted: when the copy is not matched by the glob and
 // the reader was behind, the bytes it never read are counted, exactly.
 func TestCopytruncateLossCounted(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
@@ -156,6 +159,7 @@ func TestCopytruncateLossCounted(t *testing.T) {
 // TestTruncateRewriteShorter (F21): truncated in place and rewritten with
 // shorter content: the new content is shipped once, nothing counted lost.
 func TestTruncateRewriteShorter(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("a.log")
 	first := numbered("a", 0, 50)
@@ -186,6 +190,7 @@ func TestTruncateRewriteShorter(t *testing.T) {
 // recheck the first bytes (the read that follows a growth does), so the
 // reader's next poll must find the new content.
 func TestRewriteSameSizeNoGrowth(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("a.log")
 	first := numbered("a", 0, 50)
@@ -214,6 +219,7 @@ func TestRewriteSameSizeNoGrowth(t *testing.T) {
 // old descriptor, then the rotated file is compressed and unlinked at once:
 // every line comes from the held descriptor, which is then released.
 func TestCompressAndUnlink(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("app.log")
 	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -260,6 +266,7 @@ func TestCompressAndUnlink(t *testing.T) {
 // TestInodeReuseLive (F20): a drained, deleted file's inode is given to a new
 // file: the new file is shipped from 0 and the old one is not re-shipped.
 func TestInodeReuseLive(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	h.start()
 	old := h.path("old.log")
@@ -307,6 +314,7 @@ func TestInodeReuseLive(t *testing.T) {
 // TestSmallFileBelowFingerprint: files shorter than the fingerprint are
 // shipped, grow, and resume after a restart without duplicates.
 func TestSmallFileBelowFingerprint(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("s.log")
 	writeFile(t, path, "a\n")
@@ -333,6 +341,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 // start the old file is found by identity under its new name and finished;
 // nothing acknowledged is re-shipped.
 func TestRotationWhileStopped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 40)
@@ -365,6 +374,7 @@ func TestRotationWhileStopped(t *testing.T) {
 // TestReplacedByDirectory: a tailed file is deleted and a directory takes
 // its name: the old file is drained, the directory skipped and counted.
 func TestReplacedByDirectory(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "x\n")
@@ -388,6 +398,7 @@ func TestReplacedByDirectory(t *testing.T) {
 // every file is read, never more descriptors than the budget, and files
 // that keep growing do not starve the others.
 func TestOpenBudgetFairness(t *testing.T) {
+	t.Parallel()
 	const files, budget = 60, 4
 	h := newHarness(t, config.Pipeline{MaxOpenFiles: budget}, nil, 0)
 	var want strings.Builder
@@ -476,6 +487,7 @@ func TestEMFILE(t *testing.T) {
 // ignores file modes): the open failure is logged and counted once, and the
 // file is read once it becomes readable.
 func TestPermissionDenied(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("LOGSHIP_TAILER_CHILD") != "" || os.Geteuid() != 0 {
 		t.Skip("runs TestUnreadableFile as uid 65534; needs root to switch")
 	}
@@ -543,6 +555,7 @@ func openFDsUnder(t *testing.T, dir string) int {
 // then renamed out of the globs cannot be read any more: that is counted
 // and logged, while the file still open is drained through its descriptor.
 func TestGoneWhileClosedCounted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
 	writeFile(t, h.path("a.log"), "a\n")
 	writeFile(t, h.path("b.log"), "b\n")
@@ -618,6 +631,7 @@ func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
 // longer than the copy deferral. The copy must keep waiting for the reader
 // to see the truncation instead of being shipped from 0.
 func TestCopytruncateWhileReaderBlocked(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	p := config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
@@ -644,6 +658,7 @@ func TestCopytruncateWhileReaderBlocked(t *testing.T) {
 // (from the pipeline config) are dropped, and the bytes they held beyond
 // their offset are counted; entries seen recently are kept.
 func TestForgetAfter(t *testing.T) {
+	t.Parallel()
 	old := checkpoint.FileState{Pipeline: "test", Path: "/gone/old.log", Device: 7, Inode: 1, Offset: 40, Size: 100,
 		Updated: time.Now().Add(-2 * time.Hour)}
 	recent := checkpoint.FileState{Pipeline: "test", Path: "/gone/recent.log", Device: 7, Inode: 2, Offset: 10, Size: 30,
@@ -665,6 +680,7 @@ func TestForgetAfter(t *testing.T) {
 // directory that is a symlink to somewhere outside the glob's static root is
 // refused like a symlinked file; a real directory inside is read.
 func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{Paths: []string{"*/x.log"}}, nil, 0)
 	if err := os.Mkdir(h.path("in"), 0o755); err != nil {
 		t.Fatal(err)
@@ -692,6 +708,7 @@ func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
 // truncation of the new content: only the first content's unread bytes are
 // counted; the second content was read to its end.
 func TestTruncationLossNeverOverclaimed(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
@@ -743,6 +760,7 @@ func TestTruncationLossNeverOverclaimed(t *testing.T) {
 // is delivered twice, every file that was opened is drained, and no
 // descriptor is left behind.
 func TestChurnUnderDescriptorBudget(t *testing.T) {
+	t.Parallel()
 	const files = 300
 	h := newHarness(t, config.Pipeline{MaxOpenFiles: 4}, nil, 0)
 	h.start()
@@ -801,6 +819,7 @@ func TestChurnUnderDescriptorBudget(t *testing.T) {
 // only created it (empty, too short to tell it is a copy); its content
 // arrives afterwards. It must still be recognised, not read from 0.
 func TestCopytruncateCopyFoundEmpty(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
@@ -831,6 +850,7 @@ func TestCopytruncateCopyFoundEmpty(t *testing.T) {
 // truncation: the second is not taken for a copy of the first; both are
 // shipped in full.
 func TestIdenticalFilesBothShipped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{CloseInactive: 100 * time.Millisecond}, nil, 0)
 	content := numbered("same", 0, 50)
 	writeFile(t, h.path("a.log"), content)
@@ -857,6 +877,7 @@ func TestIdenticalFilesBothShipped(t *testing.T) {
 // not be checkpointed past what was acknowledged of the original: a restart
 // from any snapshot taken meanwhile reads those lines again.
 func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	p := config.Pipeline{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0)
@@ -930,6 +951,7 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 // descriptor. Its entry is kept: it is present, not forgotten, and it is not
 // read again from 0 once it gets a descriptor.
 func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{autoAck: true}
 	p := config.Pipeline{MaxOpenFiles: 1, ForgetAfter: time.Hour}
 	content := numbered("b", 0, 20)
@@ -969,6 +991,7 @@ func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
 // that grows while the descriptor is taken is present at its path: it is
 // never reported as gone while it waits.
 func TestParkedFileWaitingIsNotGone(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	p := config.Pipeline{MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow = 10 })
@@ -993,6 +1016,7 @@ func TestParkedFileWaitingIsNotGone(t *testing.T) {
 // original) is not a new file: its copy is read from the checkpointed offset,
 // so the lines not shipped before the stop are not skipped.
 func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
+	t.Parallel()
 	old := numbered("a", 0, 100)
 	shipped := int64(len(numbered("a", 0, 40)))
 	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0, func(o *Options) {

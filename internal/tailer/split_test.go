@@ -25,6 +25,7 @@ func render(buf []byte, spans []span) []got {
 }
 
 func TestSplitterScan(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		in       string
@@ -86,6 +87,7 @@ func TestSplitterScan(t *testing.T) {
 }
 
 func TestSplitterSplitAcrossReads(t *testing.T) {
+	t.Parallel()
 	// The reader re-reads the held-back partial line; parts continue their
 	// numbering across reads.
 	s := splitter{max: 4}

@@ -17,6 +17,7 @@ import (
 // for every acknowledgement, restore the Snapshot. The successor ships only
 // the lines written after the handover.
 func TestStatusAndHandover(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	missing := checkpoint.FileState{Pipeline: "test", Path: "/nonexistent/x.log", Device: 1, Inode: 2, Offset: 5, Size: 9, Updated: time.Now()}
 	h := newHarness(t, config.Pipeline{}, sink, 0, withRestore(missing))

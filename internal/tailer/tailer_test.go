@@ -36,6 +36,7 @@ func lineEnds(recs []rec) []wantLine {
 }
 
 func TestLinesAndOffsets(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		write []string // successive appends; lines are awaited after each
@@ -92,6 +93,7 @@ func TestLinesAndOffsets(t *testing.T) {
 }
 
 func TestSourceAndFingerprint(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "") // empty: fingerprint of 0 bytes
@@ -132,6 +134,7 @@ func fp(data string) (string, int) {
 }
 
 func TestResumeFromRestoredState(t *testing.T) {
+	t.Parallel()
 	const content = "l1\nl2\nl3\n"
 	tests := []struct {
 		name     string
@@ -197,6 +200,7 @@ func TestResumeFromRestoredState(t *testing.T) {
 }
 
 func TestStartAtEnd(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0)
 	old := h.path("old.log")
 	writeFile(t, old, "old1\nold2\npart")
@@ -222,6 +226,7 @@ func TestStartAtEnd(t *testing.T) {
 }
 
 func TestRenameRotation(t *testing.T) {
+	t.Parallel()
 	for _, glob := range []string{"app.log", "app.log*"} {
 		t.Run(glob, func(t *testing.T) {
 			h := newHarness(t, config.Pipeline{Paths: []string{glob}}, nil, 0)
@@ -292,6 +297,7 @@ func TestRenameRotation(t *testing.T) {
 }
 
 func TestDeletedWhileUnread(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	// A small budget keeps the reader behind: it holds the fd while the
 	// file is deleted, then reads the rest through it.
@@ -335,6 +341,7 @@ func TestDeletedWhileUnread(t *testing.T) {
 }
 
 func TestDeletedFileHeldUntilAcked(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	h := newHarness(t, config.Pipeline{CloseInactive: 20 * time.Millisecond}, sink, 0)
 	path := h.path("a.log")
@@ -366,6 +373,7 @@ func TestDeletedFileHeldUntilAcked(t *testing.T) {
 }
 
 func TestTruncateInPlace(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "aaaa\nbbbb\n")
@@ -399,6 +407,7 @@ func TestTruncateInPlace(t *testing.T) {
 }
 
 func TestSkipsNonRegular(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{Paths: []string{"*"}, Exclude: []string{"*.gz", "*/skip/*"}}, nil, 0)
 	mk := func(name string) string { return h.path(name) }
 	if err := os.Mkdir(mk("dir"), 0o755); err != nil {
@@ -458,6 +467,7 @@ func TestSkipsNonRegular(t *testing.T) {
 }
 
 func TestOversizeSplit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{MaxLineBytes: 10}, nil, 0, func(o *Options) { o.ReadBufferBytes = 4 })
 	path := h.path("a.log")
 	writeFile(t, path, "")
@@ -492,6 +502,7 @@ func TestOversizeSplit(t *testing.T) {
 }
 
 func TestOversizeTruncate(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{MaxLineBytes: 10, OversizePolicy: "truncate"}, nil, 0, func(o *Options) { o.ReadBufferBytes = 4 })
 	path := h.path("a.log")
 	writeFile(t, path, "short\n")
@@ -519,6 +530,7 @@ func TestOversizeTruncate(t *testing.T) {
 }
 
 func TestHugeLineBoundedMemory(t *testing.T) {
+	t.Parallel()
 	for _, policy := range []string{"split", "truncate"} {
 		t.Run(policy, func(t *testing.T) {
 			const maxLine = 64 << 10
@@ -558,6 +570,7 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 }
 
 func TestBudgetBackpressure(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	const limit = 1000
 	h := newHarness(t, config.Pipeline{}, sink, limit)
@@ -595,6 +608,7 @@ func TestBudgetBackpressure(t *testing.T) {
 }
 
 func TestCheckpointNeverAhead(t *testing.T) {
+	t.Parallel()
 	sink := &testSink{}
 	h := newHarness(t, config.Pipeline{}, sink, 0)
 	path := h.path("a.log")
@@ -616,6 +630,7 @@ func TestCheckpointNeverAhead(t *testing.T) {
 // received lines' for a sink that took them; the harness then checks it
 // goes back to 0 once those are acknowledged, with no double ack.
 func TestRunStopsBlockedReaders(t *testing.T) {
+	t.Parallel()
 	t.Run("emit", func(t *testing.T) {
 		h := newHarness(t, config.Pipeline{}, &testSink{block: true}, 0)
 		writeFile(t, h.path("a.log"), "x\n")
@@ -642,6 +657,7 @@ func TestRunStopsBlockedReaders(t *testing.T) {
 }
 
 func TestSnapshotKeepsUnmatchedRestored(t *testing.T) {
+	t.Parallel()
 	st := checkpoint.FileState{Pipeline: "test", Path: "/nowhere/x.log", Device: 7, Inode: 9, Offset: 5, Updated: time.Now()}
 	expired := checkpoint.FileState{Pipeline: "test", Path: "/nowhere/y.log", Device: 7, Inode: 10, Updated: time.Now().Add(-48 * time.Hour)}
 	h := newHarness(t, config.Pipeline{}, nil, 0, withRestore(st, expired))
@@ -656,6 +672,7 @@ func TestSnapshotKeepsUnmatchedRestored(t *testing.T) {
 }
 
 func TestUnreadableFile(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores file permissions")
 	}
@@ -674,6 +691,7 @@ func TestUnreadableFile(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
+	t.Parallel()
 	b := checkpoint.NewBudget(1)
 	s := &testSink{}
 	ok := config.Pipeline{Name: "p", Paths: []string{"/var/log/*.log"}}
@@ -716,6 +734,7 @@ func TestNewValidation(t *testing.T) {
 }
 
 func TestTwoTailersOneRegistry(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	b := checkpoint.NewBudget(1 << 20)
 	for _, name := range []string{"a", "b", "a"} {
@@ -739,6 +758,7 @@ func TestTwoTailersOneRegistry(t *testing.T) {
 }
 
 func TestRunTwice(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, config.Pipeline{}, nil, 0).start()
 	waitFor(t, "started", h.tl.started.Load)
 	if err := h.tl.Run(context.Background()); err == nil {
@@ -747,6 +767,7 @@ func TestRunTwice(t *testing.T) {
 }
 
 func TestWatchFallbackRescanOnly(t *testing.T) {
+	t.Parallel()
 	// Without fsnotify hints (the watch directory appears only later), the
 	// periodic rescan still finds files and polling still reads them.
 	h := newHarness(t, config.Pipeline{Paths: []string{"sub/*.log"}}, nil, 0)
@@ -761,6 +782,7 @@ func TestWatchFallbackRescanOnly(t *testing.T) {
 }
 
 func TestRotationUnderLoad(t *testing.T) {
+	t.Parallel()
 	// A writer rotates by rename several times while the reader lags
 	// (small budget, acknowledgements in the background), and keeps writing
 	// to the old descriptor after each rename. Every line arrives once.
@@ -880,6 +902,7 @@ func testRotationUnderLoad(t *testing.T, glob string) {
 // lines is handed on. After a crash before the next periodic save, a
 // restart resumes them where they were; it does not skip them to their end.
 func TestStartAtEndCrashKeepsFilesBegun(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var saved []checkpoint.FileState // the durable checkpoint: only what Persist saved
 	var h *harness

@@ -29,6 +29,7 @@ func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func TestReadinessCheck(t *testing.T) {
+	t.Parallel()
 	const stall = 10 * time.Second
 	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
 	var inflight atomic.Int64
@@ -83,6 +84,7 @@ func TestReadinessCheck(t *testing.T) {
 }
 
 func TestReadinessProbe(t *testing.T) {
+	t.Parallel()
 	r := NewReadiness(time.Second, func() int64 { return 0 }, func() time.Time { return time.Time{} })
 	var up atomic.Bool
 	ping := func(ctx context.Context) error {
@@ -164,6 +166,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestEndpoints(t *testing.T) {
+	t.Parallel()
 	var notReady atomic.Bool
 	ready := func() error {
 		if notReady.Load() {
@@ -214,6 +217,7 @@ func TestEndpoints(t *testing.T) {
 // maxConns of them; the rest are closed at once, idle ones are closed by the
 // server's timeouts, and the endpoint answers again afterwards (#11 item 12).
 func TestConnectionLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 4
 	s := New(Options{Listen: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Ready: func() error { return nil }})
 	s.maxConns = limit
@@ -303,6 +307,7 @@ func TestConnectionLimit(t *testing.T) {
 
 // TestRequestLimits: oversized headers are refused.
 func TestRequestLimits(t *testing.T) {
+	t.Parallel()
 	url := serve(t, Options{Gatherer: prometheus.NewRegistry(), Ready: func() error { return nil }})
 	req, err := http.NewRequest(http.MethodGet, url+"/healthz", nil)
 	if err != nil {
@@ -323,6 +328,7 @@ func TestRequestLimits(t *testing.T) {
 // not ready and is named, even while acknowledgements of other topics keep
 // arriving; ready again once none is stalled.
 func TestReadinessStalledTopic(t *testing.T) {
+	t.Parallel()
 	r := NewReadiness(time.Second, func() int64 { return 100 }, time.Now)
 	var stalled atomic.Pointer[[]string]
 	stalled.Store(&[]string{})

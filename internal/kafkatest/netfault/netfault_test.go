@@ -96,6 +96,7 @@ func roundTrip(c net.Conn, msg []byte, timeout time.Duration) error {
 }
 
 func TestForwardsBothWays(t *testing.T) {
+	t.Parallel()
 	p := newProxy(t)
 	c := dial(t, p)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB, many chunks
@@ -108,6 +109,7 @@ func TestForwardsBothWays(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
+	t.Parallel()
 	p := newProxy(t)
 	c := dial(t, p)
 	const d = 200 * time.Millisecond
@@ -132,6 +134,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestBlackholeHoldsThenHeals(t *testing.T) {
+	t.Parallel()
 	p := newProxy(t)
 	old := dial(t, p)
 	if err := roundTrip(old, []byte("before"), 5*time.Second); err != nil {
@@ -161,6 +164,7 @@ func TestBlackholeHoldsThenHeals(t *testing.T) {
 }
 
 func TestResetExistingAndNew(t *testing.T) {
+	t.Parallel()
 	p := newProxy(t)
 	c := dial(t, p)
 	if err := roundTrip(c, []byte("x"), 5*time.Second); err != nil {
@@ -181,6 +185,7 @@ func TestResetExistingAndNew(t *testing.T) {
 }
 
 func TestCutClosesExisting(t *testing.T) {
+	t.Parallel()
 	p := newProxy(t)
 	c := dial(t, p)
 	if err := roundTrip(c, []byte("x"), 5*time.Second); err != nil {
@@ -197,6 +202,7 @@ func TestCutClosesExisting(t *testing.T) {
 }
 
 func TestTargetDownResetsClient(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

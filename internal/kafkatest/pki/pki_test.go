@@ -64,6 +64,7 @@ func handshake(t *testing.T, srv *Cert, clientCAs *x509.CertPool, client *tls.Co
 }
 
 func TestServerCertificateVerifies(t *testing.T) {
+	t.Parallel()
 	ca, err := NewCA("test-ca")
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +109,7 @@ func TestServerCertificateVerifies(t *testing.T) {
 }
 
 func TestClientCertificateRequired(t *testing.T) {
+	t.Parallel()
 	ca, err := NewCA("test-ca")
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +156,7 @@ func TestClientCertificateRequired(t *testing.T) {
 }
 
 func TestWriteFilesLoadsAsKeyPair(t *testing.T) {
+	t.Parallel()
 	ca, err := NewCA("test-ca")
 	if err != nil {
 		t.Fatal(err)
