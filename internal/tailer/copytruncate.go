@@ -44,8 +44,12 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 	for _, g := range t.fpIndex[fp] {
 		g.mu.Lock()
 		// A file at the path the other one had at the last rescan is its
-		// successor (rename rotation), not its copy.
-		if g.key != info.key && g.state == genOpen && g.fpLen == fingerprintMax && g.fp == fp &&
+		// successor (rename rotation), not its copy. The other one counts
+		// whether open or not (closed after close_inactive, parked for the
+		// descriptor budget): its truncation is then found by the rescan
+		// that reopens it, which leaves a ghost for this copy. Only one
+		// gone from its path (draining, parked and gone) is no original.
+		if g.key != info.key && g.state.atPath() && g.fpLen == fingerprintMax && g.fp == fp &&
 			t.pathKeys[c.path].key != g.key {
 			live, livePath = g, g.path
 		}

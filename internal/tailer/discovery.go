@@ -238,13 +238,17 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 	if g != nil {
 		g.mu.Lock()
 		g.lastSeen = now
-		// A parked file still at its path with its size is left closed;
-		// one that moved, was missing, or was not found at this path by
-		// the last rescan (a new name it could not be opened under, as it
-		// waited for a descriptor) may be another file that got its
-		// inode, so it is opened and its identity checked below.
+		// A parked file still at its path with its size, and read to that
+		// size (a partial last line held back counts as read), is left
+		// closed; one parked mid-read (its descriptor went to a file that
+		// waited longer) is reopened even if nothing was written to it
+		// since. One that moved, was missing, or was not
+		// found at this path by the last rescan (a new name it could not
+		// be opened under, as it waited for a descriptor) may be another
+		// file that got its inode, so it is opened and its identity
+		// checked below.
 		unchanged := g.state == genParked && g.path == c.path && c.info.size == g.size &&
-			t.pathKeys[c.path].key == g.key
+			g.scanEnd >= g.size && t.pathKeys[c.path].key == g.key
 		if g.path != c.path {
 			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
 			g.path = c.path

@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -1046,4 +1047,84 @@ func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
 		return true
 	})
 	checkExactlyOnce(t, h.sink.snapshot(), want)
+}
+
+// TestParkedMidFileIsResumed (found by the soak, seed 1): a reader closed
+// mid-file for the descriptor budget (another file waited longer than
+// fairSlice) must be reopened and read to its end even when nothing is
+// written to it afterwards: a parked file is "unchanged" only once it was
+// read to its size.
+func TestParkedMidFileIsResumed(t *testing.T) {
+	const files, lines = 3, 5000
+	sink := &testSink{}
+	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, sink, 16<<10)
+	line := strings.Repeat("x", 199) + "\n"
+	for i := range files {
+		writeFile(t, h.path(fmt.Sprintf("f%d.log", i)), strings.Repeat(line, lines))
+	}
+	h.start()
+	// A slow consumer: every read waits for acknowledgements, so each
+	// file takes longer than fairSlice and is parked mid-file.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	acker := make(chan struct{})
+	// Exits when the test cancels ctx.
+	go func() {
+		defer close(acker)
+		for ctx.Err() == nil {
+			sink.ackAll()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for sink.count() < files*lines {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines read 60s after start: a file parked mid-read was never reopened", sink.count(), files*lines)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-acker
+	sink.ackAll()
+	if n := h.metric("logship_open_budget_waits_total"); n == 0 {
+		t.Fatal("no file ever waited for a descriptor: the test did not exercise parking")
+	}
+}
+
+// TestCopytruncateCopyOfParkedFileBeforeTruncation (found by the soak,
+// seed 3): the copy appears while the original is parked for the
+// descriptor budget, and before the truncation. The parked original is
+// still the content the copy starts like, so the copy waits for the
+// truncation and is read from where the original's reading stopped, not
+// shipped again from 0.
+func TestCopytruncateCopyOfParkedFileBeforeTruncation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*", "busy.log"}, MaxOpenFiles: 1}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	writeFile(t, h.path("busy.log"), "busy\n") // takes the descriptor once app.log yields it
+	h.waitLines(101)
+	if got := parkedPath(t, h); got != path {
+		t.Fatalf("parked %s, want %s", got, path)
+	}
+	copyFile(t, path, path+".1")
+	// Several rescans see the copy before logrotate truncates.
+	time.Sleep(5 * h.tl.rescan)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 5)
+	appendFile(t, path, second)
+	waitFor(t, "the new lines", func() bool { return h.sink.count() >= 106 })
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	var got []rec
+	for _, r := range h.sink.snapshot() {
+		if r.data != "busy" {
+			got = append(got, r)
+		}
+	}
+	checkExactlyOnce(t, got, first+second)
 }

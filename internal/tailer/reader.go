@@ -195,6 +195,7 @@ func (r *reader) exit() {
 		r.g.state = genClosed
 	}
 	r.g.readEnd = r.lineStart
+	r.g.scanEnd = r.scanned
 	r.g.tail = r.tail
 	r.g.unlinked = unlinked
 	r.g.size = r.size

@@ -254,6 +254,11 @@ const (
 // running reports whether a reader goroutine owns an open descriptor.
 func (s genState) running() bool { return s == genOpen || s == genDraining }
 
+// atPath reports whether the generation's file was at a matched path when
+// last seen: open, held, parked or closed, but not draining or parked and
+// gone.
+func (s genState) atPath() bool { return s != genDraining && s != genParkedGone }
+
 // parked reports whether the generation was closed for the descriptor
 // budget.
 func (s genState) parked() bool { return s == genParked || s == genParkedGone }
@@ -279,6 +284,7 @@ type generation struct {
 	goneSince time.Time // when it was last found gone (draining, parkedGone)
 	lastSeen  time.Time // last rescan that found the file
 	readEnd   int64     // where a new reader resumes; valid while !state.running()
+	scanEnd   int64     // how far the last reader had read (a held partial line included); valid while !state.running()
 	tail      []byte    // up to fingerprintMax bytes just before readEnd; valid while !state.running()
 	// Facts beside the state: unlinked, the link count was 0 when the
 	// reader closed the file; reported, closed, unlinked, drained and
