@@ -207,7 +207,7 @@ func TestRoundTrip(t *testing.T) {
 				}
 				h, b := parseHeader(t, set)
 				want := header{baseOffset: 0, length: int32(len(b) - 12), leaderEpoch: -1, magic: 2,
-					crc: crc32.Checksum(b[offAttributes:], crc32.MakeTable(crc32.Castagnoli)),
+					crc:        crc32.Checksum(b[offAttributes:], crc32.MakeTable(crc32.Castagnoli)),
 					attributes: int16(c.codec), lastOffsetDelta: int32(len(recs) - 1),
 					baseTs: recs[0].time.UnixMilli(), maxTs: recs[2].time.UnixMilli(), producer: p, count: int32(len(recs))}
 				if h != want {
