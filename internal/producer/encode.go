@@ -1,113 +1,57 @@
 package producer
 
 import (
-	"io"
+	"fmt"
 
+	"github.com/logship/logship/internal/recordbatch"
 	"github.com/segmentio/kafka-go"
 )
 
-// encodeScratch is a sender's reusable kafka-go view of its requests. One
-// request is in flight per partition, so after a successful produce the
-// next request reuses the reader of the last one. After a failed produce
-// kafka-go may still be encoding the abandoned request on its connection
-// goroutine: abandon gives that reader up for good, and the retry gets a
-// new one, so no slice, cursor or value reader is ever shared between an
-// abandoned request and its retry.
+// encodeScratch is a sender's encode state: its record-batch encoder, whose
+// scratch buffer and compressor serve every batch of the partition, and the
+// array of the last batch sent. One request is in flight per partition, so
+// after a successful produce the next batch is encoded into the same array.
+// After a failed produce kafka-go may still be copying the abandoned
+// request's batch on its connection goroutine: abandon gives that array up
+// for good, and the retry is encoded into a new one, so no batch bytes are
+// ever shared between an abandoned request and a later one.
 type encodeScratch struct {
-	rr *recordReader
+	enc *recordbatch.Encoder
+	buf []byte
 }
 
-// abandon leaves the current reader to the request that holds it.
+// abandon leaves the current batch array to the request that holds it.
 func (s *encodeScratch) abandon() {
-	if s != nil {
-		s.rr = nil
-	}
+	s.buf = nil
 }
 
-// kafkaRecords is the encode stage: the records of one produce request as
-// kafka-go reads them, built in s's reader (nil s: a fresh one). It
-// allocates nothing per record, and nothing at all once the reader has
-// grown to the batch size. kafka-go encodes each record as it reads it.
-func kafkaRecords(recs []Record, s *encodeScratch) *recordReader {
-	var rr *recordReader
-	if s != nil {
-		rr = s.rr
-	}
-	if rr == nil {
-		rr = new(recordReader)
-		if s != nil {
-			s.rr = rr
+// encode is the encode stage: the record set (size and one v2 record batch
+// compressed with codec) of recs for one produce request, written straight
+// from the records' bytes into s's array. It allocates nothing per record,
+// and nothing at all once the array has grown to the batch size. The bytes
+// stay valid until the next encode or abandon.
+func (s *encodeScratch) encode(codec kafka.Compression, recs []Record) ([]byte, error) {
+	if s.enc == nil {
+		enc, err := recordbatch.NewEncoder(codec)
+		if err != nil {
+			return nil, fmt.Errorf("producer: %w", err)
 		}
+		s.enc = enc
 	}
-	n := len(recs)
-	rr.next = 0
-	rr.records = grow(rr.records, n)
-	rr.vals = grow(rr.vals, n)
+	s.enc.Begin(s.buf, recordbatch.NoProducer)
 	for i := range recs {
 		r := &recs[i]
-		rr.vals[i] = bytesValue{b: r.Value}
-		rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &rr.vals[i]}
-		if r.Key != nil {
-			if len(rr.keys) != n {
-				rr.keys = grow(rr.keys, n)
-			}
-			rr.keys[i] = bytesValue{b: r.Key}
-			rr.records[i].Key = &rr.keys[i]
-		}
+		s.enc.Append(r.Key, r.Value, r.Headers, r.Time)
 	}
-	return rr
-}
-
-// grow returns s resized to n elements (zeroed), reusing its array when it
-// is large enough.
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
+	set, err := s.enc.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
 	}
-	s = s[:n]
-	clear(s)
-	return s
+	s.buf = set
+	return set, nil
 }
 
-// recordReader hands out the records of one produce request in order. It
-// owns the value and key readers of those records. next counts the records
-// the encoder has read: the records the request carried.
-type recordReader struct {
-	records    []kafka.Record
-	vals, keys []bytesValue
-	next       int
-}
-
-// ReadRecord implements kafka.RecordReader.
-func (r *recordReader) ReadRecord() (*kafka.Record, error) {
-	if r.next == len(r.records) {
-		return nil, io.EOF
-	}
-	r.next++
-	return &r.records[r.next-1], nil
-}
-
-// bytesValue is a record key or value as kafka-go's Bytes: a reader over a
-// slice the record owns. WriteTo lets io.Copy move it in one write.
-type bytesValue struct {
-	b   []byte
-	off int
-}
-
-func (v *bytesValue) Len() int     { return len(v.b) - v.off }
-func (v *bytesValue) Close() error { return nil }
-
-func (v *bytesValue) Read(p []byte) (int, error) {
-	if v.off >= len(v.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, v.b[v.off:])
-	v.off += n
-	return n, nil
-}
-
-func (v *bytesValue) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(v.b[v.off:])
-	v.off += n
-	return int64(n), err
+// records is the number of records in the last encoded batch.
+func (s *encodeScratch) records() int {
+	return s.enc.Len()
 }
