@@ -113,8 +113,9 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	for _, tc := range benchCodecs {
 		b.Run(tc.name+"/logship", func(b *testing.B) {
 			var s encodeScratch
+			p := &Producer{encoders: encoderPool{codec: tc.c}}
 			benchEncode(b, recs, func() {
-				set, err := s.encode(tc.c, recs)
+				set, _, err := p.encode(&s, recs)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -186,7 +186,7 @@ var errNotEncoded = errors.New("producer: record batch not encoded")
 // The batch is encoded into s's array, which s gives up after any error
 // (see encodeScratch).
 func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
-	set, err := s.encode(p.opts.Compression, recs)
+	set, n, err := p.encode(s, recs)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %d records for %s/%d: %w", errNotEncoded, len(recs), tp.topic, tp.partition, err)
 	}
@@ -209,7 +209,7 @@ func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (
 		s.abandon()
 		return 0, 0, err
 	}
-	return res.BaseOffset, s.records(), nil
+	return res.BaseOffset, n, nil
 }
 
 // acked resolves recs, acknowledged from offset base on.
