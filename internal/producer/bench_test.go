@@ -114,31 +114,37 @@ func BenchmarkEncodeBatch(b *testing.B) {
 		b.Run(tc.name+"/logship", func(b *testing.B) {
 			var s encodeScratch
 			p := &Producer{encoders: encoderPool{codec: tc.c}}
-			benchEncode(b, recs, func() {
+			benchEncode(b, recs, func() int64 {
 				set, _, err := p.encode(&s, recs)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := (&protocol.RawRecordSet{Reader: bytes.NewReader(set)}).WriteTo(io.Discard); err != nil {
+				n, err := (&protocol.RawRecordSet{Reader: bytes.NewReader(set)}).WriteTo(io.Discard)
+				if err != nil {
 					b.Fatal(err)
 				}
+				return n
 			})
 		})
 		b.Run(tc.name+"/kafka-go", func(b *testing.B) {
 			var rr recordReader
-			benchEncode(b, recs, func() {
+			benchEncode(b, recs, func() int64 {
 				rs := &protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(tc.c), Records: rr.reset(recs)}
-				if _, err := rs.WriteTo(io.Discard); err != nil {
+				n, err := rs.WriteTo(io.Discard)
+				if err != nil {
 					b.Fatal(err)
 				}
+				return n
 			})
 		})
 	}
 }
 
-func benchEncode(b *testing.B, recs []Record, encode func()) {
+// benchEncode runs encode, which returns the size of the record set, and
+// reports per record: time, allocated bytes and objects, and wire bytes.
+func benchEncode(b *testing.B, recs []Record, encode func() int64) {
 	var m0, m1 runtime.MemStats
-	encode() // buffers and compressors grown
+	wire := encode() // buffers and compressors grown
 	runtime.ReadMemStats(&m0)
 	b.SetBytes(int64(len(recs) * 200))
 	b.ReportAllocs()
@@ -150,6 +156,7 @@ func benchEncode(b *testing.B, recs []Record, encode func()) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/perRec, "ns/record")
 	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/perRec, "B/record")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/perRec, "allocs/record")
+	b.ReportMetric(float64(wire)/float64(len(recs)), "wire-B/record")
 }
 
 // recordReader hands kafka-go the records of one request, as the producer

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
+	"github.com/logship/logship/internal/recordbatch"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 )
@@ -175,5 +177,45 @@ func TestCodecsRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEncoderPoolBounded: senders share idle encoders (the one put back is
+// the next one taken), and the pool keeps at most GOMAXPROCS of them.
+func TestEncoderPoolBounded(t *testing.T) {
+	ep := &encoderPool{codec: kafka.Zstd}
+	e, err := ep.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep.put(e)
+	if again, _ := ep.get(); again != e {
+		t.Fatal("an idle encoder was not reused")
+	}
+	var taken []*recordbatch.Encoder
+	for range runtime.GOMAXPROCS(0) + 3 {
+		e, err := ep.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, e)
+	}
+	for _, e := range taken {
+		ep.put(e)
+	}
+	if len(ep.free) != runtime.GOMAXPROCS(0) {
+		t.Fatalf("pool keeps %d idle encoders, want GOMAXPROCS = %d", len(ep.free), runtime.GOMAXPROCS(0))
+	}
+	if _, err := (&encoderPool{codec: 7}).get(); err == nil {
+		t.Fatal("unknown codec accepted")
+	}
+}
+
+// TestNewRejectsUnknownCodec: a codec the encoder does not know is refused
+// at New, not on the first batch (where it would be retried forever).
+func TestNewRejectsUnknownCodec(t *testing.T) {
+	_, err := New(Options{Brokers: []string{"127.0.0.1:1"}, Acks: kafka.RequireAll, Compression: 5})
+	if err == nil {
+		t.Fatal("New accepted compression codec 5")
 	}
 }
