@@ -3,7 +3,6 @@ package producer
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/logship/logship/internal/recordbatch"
 	"github.com/segmentio/kafka-go"
@@ -51,39 +50,40 @@ func (p *Producer) encode(s *encodeScratch, recs []Record) ([]byte, int, error) 
 	return set, n, nil
 }
 
-// encoderPool holds the producer's idle record-batch encoders: their
+// encoderPool holds the producer's record-batch encoders: their
 // uncompressed-records scratch (about one batch) and compressor state (up
 // to a few MiB for zstd) serve every partition's sender in turn, instead of
-// one set per partition. An encoder is taken only for the synchronous
-// encode, so the pool grows to the number of senders encoding at once,
-// and keeps at most GOMAXPROCS of them.
+// one set per partition. There are GOMAXPROCS of them, created on first
+// use: encoding is CPU-bound, so more encoders would only add memory, and a
+// sender that finds them all busy waits for one (encode holds one only for
+// the synchronous encoding of one batch).
 type encoderPool struct {
 	codec kafka.Compression
-	mu    sync.Mutex
-	free  []*recordbatch.Encoder
+	slots chan *recordbatch.Encoder // nil entries: not created yet
 }
 
+func newEncoderPool(codec kafka.Compression) *encoderPool {
+	ep := &encoderPool{codec: codec, slots: make(chan *recordbatch.Encoder, runtime.GOMAXPROCS(0))}
+	for range cap(ep.slots) {
+		ep.slots <- nil
+	}
+	return ep
+}
+
+// get takes an encoder, waiting while all are in use; put gives it back.
 func (ep *encoderPool) get() (*recordbatch.Encoder, error) {
-	ep.mu.Lock()
-	if n := len(ep.free); n > 0 {
-		e := ep.free[n-1]
-		ep.free[n-1] = nil
-		ep.free = ep.free[:n-1]
-		ep.mu.Unlock()
+	e := <-ep.slots
+	if e != nil {
 		return e, nil
 	}
-	ep.mu.Unlock()
 	e, err := recordbatch.NewEncoder(ep.codec)
 	if err != nil {
+		ep.slots <- nil
 		return nil, fmt.Errorf("producer: %w", err)
 	}
 	return e, nil
 }
 
 func (ep *encoderPool) put(e *recordbatch.Encoder) {
-	ep.mu.Lock()
-	if len(ep.free) < runtime.GOMAXPROCS(0) {
-		ep.free = append(ep.free, e)
-	}
-	ep.mu.Unlock()
+	ep.slots <- e
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -180,34 +181,51 @@ func TestCodecsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEncoderPoolBounded: senders share idle encoders (the one put back is
-// the next one taken), and the pool keeps at most GOMAXPROCS of them.
+// TestEncoderPoolBounded: senders share GOMAXPROCS encoders (the one put
+// back is the next one taken); a sender waits while all are in use, and an
+// encoder that cannot be created gives its slot back.
 func TestEncoderPoolBounded(t *testing.T) {
-	ep := &encoderPool{codec: kafka.Zstd}
+	ep := newEncoderPool(kafka.Zstd)
 	e, err := ep.get()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ep.put(e)
-	if again, _ := ep.get(); again != e {
-		t.Fatal("an idle encoder was not reused")
-	}
 	var taken []*recordbatch.Encoder
-	for range runtime.GOMAXPROCS(0) + 3 {
+	for range runtime.GOMAXPROCS(0) {
 		e, err := ep.get()
 		if err != nil {
 			t.Fatal(err)
 		}
 		taken = append(taken, e)
 	}
-	for _, e := range taken {
-		ep.put(e)
+	if !slices.Contains(taken, e) {
+		t.Fatal("the idle encoder was not reused")
 	}
-	if len(ep.free) != runtime.GOMAXPROCS(0) {
-		t.Fatalf("pool keeps %d idle encoders, want GOMAXPROCS = %d", len(ep.free), runtime.GOMAXPROCS(0))
+	got := make(chan *recordbatch.Encoder)
+	go func() { // exits once an encoder is put back below
+		e, _ := ep.get()
+		got <- e
+	}()
+	select {
+	case <-got:
+		t.Fatal("a sender got an encoder while all were in use")
+	case <-time.After(50 * time.Millisecond):
 	}
-	if _, err := (&encoderPool{codec: 7}).get(); err == nil {
-		t.Fatal("unknown codec accepted")
+	ep.put(taken[0])
+	select {
+	case e := <-got:
+		if e != taken[0] {
+			t.Fatal("the waiting sender did not get the encoder put back")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting sender did not get the encoder put back")
+	}
+	bad := newEncoderPool(7)
+	for range cap(bad.slots) + 1 {
+		if _, err := bad.get(); err == nil {
+			t.Fatal("unknown codec accepted")
+		}
 	}
 }
 

@@ -86,7 +86,7 @@ type Producer struct {
 	lastRefresh time.Time
 
 	deadLetter *deadLetter // nil unless Oversize is OversizeDeadLetter
-	encoders   encoderPool
+	encoders   *encoderPool
 
 	// produceFn sends one produce request with an encoded record batch; it
 	// is p.client.RawProduce except in tests of the error paths.
@@ -174,7 +174,7 @@ func New(opts Options) (*Producer, error) {
 		partCounts: make(map[string]partitionCount),
 		limits:     make(map[string]topicLimit),
 		deadLetter: dl,
-		encoders:   encoderPool{codec: opts.Compression},
+		encoders:   newEncoderPool(opts.Compression),
 	}
 	p.produceFn = p.client.RawProduce
 	return p, nil
