@@ -113,7 +113,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	for _, tc := range benchCodecs {
 		b.Run(tc.name+"/logship", func(b *testing.B) {
 			var s encodeScratch
-			p := &Producer{encoders: newEncoderPool(tc.c)}
+			p := &Producer{encoders: newEncoderPool(tc.c, 1<<20)}
 			benchEncode(b, recs, func() int64 {
 				set, _, err := p.encode(&s, recs)
 				if err != nil {

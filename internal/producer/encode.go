@@ -47,6 +47,9 @@ func (p *Producer) encode(s *encodeScratch, recs []Record) ([]byte, int, error) 
 		return nil, 0, fmt.Errorf("producer: %w", err)
 	}
 	s.buf = set
+	if cap(set) > p.encoders.retain {
+		s.buf = nil // an oversize record's batch: not kept for the next one
+	}
 	return set, n, nil
 }
 
@@ -56,14 +59,18 @@ func (p *Producer) encode(s *encodeScratch, recs []Record) ([]byte, int, error) 
 // one set per partition. There are GOMAXPROCS of them, created on first
 // use: encoding is CPU-bound, so more encoders would only add memory, and a
 // sender that finds them all busy waits for one (encode holds one only for
-// the synchronous encoding of one batch).
+// the synchronous encoding of one batch). Buffers over retain bytes (grown
+// by an oversize record) are not kept.
 type encoderPool struct {
-	codec kafka.Compression
-	slots chan *recordbatch.Encoder // nil entries: not created yet
+	codec  kafka.Compression
+	retain int
+	slots  chan *recordbatch.Encoder // nil entries: not created yet
 }
 
-func newEncoderPool(codec kafka.Compression) *encoderPool {
-	ep := &encoderPool{codec: codec, slots: make(chan *recordbatch.Encoder, runtime.GOMAXPROCS(0))}
+// newEncoderPool returns the pool for codec, keeping buffers of up to twice
+// batchBytes (a batch plus its record framing).
+func newEncoderPool(codec kafka.Compression, batchBytes int) *encoderPool {
+	ep := &encoderPool{codec: codec, retain: 2 * batchBytes, slots: make(chan *recordbatch.Encoder, runtime.GOMAXPROCS(0))}
 	for range cap(ep.slots) {
 		ep.slots <- nil
 	}
@@ -85,5 +92,6 @@ func (ep *encoderPool) get() (*recordbatch.Encoder, error) {
 }
 
 func (ep *encoderPool) put(e *recordbatch.Encoder) {
+	e.Shrink(ep.retain)
 	ep.slots <- e
 }

@@ -185,7 +185,7 @@ func TestCodecsRoundTrip(t *testing.T) {
 // back is the next one taken); a sender waits while all are in use, and an
 // encoder that cannot be created gives its slot back.
 func TestEncoderPoolBounded(t *testing.T) {
-	ep := newEncoderPool(kafka.Zstd)
+	ep := newEncoderPool(kafka.Zstd, 1<<20)
 	e, err := ep.get()
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestEncoderPoolBounded(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting sender did not get the encoder put back")
 	}
-	bad := newEncoderPool(7)
+	bad := newEncoderPool(7, 1<<20)
 	for range cap(bad.slots) + 1 {
 		if _, err := bad.get(); err == nil {
 			t.Fatal("unknown codec accepted")
@@ -235,5 +235,26 @@ func TestNewRejectsUnknownCodec(t *testing.T) {
 	_, err := New(Options{Brokers: []string{"127.0.0.1:1"}, Acks: kafka.RequireAll, Compression: 5})
 	if err == nil {
 		t.Fatal("New accepted compression codec 5")
+	}
+}
+
+// TestOversizeBatchNotRetained: the array of a batch far over batch_bytes
+// (an oversize record's first attempt) is not kept by the sender for its
+// next batch; a normal batch's array is.
+func TestOversizeBatchNotRetained(t *testing.T) {
+	p, _ := newTestProducer(t, &fakeBroker{}, Options{BatchBytes: 4096})
+	defer closeProducer(t, p)
+	var s encodeScratch
+	if _, _, err := p.encode(&s, []Record{{Value: payload(100, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.buf == nil {
+		t.Fatal("a normal batch's array was not kept")
+	}
+	if _, _, err := p.encode(&s, []Record{{Value: payload(64<<10, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.buf != nil {
+		t.Fatalf("a batch array of %d bytes was kept under batch_bytes 4096", cap(s.buf))
 	}
 }

@@ -174,7 +174,7 @@ func New(opts Options) (*Producer, error) {
 		partCounts: make(map[string]partitionCount),
 		limits:     make(map[string]topicLimit),
 		deadLetter: dl,
-		encoders:   newEncoderPool(opts.Compression),
+		encoders:   newEncoderPool(opts.Compression, opts.BatchBytes),
 	}
 	p.produceFn = p.client.RawProduce
 	return p, nil

@@ -61,7 +61,7 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Encoder builds one record batch at a time: Begin, Append for each record,
-// Finish. It is not safe for concurrent use; a sender owns one.
+// Finish. It is not safe for concurrent use: one caller holds it at a time.
 type Encoder struct {
 	codec Codec
 	comp  compressor // nil for none
@@ -192,6 +192,15 @@ func (e *Encoder) Finish() ([]byte, error) {
 	be.PutUint32(h[offRecordCount:], uint32(e.n))
 	be.PutUint32(h[offCRC:], crc32.Checksum(h[offAttributes:], castagnoli))
 	return b, nil
+}
+
+// Shrink drops the encoder's scratch buffer when its capacity exceeds max
+// bytes (after an unusually large batch), so an idle encoder does not keep
+// the largest batch it ever saw.
+func (e *Encoder) Shrink(max int) {
+	if cap(e.raw) > max {
+		e.raw = nil
+	}
 }
 
 // varintLen is the size of v as a zig-zag varint.

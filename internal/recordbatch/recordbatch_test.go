@@ -274,6 +274,28 @@ func TestReuse(t *testing.T) {
 	}
 }
 
+// TestShrink: a scratch buffer grown by a large batch is dropped by Shrink
+// under its size and kept over it; batches still encode afterwards.
+func TestShrink(t *testing.T) {
+	e, err := NewEncoder(kafka.Lz4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := sampleRecords()
+	encode(t, e, NoProducer, recs)
+	grown := cap(e.raw)
+	e.Shrink(grown)
+	if cap(e.raw) != grown {
+		t.Fatalf("Shrink(%d) dropped a scratch of %d bytes", grown, grown)
+	}
+	e.Shrink(grown - 1)
+	if e.raw != nil {
+		t.Fatalf("Shrink(%d) kept a scratch of %d bytes", grown-1, grown)
+	}
+	got, _ := decode(t, encode(t, e, NoProducer, recs))
+	compare(t, recs, got)
+}
+
 // TestEmptyAndUnbegun: an empty batch and Finish without Begin are errors,
 // not batches the broker would reject.
 func TestEmptyAndUnbegun(t *testing.T) {
