@@ -1,113 +1,97 @@
 package producer
 
 import (
-	"io"
+	"fmt"
+	"runtime"
 
+	"github.com/logship/logship/internal/recordbatch"
 	"github.com/segmentio/kafka-go"
 )
 
-// encodeScratch is a sender's reusable kafka-go view of its requests. One
-// request is in flight per partition, so after a successful produce the
-// next request reuses the reader of the last one. After a failed produce
-// kafka-go may still be encoding the abandoned request on its connection
-// goroutine: abandon gives that reader up for good, and the retry gets a
-// new one, so no slice, cursor or value reader is ever shared between an
-// abandoned request and its retry.
+// encodeScratch is a sender's encode state: the array of the last batch it
+// sent. One request is in flight per partition, so after a successful
+// produce the next batch is encoded into the same array. After a failed
+// produce kafka-go may still be copying the abandoned request's batch on
+// its connection goroutine: abandon gives that array up for good, and the
+// retry is encoded into a new one, so no batch bytes are ever shared
+// between an abandoned request and a later one.
 type encodeScratch struct {
-	rr *recordReader
+	buf []byte
 }
 
-// abandon leaves the current reader to the request that holds it.
+// abandon leaves the current batch array to the request that holds it.
 func (s *encodeScratch) abandon() {
-	if s != nil {
-		s.rr = nil
-	}
+	s.buf = nil
 }
 
-// kafkaRecords is the encode stage: the records of one produce request as
-// kafka-go reads them, built in s's reader (nil s: a fresh one). It
-// allocates nothing per record, and nothing at all once the reader has
-// grown to the batch size. kafka-go encodes each record as it reads it.
-func kafkaRecords(recs []Record, s *encodeScratch) *recordReader {
-	var rr *recordReader
-	if s != nil {
-		rr = s.rr
+// encode is the encode stage: the record set (size and one v2 record batch
+// compressed with the producer's codec) of recs for one produce request,
+// written straight from the records' bytes into s's array, and the number
+// of records it holds. It allocates nothing per record, and nothing at all
+// once the array and a pooled encoder have grown to the batch size. The
+// bytes stay valid until s's next encode or abandon.
+func (p *Producer) encode(s *encodeScratch, recs []Record) ([]byte, int, error) {
+	enc, err := p.encoders.get()
+	if err != nil {
+		return nil, 0, err
 	}
-	if rr == nil {
-		rr = new(recordReader)
-		if s != nil {
-			s.rr = rr
-		}
-	}
-	n := len(recs)
-	rr.next = 0
-	rr.records = grow(rr.records, n)
-	rr.vals = grow(rr.vals, n)
+	defer p.encoders.put(enc)
+	enc.Begin(s.buf, recordbatch.NoProducer)
 	for i := range recs {
 		r := &recs[i]
-		rr.vals[i] = bytesValue{b: r.Value}
-		rr.records[i] = kafka.Record{Time: r.Time, Headers: r.Headers, Value: &rr.vals[i]}
-		if r.Key != nil {
-			if len(rr.keys) != n {
-				rr.keys = grow(rr.keys, n)
-			}
-			rr.keys[i] = bytesValue{b: r.Key}
-			rr.records[i].Key = &rr.keys[i]
-		}
+		enc.Append(r.Key, r.Value, r.Headers, r.Time)
 	}
-	return rr
-}
-
-// grow returns s resized to n elements (zeroed), reusing its array when it
-// is large enough.
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
+	n := enc.Len()
+	set, err := enc.Finish()
+	if err != nil {
+		return nil, 0, fmt.Errorf("producer: %w", err)
 	}
-	s = s[:n]
-	clear(s)
-	return s
-}
-
-// recordReader hands out the records of one produce request in order. It
-// owns the value and key readers of those records. next counts the records
-// the encoder has read: the records the request carried.
-type recordReader struct {
-	records    []kafka.Record
-	vals, keys []bytesValue
-	next       int
-}
-
-// ReadRecord implements kafka.RecordReader.
-func (r *recordReader) ReadRecord() (*kafka.Record, error) {
-	if r.next == len(r.records) {
-		return nil, io.EOF
+	s.buf = set
+	if cap(set) > p.encoders.retain {
+		s.buf = nil // an oversize record's batch: not kept for the next one
 	}
-	r.next++
-	return &r.records[r.next-1], nil
+	return set, n, nil
 }
 
-// bytesValue is a record key or value as kafka-go's Bytes: a reader over a
-// slice the record owns. WriteTo lets io.Copy move it in one write.
-type bytesValue struct {
-	b   []byte
-	off int
+// encoderPool holds the producer's record-batch encoders: their
+// uncompressed-records scratch (about one batch) and compressor state (up
+// to a few MiB for zstd) serve every partition's sender in turn, instead of
+// one set per partition. There are GOMAXPROCS of them, created on first
+// use: encoding is CPU-bound, so more encoders would only add memory, and a
+// sender that finds them all busy waits for one (encode holds one only for
+// the synchronous encoding of one batch). Buffers over retain bytes (grown
+// by an oversize record) are not kept.
+type encoderPool struct {
+	codec  kafka.Compression
+	retain int
+	slots  chan *recordbatch.Encoder // nil entries: not created yet
 }
 
-func (v *bytesValue) Len() int     { return len(v.b) - v.off }
-func (v *bytesValue) Close() error { return nil }
-
-func (v *bytesValue) Read(p []byte) (int, error) {
-	if v.off >= len(v.b) {
-		return 0, io.EOF
+// newEncoderPool returns the pool for codec, keeping buffers of up to twice
+// batchBytes (a batch plus its record framing).
+func newEncoderPool(codec kafka.Compression, batchBytes int) *encoderPool {
+	ep := &encoderPool{codec: codec, retain: 2 * batchBytes, slots: make(chan *recordbatch.Encoder, runtime.GOMAXPROCS(0))}
+	for range cap(ep.slots) {
+		ep.slots <- nil
 	}
-	n := copy(p, v.b[v.off:])
-	v.off += n
-	return n, nil
+	return ep
 }
 
-func (v *bytesValue) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(v.b[v.off:])
-	v.off += n
-	return int64(n), err
+// get takes an encoder, waiting while all are in use; put gives it back.
+func (ep *encoderPool) get() (*recordbatch.Encoder, error) {
+	e := <-ep.slots
+	if e != nil {
+		return e, nil
+	}
+	e, err := recordbatch.NewEncoder(ep.codec)
+	if err != nil {
+		ep.slots <- nil
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	return e, nil
+}
+
+func (ep *encoderPool) put(e *recordbatch.Encoder) {
+	e.Shrink(ep.retain)
+	ep.slots <- e
 }

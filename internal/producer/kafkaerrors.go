@@ -69,8 +69,8 @@ func isLeaderError(err error) bool {
 // mayBeStored reports whether a failed produce request may nevertheless
 // have been stored, so that sending it again may duplicate its records.
 // Not stored: requests that never left (dial errors; no leader, partition or
-// topic in kafka-go's layout; an acknowledged request that carried no
-// record) and broker answers given before the append (notStoredCodes).
+// topic in kafka-go's layout; a batch that could not be encoded) and
+// broker answers given before the append (notStoredCodes).
 // Everything else may have been stored, unknown errors included: a
 // transport error once the request may have been written, a timeout, and
 // also NOT_LEADER_OR_FOLLOWER, which a leader returns for a request it
@@ -84,7 +84,7 @@ func mayBeStored(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
 		return false
 	}
-	return !isLayoutError(err) && !errors.Is(err, errEmptyRequest)
+	return !isLayoutError(err) && !errors.Is(err, errNotEncoded)
 }
 
 func isTooLarge(err error) bool {

@@ -73,8 +73,8 @@ func hardStop(t *testing.T, p *Producer, inFlight <-chan struct{}) int {
 // blockingBroker answers through fb until fb stored stored records, then
 // holds the next request until its context ends (a request in flight at a
 // hard stop).
-func blockingBroker(fb *fakeBroker, stored int, inFlight chan struct{}) func(context.Context, *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
-	return func(ctx context.Context, req *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
+func blockingBroker(fb *fakeBroker, stored int, inFlight chan struct{}) func(context.Context, *kafka.RawProduceRequest) (*kafka.ProduceResponse, error) {
+	return func(ctx context.Context, req *kafka.RawProduceRequest) (*kafka.ProduceResponse, error) {
 		fb.mu.Lock()
 		n := len(fb.log)
 		fb.mu.Unlock()

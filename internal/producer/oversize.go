@@ -158,10 +158,10 @@ func valueBudget(limit int, r *Record, extra int) int {
 // oversize applies the configured policy to r, which the broker rejected
 // (cause) as too large on its own. It resolves r's Ack, and returns false
 // only on a hard stop.
-func (p *Producer) oversize(tp topicPartition, r *Record, cause error) bool {
+func (p *Producer) oversize(tp topicPartition, r *Record, s *encodeScratch, cause error) bool {
 	switch p.opts.Oversize {
 	case OversizeTruncate:
-		return p.truncate(tp, r, cause)
+		return p.truncate(tp, r, s, cause)
 	case OversizeDeadLetter:
 		err := p.deadLetter.write(tp, r, "too_large", cause)
 		if err == nil {
@@ -176,16 +176,16 @@ func (p *Producer) oversize(tp topicPartition, r *Record, cause error) bool {
 		p.m.deadLetterErrors.WithLabelValues(reason).Inc()
 		p.logOnce("dead-letter/"+reason, slog.LevelError, "dead-letter file unusable, truncating the record instead",
 			"topic", tp.topic, "partition", tp.partition, "bytes", len(r.Value), "error", err)
-		return p.truncate(tp, r, cause)
+		return p.truncate(tp, r, s, cause)
 	default:
-		return p.split(tp, r, cause)
+		return p.split(tp, r, s, cause)
 	}
 }
 
 // truncate sends the head of r's value that fits, marked with
 // HeaderTruncated, lowering the learned limit while the broker still
 // rejects it.
-func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
+func (p *Producer) truncate(tp topicPartition, r *Record, s *encodeScratch, cause error) bool {
 	orig := strconv.Itoa(len(r.Value))
 	for {
 		lim := p.limit(tp.topic)
@@ -196,7 +196,7 @@ func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
 		}
 		t := Record{Key: r.Key, Value: r.Value[:min(budget, len(r.Value))], Time: r.Time,
 			Headers: withHeader(r.Headers, HeaderTruncated, orig)}
-		base, _, err := p.send(tp, []Record{t}, nil)
+		base, _, err := p.send(tp, []Record{t}, s)
 		switch {
 		case err == nil:
 			p.delivered(tp, &t, base)
@@ -223,7 +223,7 @@ func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
 
 // split sends r's value in parts that fit, each marked with HeaderPart
 // "i/n", and resolves r's Ack once every part is acknowledged.
-func (p *Producer) split(tp topicPartition, r *Record, cause error) bool {
+func (p *Producer) split(tp topicPartition, r *Record, s *encodeScratch, cause error) bool {
 outer:
 	for {
 		lim := p.limit(tp.topic)
@@ -236,11 +236,11 @@ outer:
 		for i := range n {
 			part := Record{Key: r.Key, Value: r.Value[i*budget : min((i+1)*budget, len(r.Value))], Time: r.Time,
 				Headers: withHeader(r.Headers, HeaderPart, strconv.Itoa(i+1)+"/"+strconv.Itoa(n))}
-			base, _, err := p.send(tp, []Record{part}, nil)
+			base, _, err := p.send(tp, []Record{part}, s)
 			for err != nil && !errors.Is(err, errStopped) && !isTooLarge(err) && !isRejected(err) {
 				// send retries every other error itself; were one to come
 				// back, the part is sent again, never dropped.
-				base, _, err = p.send(tp, []Record{part}, nil)
+				base, _, err = p.send(tp, []Record{part}, s)
 			}
 			switch {
 			case err == nil:

@@ -87,10 +87,11 @@ type Producer struct {
 	lastRefresh time.Time
 
 	deadLetter *deadLetter // nil unless Oversize is OversizeDeadLetter
+	encoders   *encoderPool
 
-	// produceFn sends one produce request; it is p.client.Produce except in
-	// tests of the error paths.
-	produceFn func(context.Context, *kafka.ProduceRequest) (*kafka.ProduceResponse, error)
+	// produceFn sends one produce request with an encoded record batch; it
+	// is p.client.RawProduce except in tests of the error paths.
+	produceFn func(context.Context, *kafka.RawProduceRequest) (*kafka.ProduceResponse, error)
 
 	lastAck atomic.Int64 // unix nanos of the last acknowledgement
 	// logs keeps each condition (error class and topic) to one log line
@@ -116,6 +117,11 @@ func New(opts Options) (*Producer, error) {
 	}
 	if opts.Acks == kafka.RequireNone {
 		return nil, errors.New("producer: acks=none returns no RecordMetadata and is refused")
+	}
+	switch opts.Compression {
+	case 0, kafka.Gzip, kafka.Snappy, kafka.Lz4, kafka.Zstd:
+	default:
+		return nil, fmt.Errorf("producer: unknown compression codec %d", opts.Compression)
 	}
 	setDefault(&opts.ClientID, "logship")
 	setDefault(&opts.Linger, 10*time.Millisecond)
@@ -172,8 +178,9 @@ func New(opts Options) (*Producer, error) {
 		partCounts: make(map[string]partitionCount),
 		limits:     make(map[string]topicLimit),
 		deadLetter: dl,
+		encoders:   newEncoderPool(opts.Compression, opts.BatchBytes),
 	}
-	p.produceFn = p.client.Produce
+	p.produceFn = p.client.RawProduce
 	return p, nil
 }
 

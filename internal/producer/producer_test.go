@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,12 +21,15 @@ import (
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
-// fakeBroker stands in for Client.Produce: it stores what it accepts (one
-// partition log per topic-partition), rejects batches over limit bytes as
-// MESSAGE_TOO_LARGE (sizes estimated like the v2 format), and first answers
-// with the errors queued in fail (a nil entry accepts the request).
+// fakeBroker stands in for Client.RawProduce: it decodes each request's
+// record batch with kafka-go's reader (CRC-32C checked), stores what it
+// accepts (one log for all partitions), rejects batches over limit bytes as
+// MESSAGE_TOO_LARGE (sizes estimated like Record.size, as the producer's
+// chunking does), and first answers with the errors queued in fail (a nil
+// entry accepts the request).
 type fakeBroker struct {
 	mu    sync.Mutex
 	limit int
@@ -32,23 +39,13 @@ type fakeBroker struct {
 	bytes []int // estimated batch size of every accepted request
 }
 
-func (f *fakeBroker) produce(_ context.Context, req *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
+func (f *fakeBroker) produce(_ context.Context, req *kafka.RawProduceRequest) (*kafka.ProduceResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	var recs []kafka.Record
-	size := batchOverhead
-	for {
-		r, err := req.Records.ReadRecord()
-		if err != nil {
-			break
-		}
-		k, v := readAll(r.Key), readAll(r.Value)
-		recs = append(recs, kafka.Record{Key: kafka.NewBytes(k), Value: kafka.NewBytes(v), Headers: r.Headers})
-		size += recordOverhead + len(k) + len(v)
-		for _, h := range r.Headers {
-			size += len(h.Key) + len(h.Value) + 8
-		}
+	recs, size, err := decodeRecordSet(req.RawRecords.Reader)
+	if err != nil {
+		return nil, err
 	}
 	if len(f.fail) > 0 {
 		err := f.fail[0]
@@ -64,6 +61,43 @@ func (f *fakeBroker) produce(_ context.Context, req *kafka.ProduceRequest) (*kaf
 	f.log = append(f.log, recs...)
 	f.bytes = append(f.bytes, size)
 	return &kafka.ProduceResponse{BaseOffset: base}, nil
+}
+
+// decodeRecordSet reads a raw record set with kafka-go's decoder, which
+// checks the CRC-32C and decompresses, into records that own their bytes,
+// and estimates its size as Record.size does.
+func decodeRecordSet(r io.Reader) ([]kafka.Record, int, error) {
+	var rs protocol.RecordSet
+	if _, err := rs.ReadFrom(r); err != nil {
+		return nil, 0, fmt.Errorf("fake broker: corrupt record set: %w", err)
+	}
+	if rs.Version != 2 || rs.Records == nil {
+		return nil, 0, fmt.Errorf("fake broker: record set version %d without records", rs.Version)
+	}
+	var recs []kafka.Record
+	size := batchOverhead
+	for {
+		r, err := rs.Records.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			return recs, size, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("fake broker: record %d: %w", len(recs), err)
+		}
+		k, v := readAll(r.Key), readAll(r.Value)
+		rec := kafka.Record{Time: r.Time, Headers: slices.Clone(r.Headers)}
+		if r.Key != nil {
+			rec.Key = kafka.NewBytes(k)
+		}
+		if r.Value != nil {
+			rec.Value = kafka.NewBytes(v)
+		}
+		size += recordOverhead + len(k) + len(v)
+		for _, h := range r.Headers {
+			size += len(h.Key) + len(h.Value) + 8
+		}
+		recs = append(recs, rec)
+	}
 }
 
 func readAll(b kafka.Bytes) []byte {

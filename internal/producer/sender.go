@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // runSender is the background sender of one topic-partition. It returns
@@ -38,8 +40,8 @@ var errStopped = errors.New("producer: stopped")
 // record still rejected goes to the oversize policy (too large) or is
 // dropped, counted and logged (invalid). Every record's Ack is resolved
 // exactly once. deliver returns false only on a hard stop, leaving the
-// unresolved records unacknowledged. s is the sender's encode scratch,
-// reused across requests (nil: fresh slices per request).
+// unresolved records unacknowledged. s is the sender's encode state,
+// reused across requests.
 func (p *Producer) deliver(tp topicPartition, recs []Record, s *encodeScratch) bool {
 	for len(recs) > 0 {
 		lim := p.limit(tp.topic)
@@ -62,7 +64,7 @@ func (p *Producer) deliver(tp topicPartition, recs []Record, s *encodeScratch) b
 
 func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScratch) bool {
 	if len(recs) == 1 && p.surelyTooLarge(tp.topic, &recs[0]) {
-		return p.oversize(tp, &recs[0], fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
+		return p.oversize(tp, &recs[0], s, fmt.Errorf("record of %d bytes exceeds the topic's max.message.bytes", len(recs[0].Value)))
 	}
 	for {
 		base, n, err := p.send(tp, recs, s)
@@ -85,7 +87,7 @@ func (p *Producer) deliverChunk(tp topicPartition, recs []Record, s *encodeScrat
 				half := len(recs) / 2
 				return p.deliver(tp, recs[:half], s) && p.deliver(tp, recs[half:], s)
 			}
-			return p.oversize(tp, &recs[0], err)
+			return p.oversize(tp, &recs[0], s, err)
 		case isRejected(err):
 			if len(recs) > 1 {
 				half := len(recs) / 2
@@ -178,26 +180,27 @@ func (p *Producer) abandon(recs []Record, mayBeStored bool) {
 	}
 }
 
-// errEmptyRequest is returned by produce when the broker acknowledged a
-// request whose encoder read none of its records.
-var errEmptyRequest = errors.New("producer: produce request carried no records")
+// errNotEncoded marks a produce request that was never sent because its
+// record batch could not be encoded.
+var errNotEncoded = errors.New("producer: record batch not encoded")
 
-// produce sends one produce request and returns the base offset assigned by
-// the broker and the number of records the request carried: the first n of
-// recs, as many as kafka-go read from the request's RecordReader. Only those
-// may be acknowledged; a shorter request than recs is an encoder fault, and
-// the rest is sent again. Or it returns the transport or broker error.
+// produce encodes recs into one record batch and sends it in one produce
+// request; it returns the base offset assigned by the broker and the number
+// of records the request carried (the batch's record count: all of recs),
+// or the encoding, transport or broker error.
 //
-// The request's records come from s, which gives up its reader after any
-// error (see encodeScratch).
+// The batch is encoded into s's array, which s gives up after any error
+// (see encodeScratch).
 func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (base int64, n int, err error) {
-	rr := kafkaRecords(recs, s)
-	res, err := p.produceFn(p.sendCtx, &kafka.ProduceRequest{
+	set, n, err := p.encode(s, recs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %d records for %s/%d: %w", errNotEncoded, len(recs), tp.topic, tp.partition, err)
+	}
+	res, err := p.produceFn(p.sendCtx, &kafka.RawProduceRequest{
 		Topic:        tp.topic,
 		Partition:    tp.partition,
 		RequiredAcks: p.opts.Acks,
-		Records:      rr,
-		Compression:  p.opts.Compression,
+		RawRecords:   protocol.RawRecordSet{Reader: bytes.NewReader(set)},
 	})
 	switch {
 	case err != nil:
@@ -207,14 +210,12 @@ func (p *Producer) produce(tp topicPartition, recs []Record, s *encodeScratch) (
 		err = firstRecordError(res.Error, res.RecordErrors)
 	case res.Error != nil:
 		err = res.Error
-	case rr.next == 0 && len(recs) > 0:
-		err = errEmptyRequest
 	}
 	if err != nil {
 		s.abandon()
 		return 0, 0, err
 	}
-	return res.BaseOffset, rr.next, nil
+	return res.BaseOffset, n, nil
 }
 
 // acked resolves recs, acknowledged from offset base on.

@@ -20,7 +20,7 @@ func TestRepartitionGonePartition(t *testing.T) {
 	fb := &fakeBroker{}
 	var stored []int
 	p, _ := newTestProducer(t, fb, Options{Delivered: func(_ *Record, md RecordMetadata) { stored = append(stored, md.Partition) }})
-	p.produceFn = func(ctx context.Context, req *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
+	p.produceFn = func(ctx context.Context, req *kafka.RawProduceRequest) (*kafka.ProduceResponse, error) {
 		if req.Partition >= 2 {
 			return &kafka.ProduceResponse{Error: kafka.UnknownTopicOrPartition}, nil
 		}
@@ -48,7 +48,7 @@ func TestStalledNamesTopic(t *testing.T) {
 	t.Parallel()
 	fb := &fakeBroker{}
 	p, _ := newTestProducer(t, fb, Options{})
-	p.produceFn = func(ctx context.Context, req *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
+	p.produceFn = func(ctx context.Context, req *kafka.RawProduceRequest) (*kafka.ProduceResponse, error) {
 		if req.Topic == "gone" {
 			return &kafka.ProduceResponse{Error: kafka.UnknownTopicOrPartition}, nil
 		}
@@ -109,7 +109,7 @@ func TestRepartitionIntoDrainedQueue(t *testing.T) {
 		defer q.mu.Unlock()
 		return q.drained
 	}
-	p.produceFn = func(ctx context.Context, req *kafka.ProduceRequest) (*kafka.ProduceResponse, error) {
+	p.produceFn = func(ctx context.Context, req *kafka.RawProduceRequest) (*kafka.ProduceResponse, error) {
 		if req.Partition >= 2 {
 			// Answer only once partition 1's sender has returned.
 			deadline := time.Now().Add(10 * time.Second)
