@@ -62,7 +62,7 @@ func (s *testSink) Emit(ctx context.Context, src *Source, lines []Line) error {
 			r.acked = true
 			l.Ack.Done()
 		} else {
-			s.unacked += l.Ack.Size() - LineOverhead // line bytes; the overhead may overshoot by design
+			s.unacked += l.Ack.Size() - checkpoint.RecordOverhead // line bytes; the overhead may overshoot by design
 		}
 	}
 	s.maxHeld = max(s.maxHeld, s.unacked)
@@ -79,7 +79,7 @@ func (s *testSink) ackN(n int) {
 		}
 		if !r.acked {
 			r.acked = true
-			s.unacked -= r.ack.Size() - LineOverhead
+			s.unacked -= r.ack.Size() - checkpoint.RecordOverhead
 			r.ack.Done()
 			n--
 		}

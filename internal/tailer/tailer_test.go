@@ -586,7 +586,7 @@ func TestBudgetBackpressure(t *testing.T) {
 	h.start()
 	// The reader fills the budget and stops: 10 lines of 100 bytes, plus
 	// their per-line overhead charged after the read.
-	waitFor(t, "budget full", func() bool { return sink.count() == 10 && h.budget.InUse() == limit+10*LineOverhead })
+	waitFor(t, "budget full", func() bool { return sink.count() == 10 && h.budget.InUse() == limit+10*checkpoint.RecordOverhead })
 	waitFor(t, "lag visible", func() bool { return h.metric("logship_file_lag_bytes") == 10000 })
 	// Acknowledgements let it continue, never beyond the budget.
 	waitFor(t, "all lines", func() bool {
