@@ -17,6 +17,7 @@ import (
 
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/logthrottle"
 )
 
 // Defaults for zero Options and Pipeline fields.
@@ -172,6 +173,10 @@ type Tailer struct {
 	// resumes it there instead of treating it as a new file.
 	copyWaits map[fileKey]copyWait
 
+	// logs keeps repeated warnings (the logPersist, logEMFILE and logWatch
+	// conditions) to one line per minute each. Safe for concurrent use.
+	logs *logthrottle.Throttle
+
 	// State owned by the Run goroutine (no lock).
 	scans       int
 	pathKeys    map[string]pathKey       // last file seen at each path, to count rotations
@@ -182,15 +187,20 @@ type Tailer struct {
 	waiting     map[string]time.Time     // path → since when it waits for a descriptor
 	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
 	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
-	emfileLog   time.Time                // last EMFILE log line
 	// held start the readers of the files the current rescan registered
 	// without a checkpoint entry, once persist saved them (see
 	// startHeld); unsaved: the rescan added an entry of its own (a copy
 	// waiting for its original).
-	held       []func()
-	unsaved    bool
-	persistLog time.Time // last persist failure log line
+	held    []func()
+	unsaved bool
 }
+
+// Conditions of Tailer.logs.
+const (
+	logPersist = "persist"
+	logEMFILE  = "emfile"
+	logWatch   = "watch"
+)
 
 // ghost is the content of a file generation that was truncated or rewritten
 // in place: its first bytes, how far it was read and how large it was last
@@ -334,6 +344,7 @@ func New(opts Options) (*Tailer, error) {
 		waiting:     make(map[string]time.Time),
 		copyPending: make(map[fileKey]time.Time),
 		copyWaits:   make(map[fileKey]copyWait),
+		logs:        logthrottle.New(time.Minute, nil),
 	}
 	for _, pat := range p.Paths {
 		if !filepath.IsAbs(pat) {
