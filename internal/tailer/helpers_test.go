@@ -177,13 +177,17 @@ func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, o
 	}
 	sink.budget = b
 	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := Options{
-		Pipeline:   p,
-		Budget:     b,
-		Sink:       sink,
-		Registerer: reg,
-		PollMin:    10 * time.Millisecond,
-		PollMax:    50 * time.Millisecond,
+		Pipeline: p,
+		Budget:   b,
+		Sink:     sink,
+		Metrics:  m,
+		PollMin:  10 * time.Millisecond,
+		PollMax:  50 * time.Millisecond,
 	}
 	for _, f := range opts {
 		f(&o)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
@@ -79,8 +78,10 @@ type Options struct {
 	Restore []checkpoint.FileState
 	// Logger is enriched with component=tailer and pipeline; nil discards.
 	Logger *slog.Logger
-	// Registerer receives the metrics (constant label pipeline); may be nil.
-	Registerer prometheus.Registerer
+	// Metrics are the collectors the tailer counts into under the label
+	// pipeline=<name>, shared by all tailers (see NewMetrics); nil: counted
+	// into collectors nobody gathers (validation).
+	Metrics *Metrics
 	// Persist saves the checkpoint now (typically Flusher.Flush; this
 	// tailer must be one of its sources). With start_at: end, a rescan
 	// that registers files without a checkpoint entry (present at
@@ -453,11 +454,12 @@ func New(opts Options) (*Tailer, error) {
 		t.restored[k] = st
 	}
 
-	m, err := newMetrics(opts.Registerer, p.Name, t.lagBytes)
-	if err != nil {
-		return nil, err
+	m := opts.Metrics
+	if m == nil {
+		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	t.m = m
+	t.m = m.pipeline(p.Name)
+	m.lag.set(p.Name, t.lagBytes)
 	return t, nil
 }
 

@@ -736,11 +736,15 @@ func TestNewValidation(t *testing.T) {
 func TestTwoTailersOneRegistry(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := checkpoint.NewBudget(1 << 20)
 	for _, name := range []string{"a", "b", "a"} {
 		_, err := New(Options{
 			Pipeline: config.Pipeline{Name: name, Paths: []string{"/var/log/*.log"}},
-			Budget:   b, Sink: &testSink{}, Registerer: reg,
+			Budget:   b, Sink: &testSink{}, Metrics: m,
 		})
 		if err != nil {
 			t.Fatalf("New(%s): %v", name, err)
