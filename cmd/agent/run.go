@@ -238,7 +238,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		if loaded.Reset {
 			// A checkpoint that had to be discarded must not turn into
 			// skipped data: files are read from the beginning.
-			pc.StartAt = "beginning"
+			pc.StartAt = config.StartBeginning
 		}
 		var restore []checkpoint.FileState
 		for _, fs := range loaded.Entries {

@@ -104,7 +104,7 @@ type Options struct {
 // different sources; Run flushes quiet files' pending events.
 type Decoder struct {
 	name     string
-	format   string
+	format   config.Format
 	parse    parser
 	start    *regexp.Regexp // nil: multiline off
 	maxLines int
@@ -127,7 +127,7 @@ type Decoder struct {
 // or multiline. Raw lines without multiline go straight to the record
 // builder.
 func Enabled(pc config.Pipeline) bool {
-	return (pc.Format != "" && pc.Format != "raw") || pc.Multiline.StartPattern != ""
+	return (pc.Format != "" && pc.Format != config.FormatRaw) || pc.Multiline.StartPattern != ""
 }
 
 // New validates the options and builds a Decoder; it starts nothing.
@@ -143,19 +143,21 @@ func New(opts Options) (*Decoder, error) {
 	if d.next == nil {
 		return nil, fmt.Errorf("decode: pipeline %s: no downstream sink", pc.Name)
 	}
+	// The values were validated by config; an impossible one is an error,
+	// not a panic.
 	switch pc.Format {
-	case "", "raw":
-		d.format, d.parse = "raw", parseRaw
-	case "cri":
+	case "", config.FormatRaw:
+		d.format, d.parse = config.FormatRaw, parseRaw
+	case config.FormatCRI:
 		d.parse = parseCRI
-	case "docker":
+	case config.FormatDocker:
 		d.parse = parseDocker
 	default:
 		return nil, fmt.Errorf("decode: pipeline %s: unknown format %q", pc.Name, pc.Format)
 	}
 	switch pc.OversizePolicy {
-	case "", "split":
-	case "truncate":
+	case "", config.OversizeSplit:
+	case config.OversizeTruncate:
 		d.truncate = true
 	default:
 		return nil, fmt.Errorf("decode: pipeline %s: unknown oversize_policy %q", pc.Name, pc.OversizePolicy)
@@ -192,7 +194,7 @@ func New(opts Options) (*Decoder, error) {
 	if m == nil {
 		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	d.m = m.pipeline(pc.Name, d.format)
+	d.m = m.pipeline(pc.Name, string(d.format))
 	return d, nil
 }
 

@@ -146,7 +146,7 @@ func TestMultiline(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		format   string
+		format   config.Format
 		maxLines int
 		lines    []string
 		want     []string // before the timeout flush
@@ -217,7 +217,7 @@ func TestOversize(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
-		policy  string
+		policy  config.OversizePolicy
 		lines   []string
 		want    []string
 		parts   []int

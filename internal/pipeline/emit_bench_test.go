@@ -73,11 +73,11 @@ func BenchmarkEmit(b *testing.B) {
 // BenchmarkPartition is the partitioner stage, per record.
 func BenchmarkPartition(b *testing.B) {
 	key := []byte("/var/log/pods/ns_pod-7d9f_uid/app/0.log")
-	for _, name := range []string{"hash", "round_robin"} {
-		b.Run(name, func(b *testing.B) {
+	for _, name := range []config.Partitioner{config.PartitionerHash, config.PartitionerRoundRobin} {
+		b.Run(string(name), func(b *testing.B) {
 			part, _ := NewPartitioner(name, 0)
 			k := key
-			if name == "round_robin" {
+			if name == config.PartitionerRoundRobin {
 				k = nil
 			}
 			b.ReportAllocs()

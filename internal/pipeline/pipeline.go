@@ -39,7 +39,7 @@ type Pipeline struct {
 	topic       string
 	host        string
 	hostKey     []byte // the record key for key: host, built once
-	key         string
+	key         config.Key
 	partitioner Partitioner
 	serialize   Serializer
 	raw         bool // serializer raw: the value is the line's bytes, not copied
@@ -71,8 +71,10 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
 	}
+	// The values were validated by config; an impossible one is an error,
+	// not a panic.
 	switch pc.Key {
-	case "", "host", "source", "none":
+	case "", config.KeyHost, config.KeySource, config.KeyNone:
 	default:
 		return nil, fmt.Errorf("pipeline %s: unknown key %q", pc.Name, pc.Key)
 	}
@@ -100,7 +102,7 @@ func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Lo
 		key:         pc.Key,
 		partitioner: part,
 		serialize:   ser,
-		raw:         pc.Serializer == "" || pc.Serializer == "raw",
+		raw:         pc.Serializer == "" || pc.Serializer == config.SerializerRaw,
 		fields:      fields,
 		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
 		out:         out,
@@ -174,9 +176,9 @@ func (p *Pipeline) value(arena []byte, ev *Event) ([]byte, []byte) {
 // recordKey is the key of src's records.
 func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 	switch p.key {
-	case "", "host":
+	case "", config.KeyHost:
 		return p.hostKey
-	case "source":
+	case config.KeySource:
 		return []byte(src.Path)
 	}
 	return nil

@@ -27,7 +27,7 @@ var benchLine = func() []byte {
 // 200-byte lines cut into spans (no I/O, no copies).
 func BenchmarkSplitScan(b *testing.B) {
 	buf := bytes.Repeat(benchLine, DefaultReadBufferBytes/len(benchLine))
-	s := splitter{max: DefaultMaxLineBytes}
+	s := splitter{max: int(config.DefaultMaxLineBytes)}
 	spans := make([]span, 0, 512)
 	lines := len(buf) / len(benchLine)
 	b.SetBytes(int64(len(buf)))

@@ -19,17 +19,13 @@ import (
 	"github.com/logship/logship/internal/logthrottle"
 )
 
-// Defaults for zero Options and Pipeline fields.
+// Defaults for zero Options fields. Zero Pipeline fields take the config
+// package's defaults (config.DefaultMaxOpenFiles, ...), their one source.
 const (
 	DefaultReadBufferBytes = 64 << 10
 	DefaultPollMin         = 250 * time.Millisecond
 	DefaultPollMax         = 2 * time.Second
-	DefaultForgetAfter     = 24 * time.Hour
 	DefaultMaxWindow       = 1 << 16
-	DefaultMaxLineBytes    = 1 << 20
-	DefaultRescanInterval  = 5 * time.Second
-	DefaultCloseInactive   = 5 * time.Second
-	DefaultMaxOpenFiles    = 4096
 
 	// fairSlice is how long a reader keeps its descriptor while other files
 	// wait for one, before it yields at a line boundary.
@@ -381,34 +377,36 @@ func New(opts Options) (*Tailer, error) {
 		}
 		t.excludes = append(t.excludes, ex)
 	}
+	// The enumerations were validated by config; an impossible value is an
+	// error, not a panic.
 	switch p.StartAt {
-	case "", "beginning":
-	case "end":
+	case "", config.StartBeginning:
+	case config.StartEnd:
 		t.startEnd = true
 	default:
 		bad("start_at %q: want beginning or end", p.StartAt)
 	}
 	switch p.OversizePolicy {
-	case "", "split":
-	case "truncate":
+	case "", config.OversizeSplit:
+	case config.OversizeTruncate:
 		t.truncate = true
 	default:
 		bad("oversize_policy %q: want split or truncate", p.OversizePolicy)
 	}
 	switch {
 	case p.MaxLineBytes == 0:
-		t.maxLine = DefaultMaxLineBytes
+		t.maxLine = int(config.DefaultMaxLineBytes)
 	case p.MaxLineBytes < 0 || p.MaxLineBytes > maxMaxLineBytes:
 		bad("max_line_bytes %d: want 1..%d", p.MaxLineBytes, maxMaxLineBytes)
 	default:
 		t.maxLine = int(p.MaxLineBytes)
 	}
-	t.rescan = orDefault(p.RescanInterval, DefaultRescanInterval, "rescan_interval", bad)
-	t.closeIdle = orDefault(p.CloseInactive, DefaultCloseInactive, "close_inactive", bad)
+	t.rescan = orDefault(p.RescanInterval, config.DefaultRescanInterval, "rescan_interval", bad)
+	t.closeIdle = orDefault(p.CloseInactive, config.DefaultCloseInactive, "close_inactive", bad)
 	t.pollMin = orDefault(opts.PollMin, DefaultPollMin, "poll_min", bad)
 	t.pollMax = max(t.pollMin, orDefault(opts.PollMax, DefaultPollMax, "poll_max", bad))
-	t.forget = orDefault(p.ForgetAfter, DefaultForgetAfter, "forget_after", bad)
-	maxOpen := orDefault(p.MaxOpenFiles, DefaultMaxOpenFiles, "max_open_files", bad)
+	t.forget = orDefault(p.ForgetAfter, config.DefaultForgetAfter, "forget_after", bad)
+	maxOpen := orDefault(p.MaxOpenFiles, config.DefaultMaxOpenFiles, "max_open_files", bad)
 	if lim := fdLimit(); lim > 0 {
 		maxOpen = max(1, min(maxOpen, lim/2))
 	}

@@ -531,8 +531,8 @@ func TestOversizeTruncate(t *testing.T) {
 
 func TestHugeLineBoundedMemory(t *testing.T) {
 	t.Parallel()
-	for _, policy := range []string{"split", "truncate"} {
-		t.Run(policy, func(t *testing.T) {
+	for _, policy := range []config.OversizePolicy{config.OversizeSplit, config.OversizeTruncate} {
+		t.Run(string(policy), func(t *testing.T) {
 			const maxLine = 64 << 10
 			sink := &testSink{autoAck: true}
 			h := newHarness(t, config.Pipeline{MaxLineBytes: maxLine, OversizePolicy: policy}, sink, 256<<10)
