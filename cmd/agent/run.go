@@ -316,8 +316,9 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	}()
 	rp = &runningPipeline{cfg: pc, sink: p, budget: share}
 	var sink tailer.Sink = p // raw lines without multiline: straight to the records
-	if decode.Enabled(pc) {
-		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Metrics: dm})
+	if dopts := decodeOptions(pc); dopts.Enabled() {
+		dopts.Next, dopts.Logger, dopts.Metrics = p, a.log, dm
+		d, err := decode.New(dopts)
 		if err != nil {
 			return nil, err
 		}
@@ -340,6 +341,13 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	}
 	rp.tailer = t
 	return rp, nil
+}
+
+// decodeOptions maps the validated settings of pc onto the decoder's
+// options (its sink, logger and metrics are the caller's).
+func decodeOptions(pc config.Pipeline) decode.Options {
+	return decode.Options{Name: pc.Name, Format: pc.Format, MaxLineBytes: int(pc.MaxLineBytes), Oversize: pc.OversizePolicy,
+		Multiline: pc.Multiline}
 }
 
 // runningPipeline is one pipeline's tailer and the handle to stop it.
