@@ -302,7 +302,11 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	if reg != nil {
 		pm, dm, tm = a.pipelineMetrics, a.decodeMetrics, a.tailerMetrics
 	}
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, pm)
+	p, err := pipeline.New(pipeline.Options{
+		Name: pc.Name, Topic: pc.Topic, Key: pc.Key, Partitioner: pc.Partitioner, Partition: pc.Partition,
+		Serializer: pc.Serializer, Fields: pc.Fields, Headers: pc.Headers, SourceHeaders: pc.SourceHeaders,
+		Host: a.cfg.Agent.Host, AgentID: a.agentID, Out: a.producer, Logger: a.log, Metrics: pm,
+	})
 	if err != nil {
 		return nil, err
 	}

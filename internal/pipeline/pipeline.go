@@ -57,12 +57,36 @@ type Pipeline struct {
 	waitingSince atomic.Int64
 }
 
-// New builds the pipeline described by pc on top of out. host is the
-// value used for key: host and the envelope's host field; agentID is the
-// agent's stable id (agentid.Load), part of HeaderSource. m holds the
-// collectors it counts into under the pipeline label pc.Name; nil builds the
-// pipeline only to validate pc (it counts into collectors nobody gathers).
-func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, m *Metrics) (*Pipeline, error) {
+// Options configure a Pipeline. The pipeline's settings arrive validated
+// and typed (main builds them once from the configuration); zero values
+// take the config defaults.
+type Options struct {
+	Name          string
+	Topic         string
+	Key           config.Key         // "": host
+	Partitioner   config.Partitioner // "": hash
+	Partition     int32              // with PartitionerFixed
+	Serializer    config.Serializer  // "": raw
+	Fields        map[string]string  // static fields of the JSON envelope
+	Headers       map[string]string  // static record headers
+	SourceHeaders bool               // add HeaderSource and HeaderOffset
+	// Host is the value used for key: host and the envelope's host field;
+	// AgentID is the agent's stable id (agentid.Load), part of
+	// HeaderSource.
+	Host    string
+	AgentID string
+	Out     Producer
+	Logger  *slog.Logger
+	// Metrics holds the collectors the pipeline counts into under the
+	// label pipeline=Name; nil builds the pipeline only to validate the
+	// options (it counts into collectors nobody gathers).
+	Metrics *Metrics
+}
+
+// New builds the pipeline described by pc on top of pc.Out; it starts
+// nothing.
+func New(pc Options) (*Pipeline, error) {
+	host, agentID, out, logger, m := pc.Host, pc.AgentID, pc.Out, pc.Logger, pc.Metrics
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
