@@ -331,12 +331,16 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 		sink = d
 	}
 	t, err := tailer.New(tailer.Options{
-		Pipeline: pc,
-		Budget:   share,
-		Sink:     sink,
-		Restore:  restore,
-		Logger:   a.log,
-		Metrics:  tm,
+		Pipeline: tailer.Settings{
+			Name: pc.Name, Paths: pc.Paths, Exclude: pc.Exclude, SymlinkRoots: pc.SymlinkRoots, StartAt: pc.StartAt,
+			MaxLineBytes: int(pc.MaxLineBytes), OversizePolicy: pc.OversizePolicy, RescanInterval: pc.RescanInterval,
+			CloseInactive: pc.CloseInactive, ForgetAfter: pc.ForgetAfter, MaxOpenFiles: pc.MaxOpenFiles,
+		},
+		Budget:  share,
+		Sink:    sink,
+		Restore: restore,
+		Logger:  a.log,
+		Metrics: tm,
 		// With start_at: end, files begun are saved before they are read.
 		Persist: a.flusher.Flush,
 	})

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -148,7 +147,7 @@ func withRestore(st ...checkpoint.FileState) harnessOpt {
 // newHarness builds a tailer with fast timings; p.Paths defaults to
 // dir/*.log, relative paths are under dir, absolute ones are kept (a second
 // tailer over the files of the first: a restart). Run starts it.
-func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, opts ...harnessOpt) *harness {
+func newHarness(t *testing.T, p Settings, sink *testSink, budget int64, opts ...harnessOpt) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	if p.Name == "" {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
 
 // numbered returns lines "<prefix> <i> <pad>" for i in [from, to), each
@@ -65,7 +64,7 @@ func checkExactlyOnce(t *testing.T, recs []rec, want string) {
 func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -105,7 +104,7 @@ func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
 // being shipped from 0.
 func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -129,7 +128,7 @@ func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
 func TestCopytruncateLossCounted(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	h := newHarness(t, Settings{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -160,7 +159,7 @@ func TestCopytruncateLossCounted(t *testing.T) {
 // shorter content: the new content is shipped once, nothing counted lost.
 func TestTruncateRewriteShorter(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	first := numbered("a", 0, 50)
 	writeFile(t, path, first)
@@ -191,7 +190,7 @@ func TestTruncateRewriteShorter(t *testing.T) {
 // reader's next poll must find the new content.
 func TestRewriteSameSizeNoGrowth(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	first := numbered("a", 0, 50)
 	writeFile(t, path, first)
@@ -220,7 +219,7 @@ func TestRewriteSameSizeNoGrowth(t *testing.T) {
 // every line comes from the held descriptor, which is then released.
 func TestCompressAndUnlink(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("app.log")
 	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -267,7 +266,7 @@ func TestCompressAndUnlink(t *testing.T) {
 // file: the new file is shipped from 0 and the old one is not re-shipped.
 func TestInodeReuseLive(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	h.start()
 	old := h.path("old.log")
 	first := numbered("a", 0, 20)
@@ -315,7 +314,7 @@ func TestInodeReuseLive(t *testing.T) {
 // shipped, grow, and resume after a restart without duplicates.
 func TestSmallFileBelowFingerprint(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("s.log")
 	writeFile(t, path, "a\n")
 	h.start()
@@ -327,7 +326,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 	h.stop()
 
 	appendFile(t, path, "c\n")
-	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, nil, 0, withRestore(st))
 	h2.retarget(filepath.Join(filepath.Dir(path), "*.log"))
 	h2.start()
 	h2.waitLines(1)
@@ -342,7 +341,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 // nothing acknowledged is re-shipped.
 func TestRotationWhileStopped(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 40)
 	writeFile(t, path, first)
@@ -364,7 +363,7 @@ func TestRotationWhileStopped(t *testing.T) {
 	third := numbered("c", 0, 3)
 	writeFile(t, path, third)
 
-	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
 	h2.retarget(path + "*")
 	h2.start()
 	waitFor(t, "lines after restart", func() bool { return h2.sink.count() >= 33 })
@@ -375,7 +374,7 @@ func TestRotationWhileStopped(t *testing.T) {
 // its name: the old file is drained, the directory skipped and counted.
 func TestReplacedByDirectory(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "x\n")
 	h.start()
@@ -400,7 +399,7 @@ func TestReplacedByDirectory(t *testing.T) {
 func TestOpenBudgetFairness(t *testing.T) {
 	t.Parallel()
 	const files, budget = 60, 4
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: budget}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: budget}, nil, 0)
 	var want strings.Builder
 	for i := range files {
 		c := numbered(strconv.Itoa(i), 0, 20)
@@ -442,7 +441,7 @@ func TestOpenBudgetFairness(t *testing.T) {
 // nothing crashes and every line is read.
 func TestEMFILE(t *testing.T) {
 	const files = 40
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 512}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: 512}, nil, 0)
 	var want strings.Builder
 	for i := range files {
 		c := numbered(strconv.Itoa(i), 0, 10)
@@ -556,7 +555,7 @@ func openFDsUnder(t *testing.T, dir string) int {
 // and logged, while the file still open is drained through its descriptor.
 func TestGoneWhileClosedCounted(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: 1}, nil, 0)
 	writeFile(t, h.path("a.log"), "a\n")
 	writeFile(t, h.path("b.log"), "b\n")
 	h.start()
@@ -588,7 +587,7 @@ func TestGoneWhileClosedCounted(t *testing.T) {
 // created (here: no descriptor left), the tailer runs on rescans alone, says
 // so in logship_watch_fallback, and still finds and reads files.
 func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
@@ -633,7 +632,7 @@ func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
 func TestCopytruncateWhileReaderBlocked(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	p := config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
+	p := Settings{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
@@ -663,7 +662,7 @@ func TestForgetAfter(t *testing.T) {
 		Updated: time.Now().Add(-2 * time.Hour)}
 	recent := checkpoint.FileState{Pipeline: "test", Path: "/gone/recent.log", Device: 7, Inode: 2, Offset: 10, Size: 30,
 		Updated: time.Now().Add(-30 * time.Minute)}
-	h := newHarness(t, config.Pipeline{ForgetAfter: time.Hour}, nil, 0, withRestore(old, recent))
+	h := newHarness(t, Settings{ForgetAfter: time.Hour}, nil, 0, withRestore(old, recent))
 	writeFile(t, h.path("a.log"), "x\n")
 	h.start()
 	h.waitLines(1)
@@ -681,7 +680,7 @@ func TestForgetAfter(t *testing.T) {
 // refused like a symlinked file; a real directory inside is read.
 func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"*/x.log"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"*/x.log"}}, nil, 0)
 	if err := os.Mkdir(h.path("in"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +709,7 @@ func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
 func TestTruncationLossNeverOverclaimed(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	h := newHarness(t, Settings{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -762,7 +761,7 @@ func TestTruncationLossNeverOverclaimed(t *testing.T) {
 func TestChurnUnderDescriptorBudget(t *testing.T) {
 	t.Parallel()
 	const files = 300
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 4}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: 4}, nil, 0)
 	h.start()
 	var all strings.Builder
 	for i := range files {
@@ -820,7 +819,7 @@ func TestChurnUnderDescriptorBudget(t *testing.T) {
 // arrives afterwards. It must still be recognised, not read from 0.
 func TestCopytruncateCopyFoundEmpty(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -851,7 +850,7 @@ func TestCopytruncateCopyFoundEmpty(t *testing.T) {
 // shipped in full.
 func TestIdenticalFilesBothShipped(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{CloseInactive: 100 * time.Millisecond}, nil, 0)
+	h := newHarness(t, Settings{CloseInactive: 100 * time.Millisecond}, nil, 0)
 	content := numbered("same", 0, 50)
 	writeFile(t, h.path("a.log"), content)
 	h.start()
@@ -879,7 +878,7 @@ func TestIdenticalFilesBothShipped(t *testing.T) {
 func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	p := config.Pipeline{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
+	p := Settings{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
@@ -931,7 +930,7 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 	// not a new file).
 	h.stop()
 	sink2 := &testSink{autoAck: true}
-	p2 := config.Pipeline{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1, StartAt: "end"}
+	p2 := Settings{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1, StartAt: "end"}
 	h2 := newHarness(t, p2, sink2, 0, withRestore(snap...))
 	h2.start()
 	waitFor(t, "first content again", func() bool {
@@ -953,7 +952,7 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{autoAck: true}
-	p := config.Pipeline{MaxOpenFiles: 1, ForgetAfter: time.Hour}
+	p := Settings{MaxOpenFiles: 1, ForgetAfter: time.Hour}
 	content := numbered("b", 0, 20)
 	h := newHarness(t, p, sink, 0, func(o *Options) {
 		path := filepath.Join(filepath.Dir(o.Pipeline.Paths[0]), "b.log")
@@ -993,7 +992,7 @@ func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
 func TestParkedFileWaitingIsNotGone(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	p := config.Pipeline{MaxOpenFiles: 1}
+	p := Settings{MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow = 10 })
 	writeFile(t, h.path("a.log"), numbered("a", 0, 5))
 	h.start()
@@ -1019,7 +1018,7 @@ func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
 	t.Parallel()
 	old := numbered("a", 0, 100)
 	shipped := int64(len(numbered("a", 0, 40)))
-	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0, func(o *Options) {
+	h := newHarness(t, Settings{StartAt: "end"}, nil, 0, func(o *Options) {
 		dir := filepath.Dir(o.Pipeline.Paths[0])
 		path := filepath.Join(dir, "app.log")
 		writeFile(t, path, old)

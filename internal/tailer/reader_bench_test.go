@@ -80,7 +80,7 @@ func BenchmarkReadSplitEmit(b *testing.B) {
 	}
 	sink := &ackSink{want: int64(b.N), done: make(chan struct{})}
 	tl, err := New(Options{
-		Pipeline: config.Pipeline{Name: "bench", Paths: []string{filepath.Join(dir, "*.log")}},
+		Pipeline: Settings{Name: "bench", Paths: []string{filepath.Join(dir, "*.log")}},
 		Budget:   checkpoint.NewBudget(32 << 20),
 		Sink:     sink,
 	})

@@ -40,14 +40,20 @@ const (
 	handoverEvery = 250 * time.Millisecond
 )
 
-// Options configure one Tailer (one pipeline). Pipeline, Budget and Sink are
-// required; zero values of the other fields take the defaults above.
-type Options struct {
-	// Pipeline supplies Name, Paths, Exclude, StartAt, MaxLineBytes,
-	// OversizePolicy, RescanInterval, CloseInactive, ForgetAfter and
-	// MaxOpenFiles. Zero values take the config defaults; Format and
-	// Multiline are the pipeline's business.
-	//
+// Settings are the settings of one pipeline's files, validated and typed
+// (main builds them once from the configuration; see config.Pipeline for
+// each). Zero values take the config defaults. Format and Multiline are the
+// decoder's business.
+type Settings struct {
+	Name           string
+	Paths          []string // absolute filepath.Match globs
+	Exclude        []string
+	SymlinkRoots   []string
+	StartAt        config.StartAt        // "": beginning
+	MaxLineBytes   int                   // longer lines follow OversizePolicy
+	OversizePolicy config.OversizePolicy // "": split
+	RescanInterval time.Duration
+	CloseInactive  time.Duration
 	// ForgetAfter is how long an entry whose file is not found any more (a
 	// restored entry never matched, or a closed generation whose file is not
 	// at any matched path) stays in Snapshot, measured from
@@ -61,7 +67,15 @@ type Options struct {
 	// one fair slice, close their descriptor (keeping their state) and the
 	// waiting files are opened oldest-waiting first. A rotated or deleted
 	// file is never closed before it is drained.
-	Pipeline config.Pipeline
+	ForgetAfter  time.Duration
+	MaxOpenFiles int
+}
+
+// Options configure one Tailer (one pipeline). Pipeline, Budget and Sink are
+// required; zero values of the other fields take the defaults above.
+type Options struct {
+	// Pipeline is the pipeline's settings the tailer uses.
+	Pipeline Settings
 	// Budget is the agent-wide byte budget; readers Acquire before reading
 	// and the trackers release bytes as lines are acknowledged.
 	Budget *checkpoint.Budget
