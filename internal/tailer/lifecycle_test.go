@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -441,7 +442,10 @@ func TestOpenBudgetFairness(t *testing.T) {
 // nothing crashes and every line is read.
 func TestEMFILE(t *testing.T) {
 	const files = 40
-	h := newHarness(t, Settings{MaxOpenFiles: 512}, nil, 0)
+	var logs lockedBuffer
+	h := newHarness(t, Settings{MaxOpenFiles: 512}, nil, 0, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	var want strings.Builder
 	for i := range files {
 		c := numbered(strconv.Itoa(i), 0, 10)
@@ -478,6 +482,10 @@ func TestEMFILE(t *testing.T) {
 	checkExactlyOnce(t, h.sink.snapshot(), want.String())
 	if emfile == 0 {
 		t.Error("no EMFILE counted")
+	}
+	// One warning per minute however many opens failed (logthrottle).
+	if n := strings.Count(logs.String(), "out of file descriptors"); n != 1 {
+		t.Errorf("%d EMFILE warnings for %v EMFILE opens, want 1 per minute", n, emfile)
 	}
 	t.Logf("%d files under RLIMIT_NOFILE %d: all lines read, logship_open_emfile_total %v", files, lim.Cur, emfile)
 }
