@@ -83,54 +83,55 @@ type Options struct {
 	Metrics *Metrics
 }
 
-// New builds the pipeline described by pc on top of pc.Out; it starts
+// New builds the pipeline described by opts on top of opts.Out; it starts
 // nothing.
-func New(pc Options) (*Pipeline, error) {
-	host, agentID, out, logger, m := pc.Host, pc.AgentID, pc.Out, pc.Logger, pc.Metrics
-	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
+func New(opts Options) (*Pipeline, error) {
+	part, err := NewPartitioner(opts.Partitioner, opts.Partition)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
+		return nil, fmt.Errorf("pipeline %s: %w", opts.Name, err)
 	}
-	ser, err := NewSerializer(pc.Serializer)
+	ser, err := NewSerializer(opts.Serializer)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
+		return nil, fmt.Errorf("pipeline %s: %w", opts.Name, err)
 	}
 	// The values were validated by config; an impossible one is an error,
 	// not a panic.
-	switch pc.Key {
+	switch opts.Key {
 	case "", config.KeyHost, config.KeySource, config.KeyNone:
 	default:
-		return nil, fmt.Errorf("pipeline %s: unknown key %q", pc.Name, pc.Key)
+		return nil, fmt.Errorf("pipeline %s: unknown key %q", opts.Name, opts.Key)
 	}
-	keys := make([]string, 0, len(pc.Fields))
-	for k := range pc.Fields {
+	keys := make([]string, 0, len(opts.Fields))
+	for k := range opts.Fields {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	fields := make([]Field, 0, len(keys))
 	for _, k := range keys {
-		fields = append(fields, Field{Key: k, Value: pc.Fields[k]})
+		fields = append(fields, Field{Key: k, Value: opts.Fields[k]})
 	}
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	m := opts.Metrics
 	if m == nil {
 		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	altered := m.altered.WithLabelValues(pc.Name)
+	altered := m.altered.WithLabelValues(opts.Name)
 	return &Pipeline{
-		name:        pc.Name,
-		topic:       pc.Topic,
-		host:        host,
-		hostKey:     []byte(host),
-		key:         pc.Key,
+		name:        opts.Name,
+		topic:       opts.Topic,
+		host:        opts.Host,
+		hostKey:     []byte(opts.Host),
+		key:         opts.Key,
 		partitioner: part,
 		serialize:   ser,
-		raw:         pc.Serializer == "" || pc.Serializer == config.SerializerRaw,
+		raw:         opts.Serializer == "" || opts.Serializer == config.SerializerRaw,
 		fields:      fields,
-		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
-		out:         out,
-		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
+		headers:     newHeaderSet(opts.Headers, opts.SourceHeaders, opts.AgentID),
+		out:         opts.Out,
+		log:         logger.With("component", "pipeline", "pipeline", opts.Name, "topic", opts.Topic),
 		topicLogs:   logthrottle.New(logInterval, nil),
 		backoffMax:  10 * time.Second,
 		altered:     altered,
