@@ -302,11 +302,9 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	if reg != nil {
 		pm, dm, tm = a.pipelineMetrics, a.decodeMetrics, a.tailerMetrics
 	}
-	p, err := pipeline.New(pipeline.Options{
-		Name: pc.Name, Topic: pc.Topic, Key: pc.Key, Partitioner: pc.Partitioner, Partition: pc.Partition,
-		Serializer: pc.Serializer, Fields: pc.Fields, Headers: pc.Headers, SourceHeaders: pc.SourceHeaders,
-		Host: a.cfg.Agent.Host, AgentID: a.agentID, Out: a.producer, Logger: a.log, Metrics: pm,
-	})
+	popts := pipelineOptions(pc)
+	popts.Host, popts.AgentID, popts.Out, popts.Logger, popts.Metrics = a.cfg.Agent.Host, a.agentID, a.producer, a.log, pm
+	p, err := pipeline.New(popts)
 	if err != nil {
 		return nil, err
 	}
@@ -331,16 +329,12 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 		sink = d
 	}
 	t, err := tailer.New(tailer.Options{
-		Pipeline: tailer.Settings{
-			Name: pc.Name, Paths: pc.Paths, Exclude: pc.Exclude, SymlinkRoots: pc.SymlinkRoots, StartAt: pc.StartAt,
-			MaxLineBytes: int(pc.MaxLineBytes), OversizePolicy: pc.OversizePolicy, RescanInterval: pc.RescanInterval,
-			CloseInactive: pc.CloseInactive, ForgetAfter: pc.ForgetAfter, MaxOpenFiles: pc.MaxOpenFiles,
-		},
-		Budget:  share,
-		Sink:    sink,
-		Restore: restore,
-		Logger:  a.log,
-		Metrics: tm,
+		Pipeline: tailerSettings(pc),
+		Budget:   share,
+		Sink:     sink,
+		Restore:  restore,
+		Logger:   a.log,
+		Metrics:  tm,
 		// With start_at: end, files begun are saved before they are read.
 		Persist: a.flusher.Flush,
 	})
@@ -349,13 +343,6 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	}
 	rp.tailer = t
 	return rp, nil
-}
-
-// decodeOptions maps the validated settings of pc onto the decoder's
-// options (its sink, logger and metrics are the caller's).
-func decodeOptions(pc config.Pipeline) decode.Options {
-	return decode.Options{Name: pc.Name, Format: pc.Format, MaxLineBytes: int(pc.MaxLineBytes), Oversize: pc.OversizePolicy,
-		Multiline: pc.Multiline}
 }
 
 // runningPipeline is one pipeline's tailer and the handle to stop it.
