@@ -1,7 +1,6 @@
 package tailer
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -373,23 +372,4 @@ func (s *testSink) unackedLines() int {
 		}
 	}
 	return n
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes, for a test's
-// log output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
