@@ -33,30 +33,42 @@ func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Regist
 		Registerer:      reg,
 
 		MaxRecordBytes:     int(k.MaxRecordBytes),
-		Oversize:           producer.OversizePolicy(k.OversizeRecord),
 		DeadLetterDir:      k.DeadLetterDir,
 		DeadLetterMaxBytes: int64(k.DeadLetterMaxBytes),
 	}
+	// The enumerations were validated by config (Load, Parse, Validate):
+	// each maps onto the producer's type here, once; an impossible value is
+	// an error, not a panic.
 	switch k.Acks {
-	case "", "all":
+	case config.AcksAll:
 		opts.Acks = kafka.RequireAll
-	case "leader":
+	case config.AcksLeader:
 		opts.Acks = kafka.RequireOne
 	default:
 		return opts, fmt.Errorf("kafka: acks %q cannot be used: it returns no RecordMetadata", k.Acks)
 	}
 	switch k.Compression {
-	case "none":
-	case "gzip":
+	case config.CompressionNone:
+	case config.CompressionGzip:
 		opts.Compression = kafka.Gzip
-	case "snappy":
+	case config.CompressionSnappy:
 		opts.Compression = kafka.Snappy
-	case "", "lz4":
+	case config.CompressionLZ4:
 		opts.Compression = kafka.Lz4
-	case "zstd":
+	case config.CompressionZstd:
 		opts.Compression = kafka.Zstd
 	default:
 		return opts, fmt.Errorf("kafka: unknown compression %q", k.Compression)
+	}
+	switch k.OversizeRecord {
+	case config.OversizeRecordSplit:
+		opts.Oversize = producer.OversizeSplit
+	case config.OversizeRecordTruncate:
+		opts.Oversize = producer.OversizeTruncate
+	case config.OversizeRecordDeadLetter:
+		opts.Oversize = producer.OversizeDeadLetter
+	default:
+		return opts, fmt.Errorf("kafka: unknown oversize_record %q", k.OversizeRecord)
 	}
 	tlsCfg, err := tlsConfig(k.TLS)
 	if err != nil {

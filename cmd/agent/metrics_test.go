@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,30 @@ import (
 // (#18: metrics registered once, curried per pipeline).
 func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
 	t.Parallel()
+	checkReloadRemovesSeries(t, func(name string) bool {
+		return name == "logship_lines_altered_total" || strings.HasPrefix(name, "logship_decode_")
+	}, "logship_lines_altered_total", "logship_decode_errors_total")
+}
+
+// TestReloadRemovedPipelineTailerSeriesDeleted: the same for the tailer's
+// collectors, which kept a removed pipeline's counters forever (#18).
+func TestReloadRemovedPipelineTailerSeriesDeleted(t *testing.T) {
+	t.Parallel()
+	tailerSeries := []string{
+		"logship_lines_read_total", "logship_bytes_read_total", "logship_files_open", "logship_rotations_total",
+		"logship_truncations_total", "logship_lines_split_total", "logship_lines_truncated_total",
+		"logship_truncated_bytes_total", "logship_discovery_errors_total", "logship_file_lag_bytes",
+		"logship_truncation_lost_bytes_total", "logship_copies_recognised_total", "logship_forgotten_unread_bytes_total",
+		"logship_open_budget_waits_total", "logship_open_emfile_total", "logship_watch_fallback",
+	}
+	checkReloadRemovesSeries(t, func(name string) bool { return slices.Contains(tailerSeries, name) }, tailerSeries...)
+}
+
+// checkReloadRemovesSeries runs two pipelines, app and other, reloads
+// without other, and checks that the collectors selected by match had series
+// of other before (each name of want) and have none of other after, while app
+// keeps its series.
+func checkReloadRemovesSeries(t *testing.T, match func(name string) bool, want ...string) {
 	dir := t.TempDir()
 	_, path := testConfig(t, dir, "")
 	base, err := os.ReadFile(path)
@@ -44,8 +69,8 @@ func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
 	for _, p := range a.pipes {
 		p.start(ctx, g)
 	}
-	// series returns the pipelines having a series of the record builders'
-	// and decoders' collectors (the tailer keeps its own; see the report).
+	// series returns "<collector> <pipeline>" for the collectors selected
+	// by match.
 	series := func() map[string]bool {
 		mfs, err := a.reg.Gather()
 		if err != nil {
@@ -53,7 +78,7 @@ func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
 		}
 		out := map[string]bool{}
 		for _, mf := range mfs {
-			if mf.GetName() != "logship_lines_altered_total" && !strings.HasPrefix(mf.GetName(), "logship_decode_") {
+			if !match(mf.GetName()) {
 				continue
 			}
 			for _, m := range mf.GetMetric() {
@@ -66,8 +91,11 @@ func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
 		}
 		return out
 	}
-	if s := series(); !s["logship_lines_altered_total other"] || !s["logship_decode_errors_total other"] {
-		t.Fatalf("pipeline other has no series before the reload: %v", s)
+	before := series()
+	for _, name := range want {
+		if !before[name+" other"] {
+			t.Fatalf("%s has no series of pipeline other before the reload: %v", name, before)
+		}
 	}
 	if err := os.WriteFile(path, base, 0o600); err != nil {
 		t.Fatal(err)
@@ -82,7 +110,12 @@ func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
 			t.Errorf("removed pipeline other left its series %q", k)
 		}
 	}
-	if !s["logship_lines_altered_total app"] {
-		t.Errorf("kept pipeline app lost its series: %v", s)
+	if !s["logship_lines_altered_total app"] && !s["logship_lines_read_total app"] {
+		t.Errorf("kept pipeline app has no series: %v", s)
+	}
+	for k := range before {
+		if strings.HasSuffix(k, " app") && !s[k] {
+			t.Errorf("kept pipeline app lost its series %q", k)
+		}
 	}
 }

@@ -230,9 +230,9 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 	for _, name := range plan.removed {
 		old := byName[name]
 		a.retired[name] = old.tailer.Snapshot()
-		old.tailer.Unregister(a.reg)
 		a.pipelineMetrics.Forget(name)
 		a.decodeMetrics.Forget(name)
+		a.tailerMetrics.Forget(name)
 		delete(byName, name)
 	}
 	pipes := make([]*runningPipeline, 0, len(next.Pipelines))

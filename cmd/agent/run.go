@@ -142,10 +142,12 @@ type agent struct {
 	http     *telemetry.Server
 	started  time.Time
 
-	// pipelineMetrics and decodeMetrics are registered once with reg; each
-	// pipeline counts into them under its name (reloads included).
+	// pipelineMetrics, decodeMetrics and tailerMetrics are registered once
+	// with reg; each pipeline counts into them under its name (reloads
+	// included), and a reload removing a pipeline forgets its series.
 	pipelineMetrics *pipeline.Metrics
 	decodeMetrics   *decode.Metrics
+	tailerMetrics   *tailer.Metrics
 
 	// mu guards cfg and pipes: the running configuration and its pipelines,
 	// in configuration order. The run goroutine changes them (start-up and
@@ -213,6 +215,10 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	tailerMetrics, err := tailer.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	kopts, err := producerOptions(cfg, log, reg)
 	if err != nil {
 		return nil, err
@@ -222,7 +228,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		return nil, err
 	}
 	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: prod, agentID: agentID, started: time.Now(),
-		pipelineMetrics: pipelineMetrics, decodeMetrics: decodeMetrics, retired: make(map[string][]checkpoint.FileState)}
+		pipelineMetrics: pipelineMetrics, decodeMetrics: decodeMetrics, tailerMetrics: tailerMetrics, retired: make(map[string][]checkpoint.FileState)}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
 		return nil, err
@@ -232,7 +238,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		if loaded.Reset {
 			// A checkpoint that had to be discarded must not turn into
 			// skipped data: files are read from the beginning.
-			pc.StartAt = "beginning"
+			pc.StartAt = config.StartBeginning
 		}
 		var restore []checkpoint.FileState
 		for _, fs := range loaded.Entries {
@@ -292,10 +298,13 @@ func (a *agent) stalledTopics(after time.Duration) []string {
 func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (rp *runningPipeline, err error) {
 	var pm *pipeline.Metrics
 	var dm *decode.Metrics
+	var tm *tailer.Metrics
 	if reg != nil {
-		pm, dm = a.pipelineMetrics, a.decodeMetrics
+		pm, dm, tm = a.pipelineMetrics, a.decodeMetrics, a.tailerMetrics
 	}
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, pm)
+	popts := pipelineOptions(pc)
+	popts.Host, popts.AgentID, popts.Out, popts.Logger, popts.Metrics = a.cfg.Agent.Host, a.agentID, a.producer, a.log, pm
+	p, err := pipeline.New(popts)
 	if err != nil {
 		return nil, err
 	}
@@ -309,8 +318,9 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	}()
 	rp = &runningPipeline{cfg: pc, sink: p, budget: share}
 	var sink tailer.Sink = p // raw lines without multiline: straight to the records
-	if decode.Enabled(pc) {
-		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Metrics: dm})
+	if dopts := decodeOptions(pc); dopts.Enabled() {
+		dopts.Next, dopts.Logger, dopts.Metrics = p, a.log, dm
+		d, err := decode.New(dopts)
 		if err != nil {
 			return nil, err
 		}
@@ -319,12 +329,12 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 		sink = d
 	}
 	t, err := tailer.New(tailer.Options{
-		Pipeline:   pc,
-		Budget:     share,
-		Sink:       sink,
-		Restore:    restore,
-		Logger:     a.log,
-		Registerer: reg,
+		Pipeline: tailerSettings(pc),
+		Budget:   share,
+		Sink:     sink,
+		Restore:  restore,
+		Logger:   a.log,
+		Metrics:  tm,
 		// With start_at: end, files begun are saved before they are read.
 		Persist: a.flusher.Flush,
 	})

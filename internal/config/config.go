@@ -49,9 +49,9 @@ type HTTP struct {
 type Kafka struct {
 	Brokers         []string      `yaml:"brokers"`
 	ClientID        string        `yaml:"client_id"` // default "logship"
-	Acks            string        `yaml:"acks"`      // all (default) | leader (needs AllowUnsafeAcks); none is refused: it returns no offsets
+	Acks            Acks          `yaml:"acks"`      // all (default) | leader (needs AllowUnsafeAcks); none is refused: it returns no offsets
 	AllowUnsafeAcks bool          `yaml:"allow_unsafe_acks"`
-	Compression     string        `yaml:"compression"`       // none|gzip|snappy|lz4|zstd; default lz4
+	Compression     Compression   `yaml:"compression"`       // none|gzip|snappy|lz4|zstd; default lz4
 	Linger          time.Duration `yaml:"linger"`            // default 10ms
 	BatchBytes      ByteSize      `yaml:"batch_bytes"`       // default 1MiB
 	MaxRecordBytes  ByteSize      `yaml:"max_record_bytes"`  // default 1MiB (broker max.message.bytes default)
@@ -68,9 +68,9 @@ type Kafka struct {
 	// "logship.truncated: <length>" header | dead_letter (append to
 	// DeadLetterDir/dead-letter.jsonl; when that file is full or unwritable
 	// the record is truncated instead). Always counted, never retried forever.
-	OversizeRecord     string   `yaml:"oversize_record"`
-	DeadLetterDir      string   `yaml:"dead_letter_dir"`       // default <agent.data_dir>/dead-letter
-	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"` // cap of the dead-letter file; default 64MiB
+	OversizeRecord     OversizeRecord `yaml:"oversize_record"`
+	DeadLetterDir      string         `yaml:"dead_letter_dir"`       // default <agent.data_dir>/dead-letter
+	DeadLetterMaxBytes ByteSize       `yaml:"dead_letter_max_bytes"` // cap of the dead-letter file; default 64MiB
 }
 
 // TLS enables TLS towards the brokers when Enabled is true or any file is set;
@@ -105,18 +105,18 @@ type Pipeline struct {
 	// that matched symlinks may lead into (e.g. /var/log/pods for
 	// /var/log/containers/*.log); any other target outside is refused.
 	SymlinkRoots   []string          `yaml:"symlink_roots"`
-	StartAt        string            `yaml:"start_at"` // beginning (default) | end; only for files never seen before
-	Format         string            `yaml:"format"`   // raw (default) | cri | docker
+	StartAt        StartAt           `yaml:"start_at"` // beginning (default) | end; only for files never seen before
+	Format         Format            `yaml:"format"`   // raw (default) | cri | docker
 	Multiline      Multiline         `yaml:"multiline"`
 	MaxLineBytes   ByteSize          `yaml:"max_line_bytes"`  // default 1MiB; longer lines follow OversizePolicy
-	OversizePolicy string            `yaml:"oversize_policy"` // split (default) | truncate
+	OversizePolicy OversizePolicy    `yaml:"oversize_policy"` // split (default) | truncate
 	ForgetAfter    time.Duration     `yaml:"forget_after"`    // checkpoint entries of files gone this long are dropped; default 24h
 	MaxOpenFiles   int               `yaml:"max_open_files"`  // descriptors this pipeline's readers may hold at once; default 4096 (capped at half the fd limit)
 	Topic          string            `yaml:"topic"`
-	Key            string            `yaml:"key"`             // host (default) | source | none
-	Partitioner    string            `yaml:"partitioner"`     // hash (default) | round_robin | fixed
+	Key            Key               `yaml:"key"`             // host (default) | source | none
+	Partitioner    Partitioner       `yaml:"partitioner"`     // hash (default) | round_robin | fixed
 	Partition      int32             `yaml:"partition"`       // used with partitioner: fixed
-	Serializer     string            `yaml:"serializer"`      // raw (default) | json
+	Serializer     Serializer        `yaml:"serializer"`      // raw (default) | json
 	Fields         map[string]string `yaml:"fields"`          // static fields for the JSON envelope
 	RescanInterval time.Duration     `yaml:"rescan_interval"` // default 5s
 	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
@@ -149,8 +149,8 @@ const (
 	DefaultListen             = "127.0.0.1:9520"
 	DefaultReadyStall         = 30 * time.Second
 	DefaultClientID           = "logship"
-	DefaultAcks               = "all"
-	DefaultCompression        = "lz4"
+	DefaultAcks               = AcksAll
+	DefaultCompression        = CompressionLZ4
 	DefaultLinger             = 10 * time.Millisecond
 	DefaultBatchBytes         = 1 * MiB
 	DefaultMaxRecordBytes     = 1 * MiB
@@ -158,17 +158,17 @@ const (
 	DefaultRetryBackoff       = 100 * time.Millisecond
 	DefaultRetryBackoffMax    = 10 * time.Second
 	DefaultMetadataRefresh    = 5 * time.Second
-	DefaultOversizeRecord     = "split"
+	DefaultOversizeRecord     = OversizeRecordSplit
 	DefaultDeadLetterSubdir   = "dead-letter" // under agent.data_dir
 	DefaultDeadLetterMaxBytes = 64 * MiB
 	DefaultSourceHeaders      = true
-	DefaultStartAt            = "beginning"
-	DefaultFormat             = "raw"
+	DefaultStartAt            = StartBeginning
+	DefaultFormat             = FormatRaw
 	DefaultMaxLineBytes       = 1 * MiB
-	DefaultOversizePolicy     = "split"
-	DefaultKey                = "host"
-	DefaultPartitioner        = "hash"
-	DefaultSerializer         = "raw"
+	DefaultOversizePolicy     = OversizeSplit
+	DefaultKey                = KeyHost
+	DefaultPartitioner        = PartitionerHash
+	DefaultSerializer         = SerializerRaw
 	DefaultRescanInterval     = 5 * time.Second
 	DefaultCloseInactive      = 5 * time.Second
 	DefaultForgetAfter        = 24 * time.Hour

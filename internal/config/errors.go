@@ -266,7 +266,7 @@ func describeGoType(t string) string {
 	switch {
 	case t == "bool":
 		return "true or false"
-	case t == "string" || t == "config.Secret":
+	case t == "string" || t == "config.Secret" || enumTypes[t]:
 		return "a string"
 	case t == "config.ByteSize":
 		return `a size such as "32MiB"`

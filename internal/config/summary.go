@@ -34,15 +34,15 @@ func (c *Config) Summary() string {
 	}
 
 	k := c.Kafka
-	acks := k.Acks
-	if k.Acks != "all" && k.AllowUnsafeAcks {
+	acks := string(k.Acks)
+	if k.Acks != AcksAll && k.AllowUnsafeAcks {
 		acks += " (unsafe, allowed)"
 	}
 	row("", "kafka:", kv("brokers", strings.Join(k.Brokers, ",")), kv("client_id", k.ClientID), kv("acks", acks), kv("compression", k.Compression))
 	row("", "", kv("linger", fmtDuration(k.Linger)), kv("batch_bytes", k.BatchBytes.String()), kv("max_record_bytes", k.MaxRecordBytes.String()))
 	row("", "", kv("request_timeout", fmtDuration(k.RequestTimeout)), kv("retry_backoff", fmtDuration(k.RetryBackoff)+".."+fmtDuration(k.RetryBackoffMax)),
 		kv("metadata_refresh", fmtDuration(k.MetadataRefresh)))
-	if k.OversizeRecord == "dead_letter" {
+	if k.OversizeRecord == OversizeRecordDeadLetter {
 		row("", "", kv("oversize_record", k.OversizeRecord), kv("dead_letter_dir", k.DeadLetterDir), kv("dead_letter_max_bytes", k.DeadLetterMaxBytes.String()))
 	} else {
 		row("", "", kv("oversize_record", k.OversizeRecord))
@@ -93,8 +93,8 @@ func (c *Config) Summary() string {
 		} else {
 			row("  ", "multiline:", "off")
 		}
-		partitioner := p.Partitioner
-		if p.Partitioner == "fixed" {
+		partitioner := string(p.Partitioner)
+		if p.Partitioner == PartitionerFixed {
 			partitioner += "(" + strconv.Itoa(int(p.Partition)) + ")"
 		}
 		row("  ", "deliver:", kv("topic", p.Topic), kv("key", p.Key), kv("partitioner", partitioner), kv("serializer", p.Serializer))
@@ -126,7 +126,7 @@ func quoteIfNeeded(s string) string {
 	return strconv.Quote(s)
 }
 
-func kv(k, v string) string { return k + "=" + quoteIfNeeded(v) }
+func kv[T ~string](k string, v T) string { return k + "=" + quoteIfNeeded(string(v)) }
 
 func quoteAll(ss []string) []string {
 	out := make([]string, len(ss))

@@ -121,10 +121,10 @@ func (k *Kafka) validate(r *reporter, key string, memoryLimit ByteSize) {
 	}
 	// acks=none is not offered: the broker returns no offsets, so no line
 	// could ever be checkpointed.
-	if oneOf(r, key+".acks", k.Acks, "all", "leader") && k.Acks != "all" && !k.AllowUnsafeAcks {
+	if oneOf(r, key+".acks", k.Acks, acksValues...) && k.Acks != AcksAll && !k.AllowUnsafeAcks {
 		r.addf(key+".acks", "acks %q can lose acknowledged lines when a broker fails; set kafka.allow_unsafe_acks: true to accept that", k.Acks)
 	}
-	oneOf(r, key+".compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	oneOf(r, key+".compression", k.Compression, compressionValues...)
 	durationIn(r, key+".linger", k.Linger, 0, 10*time.Second)
 
 	batchOK := false
@@ -148,7 +148,7 @@ func (k *Kafka) validate(r *reporter, key string, memoryLimit ByteSize) {
 		r.addf(key+".retry_backoff_max", "must not be below kafka.retry_backoff (%s), got %s", fmtDuration(k.RetryBackoff), fmtDuration(k.RetryBackoffMax))
 	}
 	durationIn(r, key+".metadata_refresh", k.MetadataRefresh, 100*time.Millisecond, time.Hour)
-	if oneOf(r, key+".oversize_record", k.OversizeRecord, "split", "truncate", "dead_letter") && k.OversizeRecord == "dead_letter" {
+	if oneOf(r, key+".oversize_record", k.OversizeRecord, oversizeRecordValues...) && k.OversizeRecord == OversizeRecordDeadLetter {
 		switch {
 		case k.DeadLetterDir == "":
 			r.add(key+".dead_letter_dir", "required with oversize_record: dead_letter")
@@ -245,15 +245,15 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 			r.addf(dk, "must be a directory, not a glob: %q", d)
 		}
 	}
-	oneOf(r, key+".start_at", p.StartAt, "beginning", "end")
-	oneOf(r, key+".format", p.Format, "raw", "cri", "docker")
+	oneOf(r, key+".start_at", p.StartAt, startAtValues...)
+	oneOf(r, key+".format", p.Format, formatValues...)
 	p.Multiline.validate(r, key+".multiline")
 	if p.MaxLineBytes < minMaxLineBytes {
 		r.addf(key+".max_line_bytes", "must be at least %s, got %s", minMaxLineBytes, p.MaxLineBytes)
 	} else if memoryLimitOK(r, memoryLimit) && p.MaxLineBytes > memoryLimit/2 {
 		r.addf(key+".max_line_bytes", "must be at most half of agent.memory_limit (%s), got %s", memoryLimit/2, p.MaxLineBytes)
 	}
-	oneOf(r, key+".oversize_policy", p.OversizePolicy, "split", "truncate")
+	oneOf(r, key+".oversize_policy", p.OversizePolicy, oversizePolicyValues...)
 	switch {
 	case p.Topic == "":
 		r.add(key+".topic", "required")
@@ -264,7 +264,7 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 	case !reTopic.MatchString(p.Topic):
 		r.addf(key+".topic", "invalid Kafka topic name %q: use letters, digits, '.', '_' and '-'", p.Topic)
 	}
-	oneOf(r, key+".key", p.Key, "host", "source", "none")
+	oneOf(r, key+".key", p.Key, keyValues...)
 	hkeys := make([]string, 0, len(p.Headers))
 	for h := range p.Headers {
 		hkeys = append(hkeys, h)
@@ -278,15 +278,15 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 			r.add(mapKey(key+".headers", h), "the logship. prefix is reserved for the agent's own headers")
 		}
 	}
-	if oneOf(r, key+".partitioner", p.Partitioner, "hash", "round_robin", "fixed") {
+	if oneOf(r, key+".partitioner", p.Partitioner, partitionerValues...) {
 		switch {
-		case p.Partitioner == "fixed" && p.Partition < 0:
+		case p.Partitioner == PartitionerFixed && p.Partition < 0:
 			r.addf(key+".partition", "must be 0 or more, got %d", p.Partition)
-		case p.Partitioner != "fixed" && p.Partition != 0:
+		case p.Partitioner != PartitionerFixed && p.Partition != 0:
 			r.addf(key+".partition", "is only used with partitioner: fixed (partitioner is %s)", p.Partitioner)
 		}
 	}
-	oneOf(r, key+".serializer", p.Serializer, "raw", "json")
+	oneOf(r, key+".serializer", p.Serializer, serializerValues...)
 	fieldKeys := make([]string, 0, len(p.Fields))
 	for k := range p.Fields {
 		fieldKeys = append(fieldKeys, k)
@@ -343,7 +343,7 @@ func checkGlob(r *reporter, key, g string) {
 }
 
 // oneOf reports v unless it is one of allowed, and says whether it is.
-func oneOf(r *reporter, key, v string, allowed ...string) bool {
+func oneOf[T ~string](r *reporter, key string, v T, allowed ...T) bool {
 	for _, a := range allowed {
 		if v == a {
 			return true
@@ -351,10 +351,11 @@ func oneOf(r *reporter, key, v string, allowed ...string) bool {
 	}
 	shown := make([]string, 0, len(allowed))
 	for _, a := range allowed {
-		if a == "" {
-			a = `"" (off)`
+		s := string(a)
+		if s == "" {
+			s = `"" (off)`
 		}
-		shown = append(shown, a)
+		shown = append(shown, s)
 	}
 	r.addf(key, "invalid value %q: must be one of %s", v, strings.Join(shown, ", "))
 	return false

@@ -32,7 +32,7 @@ func (c *Config) Warnings() []Warning {
 		add("http.pprof", "/debug/pprof serves heap and goroutine dumps to anyone who can reach http.listen")
 	}
 	k := c.Kafka
-	if k.Acks != "all" {
+	if k.Acks != AcksAll {
 		add("kafka.acks", "acks %s: lines acknowledged by one broker are lost if it fails before replicating them", k.Acks)
 	}
 	if k.TLS.Enabled && k.TLS.InsecureSkipVerify {

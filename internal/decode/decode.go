@@ -87,13 +87,22 @@ const PartialTimeout = config.DefaultMultilineTimeout
 const idleStateAfter = 5 * time.Minute
 
 // Options configure a Decoder.
+//
+// The pipeline's settings arrive validated and typed (main builds them once
+// from the configuration); zero values take the config defaults.
 type Options struct {
-	Pipeline config.Pipeline
-	Next     Sink
-	Logger   *slog.Logger
+	Name   string        // the pipeline's name
+	Format config.Format // "": raw
+	// MaxLineBytes bounds an event; longer ones follow Oversize. 0:
+	// config.DefaultMaxLineBytes.
+	MaxLineBytes int
+	Oversize     config.OversizePolicy // "": split
+	Multiline    config.Multiline      // off when StartPattern is empty
+	Next         Sink
+	Logger       *slog.Logger
 	// Metrics are the collectors the decoder counts into under the label
-	// pipeline=Pipeline.Name; nil builds the decoder only to validate the
-	// pipeline (it counts into collectors nobody gathers).
+	// pipeline=Name; nil builds the decoder only to validate the pipeline
+	// (it counts into collectors nobody gathers).
 	Metrics *Metrics
 	// LogInterval is the minimum time between two logs of the same
 	// condition; default 30s.
@@ -104,7 +113,7 @@ type Options struct {
 // different sources; Run flushes quiet files' pending events.
 type Decoder struct {
 	name     string
-	format   string
+	format   config.Format
 	parse    parser
 	start    *regexp.Regexp // nil: multiline off
 	maxLines int
@@ -123,51 +132,52 @@ type Decoder struct {
 	malformedLogs *logthrottle.Throttle
 }
 
-// Enabled reports whether a pipeline needs the decoder: a container format
+// Enabled reports whether the pipeline of o needs the decoder: a container format
 // or multiline. Raw lines without multiline go straight to the record
 // builder.
-func Enabled(pc config.Pipeline) bool {
-	return (pc.Format != "" && pc.Format != "raw") || pc.Multiline.StartPattern != ""
+func (o Options) Enabled() bool {
+	return (o.Format != "" && o.Format != config.FormatRaw) || o.Multiline.StartPattern != ""
 }
 
 // New validates the options and builds a Decoder; it starts nothing.
 func New(opts Options) (*Decoder, error) {
-	pc := opts.Pipeline
 	d := &Decoder{
-		name:   pc.Name,
-		format: pc.Format,
-		max:    int(pc.MaxLineBytes),
+		name:   opts.Name,
+		format: opts.Format,
+		max:    opts.MaxLineBytes,
 		next:   opts.Next,
 		states: map[*tailer.Source]*state{},
 	}
 	if d.next == nil {
-		return nil, fmt.Errorf("decode: pipeline %s: no downstream sink", pc.Name)
+		return nil, fmt.Errorf("decode: pipeline %s: no downstream sink", opts.Name)
 	}
-	switch pc.Format {
-	case "", "raw":
-		d.format, d.parse = "raw", parseRaw
-	case "cri":
+	// The values were validated by config; an impossible one is an error,
+	// not a panic.
+	switch opts.Format {
+	case "", config.FormatRaw:
+		d.format, d.parse = config.FormatRaw, parseRaw
+	case config.FormatCRI:
 		d.parse = parseCRI
-	case "docker":
+	case config.FormatDocker:
 		d.parse = parseDocker
 	default:
-		return nil, fmt.Errorf("decode: pipeline %s: unknown format %q", pc.Name, pc.Format)
+		return nil, fmt.Errorf("decode: pipeline %s: unknown format %q", opts.Name, opts.Format)
 	}
-	switch pc.OversizePolicy {
-	case "", "split":
-	case "truncate":
+	switch opts.Oversize {
+	case "", config.OversizeSplit:
+	case config.OversizeTruncate:
 		d.truncate = true
 	default:
-		return nil, fmt.Errorf("decode: pipeline %s: unknown oversize_policy %q", pc.Name, pc.OversizePolicy)
+		return nil, fmt.Errorf("decode: pipeline %s: unknown oversize_policy %q", opts.Name, opts.Oversize)
 	}
 	if d.max <= 0 {
 		d.max = int(config.DefaultMaxLineBytes)
 	}
 	d.timeout = PartialTimeout
-	if ml := pc.Multiline; ml.StartPattern != "" {
+	if ml := opts.Multiline; ml.StartPattern != "" {
 		re, err := regexp.Compile(ml.StartPattern)
 		if err != nil {
-			return nil, fmt.Errorf("decode: pipeline %s: multiline.start_pattern: %w", pc.Name, err)
+			return nil, fmt.Errorf("decode: pipeline %s: multiline.start_pattern: %w", opts.Name, err)
 		}
 		d.start = re
 		d.maxLines = ml.MaxLines
@@ -187,12 +197,12 @@ func New(opts Options) (*Decoder, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d.log = logger.With("component", "decode", "pipeline", pc.Name, "format", d.format)
+	d.log = logger.With("component", "decode", "pipeline", opts.Name, "format", d.format)
 	m := opts.Metrics
 	if m == nil {
 		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	d.m = m.pipeline(pc.Name, d.format)
+	d.m = m.pipeline(opts.Name, string(d.format))
 	return d, nil
 }
 

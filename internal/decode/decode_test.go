@@ -146,7 +146,7 @@ func TestMultiline(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		format   string
+		format   config.Format
 		maxLines int
 		lines    []string
 		want     []string // before the timeout flush
@@ -217,7 +217,7 @@ func TestOversize(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
-		policy  string
+		policy  config.OversizePolicy
 		lines   []string
 		want    []string
 		parts   []int
@@ -305,16 +305,17 @@ func TestPathFields(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	t.Parallel()
-	for _, pc := range []config.Pipeline{
+	for _, o := range []Options{
 		{Name: "a", Format: "syslog"},
-		{Name: "b", OversizePolicy: "drop"},
+		{Name: "b", Oversize: "drop"},
 		{Name: "c", Multiline: config.Multiline{StartPattern: "("}},
 	} {
-		if _, err := New(Options{Pipeline: pc, Next: &recSink{}}); err == nil {
-			t.Errorf("New(%+v) accepted", pc)
+		o.Next = &recSink{}
+		if _, err := New(o); err == nil {
+			t.Errorf("New(%+v) accepted", o)
 		}
 	}
-	if _, err := New(Options{Pipeline: config.Pipeline{Name: "d"}}); err == nil {
+	if _, err := New(Options{Name: "d"}); err == nil {
 		t.Error("New without a sink accepted")
 	}
 }
@@ -350,8 +351,8 @@ func TestConcurrentEmitAndRun(t *testing.T) {
 	t.Parallel()
 	const files, batches = 4, 200
 	sink := &orderSink{last: map[*tailer.Source]int64{}}
-	d, err := New(Options{Pipeline: config.Pipeline{Name: "c", Format: "cri", MaxLineBytes: 64,
-		Multiline: config.Multiline{StartPattern: `^start`, MaxLines: 3, Timeout: time.Millisecond}}, Next: sink})
+	d, err := New(Options{Name: "c", Format: "cri", MaxLineBytes: 64,
+		Multiline: config.Multiline{StartPattern: `^start`, MaxLines: 3, Timeout: time.Millisecond}, Next: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +430,9 @@ func TestMalformedLoggedOncePerPath(t *testing.T) {
 	var logs syncLog
 	pc := config.Pipeline{Name: "test", Format: "cri", MaxLineBytes: config.DefaultMaxLineBytes}
 	r := newRig(t, pc, "/x/a.log")
-	d, err := New(Options{Pipeline: pc, Next: r.sink, Logger: slog.New(slog.NewTextHandler(&logs, nil)), LogInterval: time.Hour})
+	o := pipelineOptions(pc)
+	o.Next, o.Logger, o.LogInterval = r.sink, slog.New(slog.NewTextHandler(&logs, nil)), time.Hour
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func fuzzDecode(t *testing.T, pc config.Pipeline, input []byte, cuts []byte) {
 	}
 }
 
-func fuzzPipeline(format string, policy, ml byte) config.Pipeline {
+func fuzzPipeline(format config.Format, policy, ml byte) config.Pipeline {
 	pc := config.Pipeline{Format: format, MaxLineBytes: 48, OversizePolicy: "split"}
 	if policy&1 == 1 {
 		pc.OversizePolicy = "truncate"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
+	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/tailer"
 )
 
@@ -66,7 +67,7 @@ func (st *state) frag(d *Decoder, ln *tailer.Line) (f fragment, ok bool) {
 		return f, true
 	}
 	msg, ts, stream, partial, ok := d.parse(ln.Data)
-	if ln.Part == 1 && d.format == "docker" {
+	if ln.Part == 1 && d.format == config.FormatDocker {
 		ok = false // a JSON record cut in parts cannot be decoded
 	}
 	if !ok {

@@ -22,7 +22,7 @@ func TestMetricsOneSeriesAcrossReload(t *testing.T) {
 		t.Fatal("a second registration with the same registry was accepted (it would count into nothing)")
 	}
 	for _, name := range []string{"a", "a", "b"} { // a, its successor after a reload, b
-		d, err := New(Options{Pipeline: config.Pipeline{Name: name, Format: "cri"}, Next: &recSink{}, Metrics: m})
+		d, err := New(Options{Name: name, Format: config.FormatCRI, Next: &recSink{}, Metrics: m})
 		if err != nil {
 			t.Fatal(err)
 		}

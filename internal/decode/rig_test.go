@@ -96,7 +96,9 @@ func newRig(t testing.TB, pc config.Pipeline, path string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Options{Pipeline: pc, Next: r.sink, Metrics: m})
+	o := pipelineOptions(pc)
+	o.Next, o.Metrics = r.sink, m
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,4 +199,10 @@ func (r *rig) counter(name string) float64 {
 	}
 	r.t.Fatalf("metric %s not registered", name)
 	return 0
+}
+
+// pipelineOptions maps a pipeline's settings onto Options, as main does.
+func pipelineOptions(pc config.Pipeline) Options {
+	return Options{Name: pc.Name, Format: pc.Format, MaxLineBytes: int(pc.MaxLineBytes), Oversize: pc.OversizePolicy,
+		Multiline: pc.Multiline}
 }

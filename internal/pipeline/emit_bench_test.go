@@ -38,15 +38,17 @@ func (discard) Append(string, int, []producer.Record) error       { return nil }
 func BenchmarkEmit(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		pc   config.Pipeline
+		pc   Options
 	}{
-		{"raw key=none round_robin", config.Pipeline{Name: "b", Topic: "t", Key: "none", Partitioner: "round_robin", Serializer: "raw"}},
-		{"raw key=host hash", config.Pipeline{Name: "b", Topic: "t", Key: "host", Partitioner: "hash", Serializer: "raw"}},
-		{"json key=source hash", config.Pipeline{Name: "b", Topic: "t", Key: "source", Partitioner: "hash", Serializer: "json",
+		{"raw key=none round_robin", Options{Name: "b", Topic: "t", Key: "none", Partitioner: "round_robin", Serializer: "raw"}},
+		{"raw key=host hash", Options{Name: "b", Topic: "t", Key: "host", Partitioner: "hash", Serializer: "raw"}},
+		{"json key=source hash", Options{Name: "b", Topic: "t", Key: "source", Partitioner: "hash", Serializer: "json",
 			Fields: map[string]string{"env": "prod"}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			pipe, err := New(tc.pc, "host-1", "0123456789abcdef0123456789abcdef", discard{parts: 3}, nil, nil)
+			pc := tc.pc
+			pc.Host, pc.AgentID, pc.Out = "host-1", "0123456789abcdef0123456789abcdef", discard{parts: 3}
+			pipe, err := New(pc)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -73,11 +75,11 @@ func BenchmarkEmit(b *testing.B) {
 // BenchmarkPartition is the partitioner stage, per record.
 func BenchmarkPartition(b *testing.B) {
 	key := []byte("/var/log/pods/ns_pod-7d9f_uid/app/0.log")
-	for _, name := range []string{"hash", "round_robin"} {
-		b.Run(name, func(b *testing.B) {
+	for _, name := range []config.Partitioner{config.PartitionerHash, config.PartitionerRoundRobin} {
+		b.Run(string(name), func(b *testing.B) {
 			part, _ := NewPartitioner(name, 0)
 			k := key
-			if name == "round_robin" {
+			if name == config.PartitionerRoundRobin {
 				k = nil
 			}
 			b.ReportAllocs()

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
 	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
@@ -73,11 +72,12 @@ type ackRig struct {
 	end    int64
 }
 
-func newAckRig(t *testing.T, pc config.Pipeline, parts int) *ackRig {
+func newAckRig(t *testing.T, pc Options, parts int) *ackRig {
 	t.Helper()
 	pc.Name, pc.Topic = "test", "logs"
 	out := &fakeProducer{parts: parts, closed: map[int]bool{}, asked: make(chan struct{}, 1)}
-	p, err := New(pc, "host-1", "0123456789abcdef0123456789abcdef", out, nil, nil)
+	pc.Host, pc.AgentID, pc.Out = "host-1", "0123456789abcdef0123456789abcdef", out
+	p, err := New(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func (r *ackRig) cancelWhileDown(emit func(ctx context.Context) error) error {
 func TestEmitCancelledWaitingForTopicAbandons(t *testing.T) {
 	t.Parallel()
 	t.Run("lines", func(t *testing.T) {
-		r := newAckRig(t, config.Pipeline{}, 1)
+		r := newAckRig(t, Options{}, 1)
 		lines := r.lines(3)
 		err := r.cancelWhileDown(func(ctx context.Context) error { return r.p.Emit(ctx, &tailer.Source{Path: "/a.log"}, lines) })
 		if !errors.Is(err, context.Canceled) {
@@ -149,7 +149,7 @@ func TestEmitCancelledWaitingForTopicAbandons(t *testing.T) {
 		}
 	})
 	t.Run("events", func(t *testing.T) {
-		r := newAckRig(t, config.Pipeline{Serializer: "json"}, 1)
+		r := newAckRig(t, Options{Serializer: "json"}, 1)
 		lines := r.lines(2)
 		evs := []decode.Event{{Message: lines[0].Data, End: lines[0].End, Ack: lines[0].Ack},
 			{Message: lines[1].Data, End: lines[1].End, Ack: lines[1].Ack}}
@@ -169,7 +169,7 @@ func TestEmitCancelledWaitingForTopicAbandons(t *testing.T) {
 // the producer's (resolved once, by it).
 func TestEmitAppendRefusedAbandonsTheRest(t *testing.T) {
 	t.Parallel()
-	r := newAckRig(t, config.Pipeline{Partitioner: "round_robin"}, 2)
+	r := newAckRig(t, Options{Partitioner: "round_robin"}, 2)
 	r.out.closed[1] = true
 	lines := r.lines(4)
 	if err := r.p.Emit(context.Background(), &tailer.Source{Path: "/a.log"}, lines); !errors.Is(err, producer.ErrClosed) {

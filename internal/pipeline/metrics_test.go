@@ -25,8 +25,8 @@ func TestMetricsOneSeriesAcrossReload(t *testing.T) {
 	}
 	emitInvalid := func(name string) {
 		t.Helper()
-		pc := config.Pipeline{Name: name, Topic: "t", Serializer: "json"}
-		p, err := New(pc, "h", "0123456789abcdef0123456789abcdef", discard{parts: 1}, nil, m)
+		p, err := New(Options{Name: name, Topic: "t", Serializer: config.SerializerJSON, Host: "h",
+			AgentID: "0123456789abcdef0123456789abcdef", Out: discard{parts: 1}, Metrics: m})
 		if err != nil {
 			t.Fatal(err)
 		}

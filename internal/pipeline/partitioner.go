@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/logship/logship/internal/config"
 )
 
 // Partitioner chooses the partition of a record. Partition is called from
@@ -14,13 +16,13 @@ type Partitioner interface {
 // NewPartitioner returns the partitioner named in the configuration:
 // "hash" (murmur2 of the key as the Java client places keys; records without
 // a key go round robin), "round_robin", or "fixed" (always partition p).
-func NewPartitioner(name string, fixed int32) (Partitioner, error) {
+func NewPartitioner(name config.Partitioner, fixed int32) (Partitioner, error) {
 	switch name {
-	case "", "hash":
+	case "", config.PartitionerHash:
 		return &hashPartitioner{}, nil
-	case "round_robin":
+	case config.PartitionerRoundRobin:
 		return &roundRobin{}, nil
-	case "fixed":
+	case config.PartitionerFixed:
 		if fixed < 0 {
 			return nil, fmt.Errorf("partitioner: fixed partition %d is negative", fixed)
 		}

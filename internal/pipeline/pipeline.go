@@ -39,7 +39,7 @@ type Pipeline struct {
 	topic       string
 	host        string
 	hostKey     []byte // the record key for key: host, built once
-	key         string
+	key         config.Key
 	partitioner Partitioner
 	serialize   Serializer
 	raw         bool // serializer raw: the value is the line's bytes, not copied
@@ -57,54 +57,81 @@ type Pipeline struct {
 	waitingSince atomic.Int64
 }
 
-// New builds the pipeline described by pc on top of out. host is the
-// value used for key: host and the envelope's host field; agentID is the
-// agent's stable id (agentid.Load), part of HeaderSource. m holds the
-// collectors it counts into under the pipeline label pc.Name; nil builds the
-// pipeline only to validate pc (it counts into collectors nobody gathers).
-func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, m *Metrics) (*Pipeline, error) {
-	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
+// Options configure a Pipeline. The pipeline's settings arrive validated
+// and typed (main builds them once from the configuration); zero values
+// take the config defaults.
+type Options struct {
+	Name          string
+	Topic         string
+	Key           config.Key         // "": host
+	Partitioner   config.Partitioner // "": hash
+	Partition     int32              // with PartitionerFixed
+	Serializer    config.Serializer  // "": raw
+	Fields        map[string]string  // static fields of the JSON envelope
+	Headers       map[string]string  // static record headers
+	SourceHeaders bool               // add HeaderSource and HeaderOffset
+	// Host is the value used for key: host and the envelope's host field;
+	// AgentID is the agent's stable id (agentid.Load), part of
+	// HeaderSource.
+	Host    string
+	AgentID string
+	Out     Producer
+	Logger  *slog.Logger
+	// Metrics holds the collectors the pipeline counts into under the
+	// label pipeline=Name; nil builds the pipeline only to validate the
+	// options (it counts into collectors nobody gathers).
+	Metrics *Metrics
+}
+
+// New builds the pipeline described by opts on top of opts.Out; it starts
+// nothing.
+func New(opts Options) (*Pipeline, error) {
+	part, err := NewPartitioner(opts.Partitioner, opts.Partition)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
+		return nil, fmt.Errorf("pipeline %s: %w", opts.Name, err)
 	}
-	ser, err := NewSerializer(pc.Serializer)
+	ser, err := NewSerializer(opts.Serializer)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
+		return nil, fmt.Errorf("pipeline %s: %w", opts.Name, err)
 	}
-	switch pc.Key {
-	case "", "host", "source", "none":
+	// The values were validated by config; an impossible one is an error,
+	// not a panic.
+	switch opts.Key {
+	case "", config.KeyHost, config.KeySource, config.KeyNone:
 	default:
-		return nil, fmt.Errorf("pipeline %s: unknown key %q", pc.Name, pc.Key)
+		return nil, fmt.Errorf("pipeline %s: unknown key %q", opts.Name, opts.Key)
 	}
-	keys := make([]string, 0, len(pc.Fields))
-	for k := range pc.Fields {
+	keys := make([]string, 0, len(opts.Fields))
+	for k := range opts.Fields {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	fields := make([]Field, 0, len(keys))
 	for _, k := range keys {
-		fields = append(fields, Field{Key: k, Value: pc.Fields[k]})
+		fields = append(fields, Field{Key: k, Value: opts.Fields[k]})
 	}
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	m := opts.Metrics
 	if m == nil {
 		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	altered := m.altered.WithLabelValues(pc.Name)
+	altered := m.altered.WithLabelValues(opts.Name)
 	return &Pipeline{
-		name:        pc.Name,
-		topic:       pc.Topic,
-		host:        host,
-		hostKey:     []byte(host),
-		key:         pc.Key,
+		name:        opts.Name,
+		topic:       opts.Topic,
+		host:        opts.Host,
+		hostKey:     []byte(opts.Host),
+		key:         opts.Key,
 		partitioner: part,
 		serialize:   ser,
-		raw:         pc.Serializer == "" || pc.Serializer == "raw",
+		raw:         opts.Serializer == "" || opts.Serializer == config.SerializerRaw,
 		fields:      fields,
-		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
-		out:         out,
-		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
+		headers:     newHeaderSet(opts.Headers, opts.SourceHeaders, opts.AgentID),
+		out:         opts.Out,
+		log:         logger.With("component", "pipeline", "pipeline", opts.Name, "topic", opts.Topic),
 		topicLogs:   logthrottle.New(logInterval, nil),
 		backoffMax:  10 * time.Second,
 		altered:     altered,
@@ -174,9 +201,9 @@ func (p *Pipeline) value(arena []byte, ev *Event) ([]byte, []byte) {
 // recordKey is the key of src's records.
 func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 	switch p.key {
-	case "", "host":
+	case "", config.KeyHost:
 		return p.hostKey
-	case "source":
+	case config.KeySource:
 		return []byte(src.Path)
 	}
 	return nil

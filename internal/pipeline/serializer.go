@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/logship/logship/internal/config"
 )
 
 // Event is what a serializer turns into a record value: one decoded line (or
@@ -39,11 +41,11 @@ type Serializer func(dst []byte, ev *Event) (out []byte, altered bool)
 // (the message bytes verbatim) or "json" (an envelope
 // {"ts","host","source","offset","message","stream","fields"}; stream and
 // fields only when set).
-func NewSerializer(name string) (Serializer, error) {
+func NewSerializer(name config.Serializer) (Serializer, error) {
 	switch name {
-	case "", "raw":
+	case "", config.SerializerRaw:
 		return serializeRaw, nil
-	case "json":
+	case config.SerializerJSON:
 		return serializeJSON, nil
 	}
 	return nil, fmt.Errorf("serializer: unknown serializer %q", name)

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/logship/logship/internal/config"
 )
 
 // TestSymlinkFlipNeverEscapes (F35): a symlink matched by the glob is
@@ -43,7 +41,7 @@ var resolveModes = []struct {
 
 func testSymlinkFlip(t *testing.T, d time.Duration) {
 	const secret = "OUTSIDE-SECRET"
-	h := newHarness(t, config.Pipeline{RescanInterval: 10 * time.Millisecond}, nil, 0)
+	h := newHarness(t, Settings{RescanInterval: 10 * time.Millisecond}, nil, 0)
 	outside := filepath.Join(t.TempDir(), "secret.txt")
 	writeFile(t, outside, strings.Repeat(secret+"\n", 100))
 	inside := h.path("inside.txt") // not matched by *.log: read only through the links
@@ -225,7 +223,7 @@ func TestSymlinkRoots(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			p := config.Pipeline{Paths: []string{"*.log"}}
+			p := Settings{Paths: []string{"*.log"}}
 			if allowed {
 				p.SymlinkRoots = []string{pods}
 			}

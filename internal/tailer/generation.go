@@ -60,9 +60,11 @@ func (t *Tailer) startHeld(ctx context.Context) {
 		return
 	}
 	if ctx.Err() == nil {
-		if err := t.persist(); err != nil && time.Since(t.persistLog) >= time.Minute {
-			t.persistLog = time.Now()
-			t.log.Warn("saving the checkpoint before reading new files failed, reading them anyway", "error", err)
+		if err := t.persist(); err != nil {
+			if suppressed, ok := t.logs.Allow(logPersist); ok {
+				t.log.Warn("saving the checkpoint before reading new files failed, reading them anyway", "error", err,
+					"suppressed", suppressed)
+			}
 		}
 	}
 	for _, start := range t.held {

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/logship/logship/internal/config"
 )
 
 // generationOf is the Source.Generation expected for a file whose first
@@ -20,7 +18,7 @@ func generationOf(first string) string { return hashHex([]byte(first))[:32] }
 // hashed on its first 1024 bytes.
 func TestSourceGeneration(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("s.log")
 	writeFile(t, path, "a\n")
 	h.start()
@@ -37,7 +35,7 @@ func TestSourceGeneration(t *testing.T) {
 	h.stop()
 
 	appendFile(t, path, "c\n")
-	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, nil, 0, withRestore(st))
 	h2.retarget(filepath.Join(filepath.Dir(path), "*.log"))
 	h2.start()
 	if r := h2.waitLines(1)[0]; r.data != "c" || r.src.Generation != generationOf("a\n") {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/logship/logship/internal/config"
 )
 
 // TestUnreadableDirectory (F37): a directory of the globs that becomes
@@ -22,7 +20,7 @@ func TestUnreadableDirectory(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores directory permissions")
 	}
-	h := newHarness(t, config.Pipeline{Paths: []string{"*/*.log"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"*/*.log"}}, nil, 0)
 	for _, d := range []string{"a", "b", "c"} {
 		if err := os.Mkdir(h.path(d), 0o755); err != nil {
 			t.Fatal(err)
@@ -87,7 +85,7 @@ func TestUnreadableDirectoryAsNobody(t *testing.T) {
 // for lack of descriptors waits and retries; it does not take the files
 // there for deleted.
 func TestEMFILEDuringDiscovery(t *testing.T) {
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	writeFile(t, h.path("a.log"), "a1\n")
 	h.start()
 	h.waitLines(1)
@@ -199,7 +197,7 @@ func TestUnreadableParkedFile(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores file permissions; TestUnreadableParkedFileAsNobody runs this as uid 65534")
 	}
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: 1}, nil, 0)
 	writeFile(t, h.path("a.log"), "a\n")
 	writeFile(t, h.path("b.log"), "b\n")
 	h.start()

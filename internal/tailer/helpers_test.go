@@ -15,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -62,7 +61,7 @@ func (s *testSink) Emit(ctx context.Context, src *Source, lines []Line) error {
 			r.acked = true
 			l.Ack.Done()
 		} else {
-			s.unacked += l.Ack.Size() - LineOverhead // line bytes; the overhead may overshoot by design
+			s.unacked += l.Ack.Size() - checkpoint.RecordOverhead // line bytes; the overhead may overshoot by design
 		}
 	}
 	s.maxHeld = max(s.maxHeld, s.unacked)
@@ -79,7 +78,7 @@ func (s *testSink) ackN(n int) {
 		}
 		if !r.acked {
 			r.acked = true
-			s.unacked -= r.ack.Size() - LineOverhead
+			s.unacked -= r.ack.Size() - checkpoint.RecordOverhead
 			r.ack.Done()
 			n--
 		}
@@ -148,7 +147,7 @@ func withRestore(st ...checkpoint.FileState) harnessOpt {
 // newHarness builds a tailer with fast timings; p.Paths defaults to
 // dir/*.log, relative paths are under dir, absolute ones are kept (a second
 // tailer over the files of the first: a restart). Run starts it.
-func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, opts ...harnessOpt) *harness {
+func newHarness(t *testing.T, p Settings, sink *testSink, budget int64, opts ...harnessOpt) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	if p.Name == "" {
@@ -177,13 +176,17 @@ func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, o
 	}
 	sink.budget = b
 	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := Options{
-		Pipeline:   p,
-		Budget:     b,
-		Sink:       sink,
-		Registerer: reg,
-		PollMin:    10 * time.Millisecond,
-		PollMax:    50 * time.Millisecond,
+		Pipeline: p,
+		Budget:   b,
+		Sink:     sink,
+		Metrics:  m,
+		PollMin:  10 * time.Millisecond,
+		PollMax:  50 * time.Millisecond,
 	}
 	for _, f := range opts {
 		f(&o)

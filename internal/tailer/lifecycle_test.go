@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
 
 // numbered returns lines "<prefix> <i> <pad>" for i in [from, to), each
@@ -66,7 +66,7 @@ func checkExactlyOnce(t *testing.T, recs []rec, want string) {
 func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -106,7 +106,7 @@ func TestCopytruncateCopyMatchedByGlob(t *testing.T) {
 // being shipped from 0.
 func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}, CloseInactive: 2 * time.Second}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -130,7 +130,7 @@ func TestCopytruncateCopyFoundBeforeTruncationSeen(t *testing.T) {
 func TestCopytruncateLossCounted(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	h := newHarness(t, Settings{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -161,7 +161,7 @@ func TestCopytruncateLossCounted(t *testing.T) {
 // shorter content: the new content is shipped once, nothing counted lost.
 func TestTruncateRewriteShorter(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	first := numbered("a", 0, 50)
 	writeFile(t, path, first)
@@ -192,7 +192,7 @@ func TestTruncateRewriteShorter(t *testing.T) {
 // reader's next poll must find the new content.
 func TestRewriteSameSizeNoGrowth(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	first := numbered("a", 0, 50)
 	writeFile(t, path, first)
@@ -221,7 +221,7 @@ func TestRewriteSameSizeNoGrowth(t *testing.T) {
 // every line comes from the held descriptor, which is then released.
 func TestCompressAndUnlink(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("app.log")
 	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -268,7 +268,7 @@ func TestCompressAndUnlink(t *testing.T) {
 // file: the new file is shipped from 0 and the old one is not re-shipped.
 func TestInodeReuseLive(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	h.start()
 	old := h.path("old.log")
 	first := numbered("a", 0, 20)
@@ -316,7 +316,7 @@ func TestInodeReuseLive(t *testing.T) {
 // shipped, grow, and resume after a restart without duplicates.
 func TestSmallFileBelowFingerprint(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("s.log")
 	writeFile(t, path, "a\n")
 	h.start()
@@ -328,7 +328,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 	h.stop()
 
 	appendFile(t, path, "c\n")
-	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, nil, 0, withRestore(st))
 	h2.retarget(filepath.Join(filepath.Dir(path), "*.log"))
 	h2.start()
 	h2.waitLines(1)
@@ -343,7 +343,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 // nothing acknowledged is re-shipped.
 func TestRotationWhileStopped(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 40)
 	writeFile(t, path, first)
@@ -365,7 +365,7 @@ func TestRotationWhileStopped(t *testing.T) {
 	third := numbered("c", 0, 3)
 	writeFile(t, path, third)
 
-	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
 	h2.retarget(path + "*")
 	h2.start()
 	waitFor(t, "lines after restart", func() bool { return h2.sink.count() >= 33 })
@@ -376,7 +376,7 @@ func TestRotationWhileStopped(t *testing.T) {
 // its name: the old file is drained, the directory skipped and counted.
 func TestReplacedByDirectory(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "x\n")
 	h.start()
@@ -401,7 +401,7 @@ func TestReplacedByDirectory(t *testing.T) {
 func TestOpenBudgetFairness(t *testing.T) {
 	t.Parallel()
 	const files, budget = 60, 4
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: budget}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: budget}, nil, 0)
 	var want strings.Builder
 	for i := range files {
 		c := numbered(strconv.Itoa(i), 0, 20)
@@ -443,7 +443,16 @@ func TestOpenBudgetFairness(t *testing.T) {
 // nothing crashes and every line is read.
 func TestEMFILE(t *testing.T) {
 	const files = 40
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 512}, nil, 0)
+	// The log goes to a file: read while the tailer may still write, with
+	// no shared buffer.
+	logs, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	h := newHarness(t, Settings{MaxOpenFiles: 512}, nil, 0, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
 	var want strings.Builder
 	for i := range files {
 		c := numbered(strconv.Itoa(i), 0, 10)
@@ -480,6 +489,14 @@ func TestEMFILE(t *testing.T) {
 	checkExactlyOnce(t, h.sink.snapshot(), want.String())
 	if emfile == 0 {
 		t.Error("no EMFILE counted")
+	}
+	// One warning per minute however many opens failed (logthrottle).
+	logged, err := os.ReadFile(logs.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(logged), "out of file descriptors"); n != 1 {
+		t.Errorf("%d EMFILE warnings for %v EMFILE opens, want 1 per minute", n, emfile)
 	}
 	t.Logf("%d files under RLIMIT_NOFILE %d: all lines read, logship_open_emfile_total %v", files, lim.Cur, emfile)
 }
@@ -557,7 +574,7 @@ func openFDsUnder(t *testing.T, dir string) int {
 // and logged, while the file still open is drained through its descriptor.
 func TestGoneWhileClosedCounted(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: 1}, nil, 0)
 	writeFile(t, h.path("a.log"), "a\n")
 	writeFile(t, h.path("b.log"), "b\n")
 	h.start()
@@ -589,7 +606,7 @@ func TestGoneWhileClosedCounted(t *testing.T) {
 // created (here: no descriptor left), the tailer runs on rescans alone, says
 // so in logship_watch_fallback, and still finds and reads files.
 func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
@@ -634,7 +651,7 @@ func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
 func TestCopytruncateWhileReaderBlocked(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	p := config.Pipeline{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
+	p := Settings{Paths: []string{"app.log*"}, CloseInactive: 100 * time.Millisecond}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
@@ -664,7 +681,7 @@ func TestForgetAfter(t *testing.T) {
 		Updated: time.Now().Add(-2 * time.Hour)}
 	recent := checkpoint.FileState{Pipeline: "test", Path: "/gone/recent.log", Device: 7, Inode: 2, Offset: 10, Size: 30,
 		Updated: time.Now().Add(-30 * time.Minute)}
-	h := newHarness(t, config.Pipeline{ForgetAfter: time.Hour}, nil, 0, withRestore(old, recent))
+	h := newHarness(t, Settings{ForgetAfter: time.Hour}, nil, 0, withRestore(old, recent))
 	writeFile(t, h.path("a.log"), "x\n")
 	h.start()
 	h.waitLines(1)
@@ -682,7 +699,7 @@ func TestForgetAfter(t *testing.T) {
 // refused like a symlinked file; a real directory inside is read.
 func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"*/x.log"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"*/x.log"}}, nil, 0)
 	if err := os.Mkdir(h.path("in"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -711,7 +728,7 @@ func TestSymlinkedDirectoryOutsideRoots(t *testing.T) {
 func TestTruncationLossNeverOverclaimed(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
+	h := newHarness(t, Settings{}, sink, 0, func(o *Options) { o.MaxWindow, o.ReadBufferBytes = 10, 256 })
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -763,7 +780,7 @@ func TestTruncationLossNeverOverclaimed(t *testing.T) {
 func TestChurnUnderDescriptorBudget(t *testing.T) {
 	t.Parallel()
 	const files = 300
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 4}, nil, 0)
+	h := newHarness(t, Settings{MaxOpenFiles: 4}, nil, 0)
 	h.start()
 	var all strings.Builder
 	for i := range files {
@@ -821,7 +838,7 @@ func TestChurnUnderDescriptorBudget(t *testing.T) {
 // arrives afterwards. It must still be recognised, not read from 0.
 func TestCopytruncateCopyFoundEmpty(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
@@ -852,7 +869,7 @@ func TestCopytruncateCopyFoundEmpty(t *testing.T) {
 // shipped in full.
 func TestIdenticalFilesBothShipped(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{CloseInactive: 100 * time.Millisecond}, nil, 0)
+	h := newHarness(t, Settings{CloseInactive: 100 * time.Millisecond}, nil, 0)
 	content := numbered("same", 0, 50)
 	writeFile(t, h.path("a.log"), content)
 	h.start()
@@ -880,7 +897,7 @@ func TestIdenticalFilesBothShipped(t *testing.T) {
 func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	p := config.Pipeline{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
+	p := Settings{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
@@ -932,7 +949,7 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 	// not a new file).
 	h.stop()
 	sink2 := &testSink{autoAck: true}
-	p2 := config.Pipeline{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1, StartAt: "end"}
+	p2 := Settings{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1, StartAt: "end"}
 	h2 := newHarness(t, p2, sink2, 0, withRestore(snap...))
 	h2.start()
 	waitFor(t, "first content again", func() bool {
@@ -954,7 +971,7 @@ func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
 func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{autoAck: true}
-	p := config.Pipeline{MaxOpenFiles: 1, ForgetAfter: time.Hour}
+	p := Settings{MaxOpenFiles: 1, ForgetAfter: time.Hour}
 	content := numbered("b", 0, 20)
 	h := newHarness(t, p, sink, 0, func(o *Options) {
 		path := filepath.Join(filepath.Dir(o.Pipeline.Paths[0]), "b.log")
@@ -994,7 +1011,7 @@ func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
 func TestParkedFileWaitingIsNotGone(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	p := config.Pipeline{MaxOpenFiles: 1}
+	p := Settings{MaxOpenFiles: 1}
 	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow = 10 })
 	writeFile(t, h.path("a.log"), numbered("a", 0, 5))
 	h.start()
@@ -1020,7 +1037,7 @@ func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
 	t.Parallel()
 	old := numbered("a", 0, 100)
 	shipped := int64(len(numbered("a", 0, 40)))
-	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0, func(o *Options) {
+	h := newHarness(t, Settings{StartAt: "end"}, nil, 0, func(o *Options) {
 		dir := filepath.Dir(o.Pipeline.Paths[0])
 		path := filepath.Join(dir, "app.log")
 		writeFile(t, path, old)

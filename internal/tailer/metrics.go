@@ -1,8 +1,9 @@
 package tailer
 
 import (
-	"errors"
 	"fmt"
+	"maps"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,34 +27,38 @@ const (
 	reasonDirRead       = "dir_read"       // ... another error (I/O error, ...)
 )
 
-// metrics are one tailer's collectors; every one carries the constant label
-// pipeline=<name>, so several tailers can share a registry.
-type metrics struct {
-	linesRead      prometheus.Counter
-	bytesRead      prometheus.Counter
-	filesOpen      prometheus.Gauge
-	rotations      prometheus.Counter
-	truncations    prometheus.Counter
-	linesSplit     prometheus.Counter
-	linesTruncated prometheus.Counter
-	bytesTruncated prometheus.Counter
-	discoveryErrs  *prometheus.CounterVec
-	lag            prometheus.GaugeFunc
-
-	truncationLost  prometheus.Counter
-	copies          prometheus.Counter
-	forgottenUnread prometheus.Counter
-	openWaits       prometheus.Counter
-	emfile          prometheus.Counter
-	watchFallback   prometheus.Gauge
+// Metrics are the tailers' collectors, vectors with a pipeline label,
+// registered once per process (by main) and shared by every Tailer: a
+// tailer re-created by a reload counts into the same series, and nothing is
+// registered again. Forget deletes a removed pipeline's series.
+type Metrics struct {
+	linesRead       *prometheus.CounterVec
+	bytesRead       *prometheus.CounterVec
+	filesOpen       *prometheus.GaugeVec
+	rotations       *prometheus.CounterVec
+	truncations     *prometheus.CounterVec
+	linesSplit      *prometheus.CounterVec
+	linesTruncated  *prometheus.CounterVec
+	bytesTruncated  *prometheus.CounterVec
+	discoveryErrs   *prometheus.CounterVec // pipeline, reason
+	truncationLost  *prometheus.CounterVec
+	copies          *prometheus.CounterVec
+	forgottenUnread *prometheus.CounterVec
+	openWaits       *prometheus.CounterVec
+	emfile          *prometheus.CounterVec
+	watchFallback   *prometheus.GaugeVec
+	lag             *lagCollector
 }
 
-func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) (*metrics, error) {
-	cl := prometheus.Labels{"pipeline": pipeline}
-	counter := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: cl})
+// NewMetrics builds the collectors and registers them with reg (nil: not
+// registered, e.g. to validate a configuration). An error means reg already
+// holds a conflicting collector; it is never swallowed.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	pipeline := []string{"pipeline"}
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, pipeline)
 	}
-	m := &metrics{
+	m := &Metrics{
 		linesRead:      counter("logship_lines_read_total", "Lines and line parts read from files and handed to the pipeline."),
 		bytesRead:      counter("logship_bytes_read_total", "File bytes consumed by readers (newlines and discarded bytes included)."),
 		rotations:      counter("logship_rotations_total", "Paths that started pointing to a new file (rename or delete + create)."),
@@ -72,77 +77,125 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 		openWaits: counter("logship_open_budget_waits_total",
 			"Times a file had to wait for a descriptor of max_open_files (or after EMFILE)."),
 		emfile: counter("logship_open_emfile_total", "Opens that failed with EMFILE or ENFILE (retried at later rescans)."),
-		watchFallback: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "logship_watch_fallback", Help: "1 while some matched directory has no fsnotify watch and relies on rescans alone.", ConstLabels: cl,
-		}),
-		filesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "logship_files_open", Help: "Files currently held open by readers.", ConstLabels: cl,
-		}),
+		watchFallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "logship_watch_fallback", Help: "1 while some matched directory has no fsnotify watch and relies on rescans alone.",
+		}, pipeline),
+		filesOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "logship_files_open", Help: "Files currently held open by readers.",
+		}, pipeline),
 		discoveryErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logship_discovery_errors_total", Help: "Discovery, watch and read problems, by reason.", ConstLabels: cl,
-		}, []string{"reason"}),
-		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "logship_file_lag_bytes", Help: "Bytes in known files not yet acknowledged (size - committed offset, summed).", ConstLabels: cl,
-		}, lag),
-	}
-	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonGoneParked, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError,
-		reasonDirPermission, reasonDirEMFILE, reasonDirRead} {
-		m.discoveryErrs.WithLabelValues(r)
+			Name: "logship_discovery_errors_total", Help: "Discovery, watch and read problems, by reason.",
+		}, []string{"pipeline", "reason"}),
+		lag: &lagCollector{
+			desc: prometheus.NewDesc("logship_file_lag_bytes",
+				"Bytes in known files not yet acknowledged (size - committed offset, summed).", pipeline, nil),
+			funcs: map[string]func() float64{},
+		},
 	}
 	if reg == nil {
 		return m, nil
 	}
-	var err error
-	m.linesRead = register(reg, m.linesRead, &err)
-	m.bytesRead = register(reg, m.bytesRead, &err)
-	m.rotations = register(reg, m.rotations, &err)
-	m.truncations = register(reg, m.truncations, &err)
-	m.linesSplit = register(reg, m.linesSplit, &err)
-	m.linesTruncated = register(reg, m.linesTruncated, &err)
-	m.bytesTruncated = register(reg, m.bytesTruncated, &err)
-	m.filesOpen = register(reg, m.filesOpen, &err)
-	m.truncationLost = register(reg, m.truncationLost, &err)
-	m.copies = register(reg, m.copies, &err)
-	m.forgottenUnread = register(reg, m.forgottenUnread, &err)
-	m.openWaits = register(reg, m.openWaits, &err)
-	m.emfile = register(reg, m.emfile, &err)
-	m.watchFallback = register(reg, m.watchFallback, &err)
-	m.discoveryErrs = register(reg, m.discoveryErrs, &err)
-	if err != nil {
-		return nil, err
-	}
-	// A gauge func reads this tailer's state: replace an older one.
-	if e := reg.Register(m.lag); e != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(e, &are) {
-			return nil, fmt.Errorf("tailer: register metrics: %w", e)
-		}
-		reg.Unregister(are.ExistingCollector)
-		if e := reg.Register(m.lag); e != nil {
-			return nil, fmt.Errorf("tailer: register metrics: %w", e)
+	for _, c := range m.all() {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("tailer: register metrics: %w", err)
 		}
 	}
 	return m, nil
 }
 
-// register registers c on reg. When an equal collector is already registered
-// (the same pipeline name, e.g. a tailer re-created in the same process) it
-// returns that one so counting continues in the existing series. The first
-// other error is stored in *errp.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if *errp != nil {
-		return c
+func (m *Metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.linesRead, m.bytesRead, m.filesOpen, m.rotations, m.truncations, m.linesSplit,
+		m.linesTruncated, m.bytesTruncated, m.discoveryErrs, m.truncationLost, m.copies, m.forgottenUnread,
+		m.openWaits, m.emfile, m.watchFallback, m.lag}
+}
+
+// Forget deletes every series of the pipeline name: called when a reload
+// removes the pipeline, after its tailer stopped.
+func (m *Metrics) Forget(name string) {
+	l := prometheus.Labels{"pipeline": name}
+	for _, c := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.linesRead, m.bytesRead, m.filesOpen,
+		m.rotations, m.truncations, m.linesSplit, m.linesTruncated, m.bytesTruncated, m.discoveryErrs,
+		m.truncationLost, m.copies, m.forgottenUnread, m.openWaits, m.emfile, m.watchFallback} {
+		c.DeletePartialMatch(l)
 	}
-	err := reg.Register(c)
-	if err == nil {
-		return c
+	m.lag.forget(name)
+}
+
+// lagCollector is logship_file_lag_bytes: one series per pipeline, read at
+// each scrape from the live state of the pipeline's latest tailer.
+type lagCollector struct {
+	desc *prometheus.Desc
+
+	mu    sync.Mutex
+	funcs map[string]func() float64 // pipeline → its tailer's lagBytes
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	funcs := maps.Clone(c.funcs)
+	c.mu.Unlock()
+	for name, f := range funcs { // called without c.mu: f takes the tailer's lock
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, f(), name)
 	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
+}
+
+// set makes f the lag of pipeline name, replacing an older tailer's.
+func (c *lagCollector) set(name string, f func() float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.funcs[name] = f
+}
+
+func (c *lagCollector) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.funcs, name)
+}
+
+// metrics are one Tailer's collectors, curried from Metrics.
+type metrics struct {
+	linesRead       prometheus.Counter
+	bytesRead       prometheus.Counter
+	filesOpen       prometheus.Gauge
+	rotations       prometheus.Counter
+	truncations     prometheus.Counter
+	linesSplit      prometheus.Counter
+	linesTruncated  prometheus.Counter
+	bytesTruncated  prometheus.Counter
+	discoveryErrs   *prometheus.CounterVec // curried: reason
+	truncationLost  prometheus.Counter
+	copies          prometheus.Counter
+	forgottenUnread prometheus.Counter
+	openWaits       prometheus.Counter
+	emfile          prometheus.Counter
+	watchFallback   prometheus.Gauge
+}
+
+// pipeline returns the counters of the pipeline name, every discovery error
+// reason initialised so that it is exported at 0.
+func (m *Metrics) pipeline(name string) *metrics {
+	pm := &metrics{
+		linesRead:       m.linesRead.WithLabelValues(name),
+		bytesRead:       m.bytesRead.WithLabelValues(name),
+		filesOpen:       m.filesOpen.WithLabelValues(name),
+		rotations:       m.rotations.WithLabelValues(name),
+		truncations:     m.truncations.WithLabelValues(name),
+		linesSplit:      m.linesSplit.WithLabelValues(name),
+		linesTruncated:  m.linesTruncated.WithLabelValues(name),
+		bytesTruncated:  m.bytesTruncated.WithLabelValues(name),
+		discoveryErrs:   m.discoveryErrs.MustCurryWith(prometheus.Labels{"pipeline": name}),
+		truncationLost:  m.truncationLost.WithLabelValues(name),
+		copies:          m.copies.WithLabelValues(name),
+		forgottenUnread: m.forgottenUnread.WithLabelValues(name),
+		openWaits:       m.openWaits.WithLabelValues(name),
+		emfile:          m.emfile.WithLabelValues(name),
+		watchFallback:   m.watchFallback.WithLabelValues(name),
 	}
-	*errp = fmt.Errorf("tailer: register metrics: %w", err)
-	return c
+	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonGoneParked, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError,
+		reasonDirPermission, reasonDirEMFILE, reasonDirRead} {
+		pm.discoveryErrs.WithLabelValues(r)
+	}
+	return pm
 }

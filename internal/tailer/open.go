@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 )
 
 // openResult is the outcome of Tailer.open.
@@ -53,10 +52,9 @@ func (t *Tailer) open(c candidate) (*os.File, fileInfo, openResult) {
 			return nil, fileInfo{}, failed // raced with a rename; the next rescan sees the new state
 		case tooManyFiles(err):
 			t.m.emfile.Inc()
-			if time.Since(t.emfileLog) >= time.Minute {
-				t.emfileLog = time.Now()
+			if suppressed, ok := t.logs.Allow(logEMFILE); ok {
 				t.log.Warn("out of file descriptors, waiting for open files to close", "path", c.path, "error", err,
-					"max_open_files", cap(t.slots))
+					"max_open_files", cap(t.slots), "suppressed", suppressed)
 			}
 			return nil, fileInfo{}, waitSlot
 		}

@@ -528,8 +528,8 @@ func (r *reader) emitTruncated(ctx context.Context, nl, end int64) error {
 		r.size = min(r.size, r.lineStart+int64(n)) // shrank: the next refresh decides
 		return nil
 	}
-	r.t.budget.Charge(LineOverhead)
-	ack := r.tracker.Add(end, int64(size)+LineOverhead)
+	r.t.budget.Charge(checkpoint.RecordOverhead)
+	ack := r.tracker.Add(end, int64(size)+checkpoint.RecordOverhead)
 	r.t.m.linesRead.Inc()
 	r.t.m.linesTruncated.Inc()
 	r.t.m.bytesTruncated.Add(float64(nl - r.lineStart - int64(size)))
@@ -612,16 +612,6 @@ func (r *reader) noteTail(b []byte) {
 	r.tail = append(r.tail, b...)
 }
 
-// LineOverhead is what each line costs in the memory budget beyond its
-// bytes: the record in its batch (about 150 bytes with the slice's growth
-// room), its two source headers (about 90), its tracker entry (up to 48 with
-// the ring's growth room) and its share of the produce-request encoding
-// while it is in flight. Without it a budget of short lines would let
-// millions of records pile up. Measured in a catch-up heap profile (issue
-// 19: 200-byte lines, 3 partitions): about 335 bytes per in-flight line;
-// the 128 charged before let the live heap reach twice the budget.
-const LineOverhead = 384
-
 // collect copies the lines of one read into one exactly-sized allocation and
 // registers each with the tracker (in file order) into r.lines, for send.
 func (r *reader) collect(buf []byte, spans []span) {
@@ -634,7 +624,7 @@ func (r *reader) collect(buf []byte, spans []span) {
 		total += sp.to - sp.from
 	}
 	block := make([]byte, total)
-	r.t.budget.Charge(LineOverhead * int64(len(spans)))
+	r.t.budget.Charge(checkpoint.RecordOverhead * int64(len(spans)))
 	lines := r.lines[:0]
 	off := 0
 	for _, sp := range spans {
@@ -645,7 +635,7 @@ func (r *reader) collect(buf []byte, spans []span) {
 			Part:      sp.part,
 			Last:      sp.last,
 			Truncated: sp.truncated,
-			Ack:       r.tracker.Add(sp.end, sp.size+LineOverhead),
+			Ack:       r.tracker.Add(sp.end, sp.size+checkpoint.RecordOverhead),
 		})
 		off += n
 		if sp.part == 1 {

@@ -27,7 +27,7 @@ var benchLine = func() []byte {
 // 200-byte lines cut into spans (no I/O, no copies).
 func BenchmarkSplitScan(b *testing.B) {
 	buf := bytes.Repeat(benchLine, DefaultReadBufferBytes/len(benchLine))
-	s := splitter{max: DefaultMaxLineBytes}
+	s := splitter{max: int(config.DefaultMaxLineBytes)}
 	spans := make([]span, 0, 512)
 	lines := len(buf) / len(benchLine)
 	b.SetBytes(int64(len(buf)))
@@ -80,7 +80,7 @@ func BenchmarkReadSplitEmit(b *testing.B) {
 	}
 	sink := &ackSink{want: int64(b.N), done: make(chan struct{})}
 	tl, err := New(Options{
-		Pipeline: config.Pipeline{Name: "bench", Paths: []string{filepath.Join(dir, "*.log")}},
+		Pipeline: Settings{Name: "bench", Paths: []string{filepath.Join(dir, "*.log")}},
 		Budget:   checkpoint.NewBudget(32 << 20),
 		Sink:     sink,
 	})

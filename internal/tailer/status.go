@@ -5,8 +5,6 @@ import (
 	"context"
 	"slices"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // File states reported by Status.
@@ -100,13 +98,4 @@ func (t *Tailer) WaitAcked(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// Unregister removes the tailer's gauges that read its live state
-// (logship_file_lag_bytes) from reg, for a pipeline removed by a reload. Its
-// counters stay registered and keep their totals.
-func (t *Tailer) Unregister(reg prometheus.Registerer) {
-	if reg != nil {
-		reg.Unregister(t.m.lag)
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
 
 // TestStatusAndHandover follows a file through the states Status reports and
@@ -20,7 +19,7 @@ func TestStatusAndHandover(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
 	missing := checkpoint.FileState{Pipeline: "test", Path: "/nonexistent/x.log", Device: 1, Inode: 2, Offset: 5, Size: 9, Updated: time.Now()}
-	h := newHarness(t, config.Pipeline{}, sink, 0, withRestore(missing))
+	h := newHarness(t, Settings{}, sink, 0, withRestore(missing))
 	path := h.path("a.log")
 	writeFile(t, path, "l1\nl2\nl3\n")
 	h.start()
@@ -62,7 +61,7 @@ func TestStatusAndHandover(t *testing.T) {
 
 	appendFile(t, path, "l4\n")
 	next := &testSink{autoAck: true}
-	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, next, 0, withRestore(handover...))
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, next, 0, withRestore(handover...))
 	h2.retarget(filepath.Join(h.dir, "*.log"))
 	h2.start()
 	h2.waitLines(1)

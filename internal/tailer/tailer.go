@@ -13,23 +13,19 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/logthrottle"
 )
 
-// Defaults for zero Options and Pipeline fields.
+// Defaults for zero Options fields. Zero Pipeline fields take the config
+// package's defaults (config.DefaultMaxOpenFiles, ...), their one source.
 const (
 	DefaultReadBufferBytes = 64 << 10
 	DefaultPollMin         = 250 * time.Millisecond
 	DefaultPollMax         = 2 * time.Second
-	DefaultForgetAfter     = 24 * time.Hour
 	DefaultMaxWindow       = 1 << 16
-	DefaultMaxLineBytes    = 1 << 20
-	DefaultRescanInterval  = 5 * time.Second
-	DefaultCloseInactive   = 5 * time.Second
-	DefaultMaxOpenFiles    = 4096
 
 	// fairSlice is how long a reader keeps its descriptor while other files
 	// wait for one, before it yields at a line boundary.
@@ -44,14 +40,20 @@ const (
 	handoverEvery = 250 * time.Millisecond
 )
 
-// Options configure one Tailer (one pipeline). Pipeline, Budget and Sink are
-// required; zero values of the other fields take the defaults above.
-type Options struct {
-	// Pipeline supplies Name, Paths, Exclude, StartAt, MaxLineBytes,
-	// OversizePolicy, RescanInterval, CloseInactive, ForgetAfter and
-	// MaxOpenFiles. Zero values take the config defaults; Format and
-	// Multiline are the pipeline's business.
-	//
+// Settings are the settings of one pipeline's files, validated and typed
+// (main builds them once from the configuration; see config.Pipeline for
+// each). Zero values take the config defaults. Format and Multiline are the
+// decoder's business.
+type Settings struct {
+	Name           string
+	Paths          []string // absolute filepath.Match globs
+	Exclude        []string
+	SymlinkRoots   []string
+	StartAt        config.StartAt        // "": beginning
+	MaxLineBytes   int                   // longer lines follow OversizePolicy
+	OversizePolicy config.OversizePolicy // "": split
+	RescanInterval time.Duration
+	CloseInactive  time.Duration
 	// ForgetAfter is how long an entry whose file is not found any more (a
 	// restored entry never matched, or a closed generation whose file is not
 	// at any matched path) stays in Snapshot, measured from
@@ -65,7 +67,15 @@ type Options struct {
 	// one fair slice, close their descriptor (keeping their state) and the
 	// waiting files are opened oldest-waiting first. A rotated or deleted
 	// file is never closed before it is drained.
-	Pipeline config.Pipeline
+	ForgetAfter  time.Duration
+	MaxOpenFiles int
+}
+
+// Options configure one Tailer (one pipeline). Pipeline, Budget and Sink are
+// required; zero values of the other fields take the defaults above.
+type Options struct {
+	// Pipeline is the pipeline's settings the tailer uses.
+	Pipeline Settings
 	// Budget is the agent-wide byte budget; readers Acquire before reading
 	// and the trackers release bytes as lines are acknowledged.
 	Budget *checkpoint.Budget
@@ -78,8 +88,10 @@ type Options struct {
 	Restore []checkpoint.FileState
 	// Logger is enriched with component=tailer and pipeline; nil discards.
 	Logger *slog.Logger
-	// Registerer receives the metrics (constant label pipeline); may be nil.
-	Registerer prometheus.Registerer
+	// Metrics are the collectors the tailer counts into under the label
+	// pipeline=<name>, shared by all tailers (see NewMetrics); nil: counted
+	// into collectors nobody gathers (validation).
+	Metrics *Metrics
 	// Persist saves the checkpoint now (typically Flusher.Flush; this
 	// tailer must be one of its sources). With start_at: end, a rescan
 	// that registers files without a checkpoint entry (present at
@@ -172,6 +184,10 @@ type Tailer struct {
 	// resumes it there instead of treating it as a new file.
 	copyWaits map[fileKey]copyWait
 
+	// logs keeps repeated warnings (the logPersist, logEMFILE and logWatch
+	// conditions) to one line per minute each. Safe for concurrent use.
+	logs *logthrottle.Throttle
+
 	// State owned by the Run goroutine (no lock).
 	scans       int
 	pathKeys    map[string]pathKey       // last file seen at each path, to count rotations
@@ -182,15 +198,20 @@ type Tailer struct {
 	waiting     map[string]time.Time     // path → since when it waits for a descriptor
 	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
 	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
-	emfileLog   time.Time                // last EMFILE log line
 	// held start the readers of the files the current rescan registered
 	// without a checkpoint entry, once persist saved them (see
 	// startHeld); unsaved: the rescan added an entry of its own (a copy
 	// waiting for its original).
-	held       []func()
-	unsaved    bool
-	persistLog time.Time // last persist failure log line
+	held    []func()
+	unsaved bool
 }
+
+// Conditions of Tailer.logs.
+const (
+	logPersist = "persist"
+	logEMFILE  = "emfile"
+	logWatch   = "watch"
+)
 
 // ghost is the content of a file generation that was truncated or rewritten
 // in place: its first bytes, how far it was read and how large it was last
@@ -340,6 +361,7 @@ func New(opts Options) (*Tailer, error) {
 		waiting:     make(map[string]time.Time),
 		copyPending: make(map[fileKey]time.Time),
 		copyWaits:   make(map[fileKey]copyWait),
+		logs:        logthrottle.New(time.Minute, nil),
 	}
 	for _, pat := range p.Paths {
 		if !filepath.IsAbs(pat) {
@@ -375,34 +397,36 @@ func New(opts Options) (*Tailer, error) {
 		}
 		t.excludes = append(t.excludes, ex)
 	}
+	// The enumerations were validated by config; an impossible value is an
+	// error, not a panic.
 	switch p.StartAt {
-	case "", "beginning":
-	case "end":
+	case "", config.StartBeginning:
+	case config.StartEnd:
 		t.startEnd = true
 	default:
 		bad("start_at %q: want beginning or end", p.StartAt)
 	}
 	switch p.OversizePolicy {
-	case "", "split":
-	case "truncate":
+	case "", config.OversizeSplit:
+	case config.OversizeTruncate:
 		t.truncate = true
 	default:
 		bad("oversize_policy %q: want split or truncate", p.OversizePolicy)
 	}
 	switch {
 	case p.MaxLineBytes == 0:
-		t.maxLine = DefaultMaxLineBytes
+		t.maxLine = int(config.DefaultMaxLineBytes)
 	case p.MaxLineBytes < 0 || p.MaxLineBytes > maxMaxLineBytes:
 		bad("max_line_bytes %d: want 1..%d", p.MaxLineBytes, maxMaxLineBytes)
 	default:
 		t.maxLine = int(p.MaxLineBytes)
 	}
-	t.rescan = orDefault(p.RescanInterval, DefaultRescanInterval, "rescan_interval", bad)
-	t.closeIdle = orDefault(p.CloseInactive, DefaultCloseInactive, "close_inactive", bad)
+	t.rescan = orDefault(p.RescanInterval, config.DefaultRescanInterval, "rescan_interval", bad)
+	t.closeIdle = orDefault(p.CloseInactive, config.DefaultCloseInactive, "close_inactive", bad)
 	t.pollMin = orDefault(opts.PollMin, DefaultPollMin, "poll_min", bad)
 	t.pollMax = max(t.pollMin, orDefault(opts.PollMax, DefaultPollMax, "poll_max", bad))
-	t.forget = orDefault(p.ForgetAfter, DefaultForgetAfter, "forget_after", bad)
-	maxOpen := orDefault(p.MaxOpenFiles, DefaultMaxOpenFiles, "max_open_files", bad)
+	t.forget = orDefault(p.ForgetAfter, config.DefaultForgetAfter, "forget_after", bad)
+	maxOpen := orDefault(p.MaxOpenFiles, config.DefaultMaxOpenFiles, "max_open_files", bad)
 	if lim := fdLimit(); lim > 0 {
 		maxOpen = max(1, min(maxOpen, lim/2))
 	}
@@ -448,11 +472,12 @@ func New(opts Options) (*Tailer, error) {
 		t.restored[k] = st
 	}
 
-	m, err := newMetrics(opts.Registerer, p.Name, t.lagBytes)
-	if err != nil {
-		return nil, err
+	m := opts.Metrics
+	if m == nil {
+		m, _ = NewMetrics(nil) // validation only: counts into nothing gathered
 	}
-	t.m = m
+	t.m = m.pipeline(p.Name)
+	m.lag.set(p.Name, t.lagBytes)
 	return t, nil
 }
 

@@ -60,7 +60,7 @@ func TestLinesAndOffsets(t *testing.T) {
 	for _, bufSize := range []int{3, 64 << 10} {
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("%s/buf%d", tc.name, bufSize), func(t *testing.T) {
-				h := newHarness(t, config.Pipeline{}, nil, 0, func(o *Options) { o.ReadBufferBytes = bufSize })
+				h := newHarness(t, Settings{}, nil, 0, func(o *Options) { o.ReadBufferBytes = bufSize })
 				path := h.path("a.log")
 				writeFile(t, path, "")
 				h.start()
@@ -94,7 +94,7 @@ func TestLinesAndOffsets(t *testing.T) {
 
 func TestSourceAndFingerprint(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "") // empty: fingerprint of 0 bytes
 	h.start()
@@ -169,7 +169,7 @@ func TestResumeFromRestoredState(t *testing.T) {
 				tc.mutate(&st)
 			}
 			other := checkpoint.FileState{Pipeline: "other", Path: "/x", Device: 1, Inode: 1}
-			h := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st, other))
+			h := newHarness(t, Settings{Paths: []string{"unused"}}, nil, 0, withRestore(st, other))
 			h.retarget(filepath.Join(dir, "*.log"))
 			if snap := h.tl.Snapshot(); len(snap) != 1 || snap[0] != st {
 				t.Fatalf("snapshot before Run = %+v, want the restored entry only", snap)
@@ -201,7 +201,7 @@ func TestResumeFromRestoredState(t *testing.T) {
 
 func TestStartAtEnd(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0)
+	h := newHarness(t, Settings{StartAt: "end"}, nil, 0)
 	old := h.path("old.log")
 	writeFile(t, old, "old1\nold2\npart")
 	full := h.path("full.log")
@@ -229,7 +229,7 @@ func TestRenameRotation(t *testing.T) {
 	t.Parallel()
 	for _, glob := range []string{"app.log", "app.log*"} {
 		t.Run(glob, func(t *testing.T) {
-			h := newHarness(t, config.Pipeline{Paths: []string{glob}}, nil, 0)
+			h := newHarness(t, Settings{Paths: []string{glob}}, nil, 0)
 			path := h.path("app.log")
 			old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 			if err != nil {
@@ -301,7 +301,7 @@ func TestDeletedWhileUnread(t *testing.T) {
 	sink := &testSink{}
 	// A small budget keeps the reader behind: it holds the fd while the
 	// file is deleted, then reads the rest through it.
-	h := newHarness(t, config.Pipeline{}, sink, 64, func(o *Options) { o.ReadBufferBytes = 16 })
+	h := newHarness(t, Settings{}, sink, 64, func(o *Options) { o.ReadBufferBytes = 16 })
 	path := h.path("gone.log")
 	var want []string
 	var content strings.Builder
@@ -343,7 +343,7 @@ func TestDeletedWhileUnread(t *testing.T) {
 func TestDeletedFileHeldUntilAcked(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{CloseInactive: 20 * time.Millisecond}, sink, 0)
+	h := newHarness(t, Settings{CloseInactive: 20 * time.Millisecond}, sink, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "x\n")
 	h.start()
@@ -374,7 +374,7 @@ func TestDeletedFileHeldUntilAcked(t *testing.T) {
 
 func TestTruncateInPlace(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "aaaa\nbbbb\n")
 	h.start()
@@ -408,7 +408,7 @@ func TestTruncateInPlace(t *testing.T) {
 
 func TestSkipsNonRegular(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"*"}, Exclude: []string{"*.gz", "*/skip/*"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"*"}, Exclude: []string{"*.gz", "*/skip/*"}}, nil, 0)
 	mk := func(name string) string { return h.path(name) }
 	if err := os.Mkdir(mk("dir"), 0o755); err != nil {
 		t.Fatal(err)
@@ -468,7 +468,7 @@ func TestSkipsNonRegular(t *testing.T) {
 
 func TestOversizeSplit(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{MaxLineBytes: 10}, nil, 0, func(o *Options) { o.ReadBufferBytes = 4 })
+	h := newHarness(t, Settings{MaxLineBytes: 10}, nil, 0, func(o *Options) { o.ReadBufferBytes = 4 })
 	path := h.path("a.log")
 	writeFile(t, path, "")
 	h.start()
@@ -503,7 +503,7 @@ func TestOversizeSplit(t *testing.T) {
 
 func TestOversizeTruncate(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{MaxLineBytes: 10, OversizePolicy: "truncate"}, nil, 0, func(o *Options) { o.ReadBufferBytes = 4 })
+	h := newHarness(t, Settings{MaxLineBytes: 10, OversizePolicy: "truncate"}, nil, 0, func(o *Options) { o.ReadBufferBytes = 4 })
 	path := h.path("a.log")
 	writeFile(t, path, "short\n")
 	h.start()
@@ -531,11 +531,11 @@ func TestOversizeTruncate(t *testing.T) {
 
 func TestHugeLineBoundedMemory(t *testing.T) {
 	t.Parallel()
-	for _, policy := range []string{"split", "truncate"} {
-		t.Run(policy, func(t *testing.T) {
+	for _, policy := range []config.OversizePolicy{config.OversizeSplit, config.OversizeTruncate} {
+		t.Run(string(policy), func(t *testing.T) {
 			const maxLine = 64 << 10
 			sink := &testSink{autoAck: true}
-			h := newHarness(t, config.Pipeline{MaxLineBytes: maxLine, OversizePolicy: policy}, sink, 256<<10)
+			h := newHarness(t, Settings{MaxLineBytes: maxLine, OversizePolicy: policy}, sink, 256<<10)
 			path := h.path("a.log")
 			huge := bytes.Repeat([]byte("z"), 20<<20)
 			huge = append(huge, "\nend\n"...)
@@ -573,7 +573,7 @@ func TestBudgetBackpressure(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
 	const limit = 1000
-	h := newHarness(t, config.Pipeline{}, sink, limit)
+	h := newHarness(t, Settings{}, sink, limit)
 	path := h.path("a.log")
 	var want []string
 	var content strings.Builder
@@ -586,7 +586,7 @@ func TestBudgetBackpressure(t *testing.T) {
 	h.start()
 	// The reader fills the budget and stops: 10 lines of 100 bytes, plus
 	// their per-line overhead charged after the read.
-	waitFor(t, "budget full", func() bool { return sink.count() == 10 && h.budget.InUse() == limit+10*LineOverhead })
+	waitFor(t, "budget full", func() bool { return sink.count() == 10 && h.budget.InUse() == limit+10*checkpoint.RecordOverhead })
 	waitFor(t, "lag visible", func() bool { return h.metric("logship_file_lag_bytes") == 10000 })
 	// Acknowledgements let it continue, never beyond the budget.
 	waitFor(t, "all lines", func() bool {
@@ -610,7 +610,7 @@ func TestBudgetBackpressure(t *testing.T) {
 func TestCheckpointNeverAhead(t *testing.T) {
 	t.Parallel()
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{}, sink, 0)
+	h := newHarness(t, Settings{}, sink, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "a\nb\nc\n")
 	h.start()
@@ -632,7 +632,7 @@ func TestCheckpointNeverAhead(t *testing.T) {
 func TestRunStopsBlockedReaders(t *testing.T) {
 	t.Parallel()
 	t.Run("emit", func(t *testing.T) {
-		h := newHarness(t, config.Pipeline{}, &testSink{block: true}, 0)
+		h := newHarness(t, Settings{}, &testSink{block: true}, 0)
 		writeFile(t, h.path("a.log"), "x\n")
 		h.start()
 		waitFor(t, "reader in Emit", func() bool { return h.budget.InUse() > 0 })
@@ -645,7 +645,7 @@ func TestRunStopsBlockedReaders(t *testing.T) {
 		}
 	})
 	t.Run("acquire", func(t *testing.T) {
-		h := newHarness(t, config.Pipeline{}, &testSink{}, 10)
+		h := newHarness(t, Settings{}, &testSink{}, 10)
 		writeFile(t, h.path("a.log"), "0123456789\nmore\n")
 		h.start()
 		h.waitLines(1)
@@ -660,7 +660,7 @@ func TestSnapshotKeepsUnmatchedRestored(t *testing.T) {
 	t.Parallel()
 	st := checkpoint.FileState{Pipeline: "test", Path: "/nowhere/x.log", Device: 7, Inode: 9, Offset: 5, Updated: time.Now()}
 	expired := checkpoint.FileState{Pipeline: "test", Path: "/nowhere/y.log", Device: 7, Inode: 10, Updated: time.Now().Add(-48 * time.Hour)}
-	h := newHarness(t, config.Pipeline{}, nil, 0, withRestore(st, expired))
+	h := newHarness(t, Settings{}, nil, 0, withRestore(st, expired))
 	writeFile(t, h.path("a.log"), "x\n")
 	h.start()
 	h.waitLines(1)
@@ -676,7 +676,7 @@ func TestUnreadableFile(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores file permissions")
 	}
-	h := newHarness(t, config.Pipeline{}, nil, 0)
+	h := newHarness(t, Settings{}, nil, 0)
 	path := h.path("a.log")
 	writeFile(t, path, "x\n")
 	if err := os.Chmod(path, 0); err != nil {
@@ -694,7 +694,7 @@ func TestNewValidation(t *testing.T) {
 	t.Parallel()
 	b := checkpoint.NewBudget(1)
 	s := &testSink{}
-	ok := config.Pipeline{Name: "p", Paths: []string{"/var/log/*.log"}}
+	ok := Settings{Name: "p", Paths: []string{"/var/log/*.log"}}
 	tests := []struct {
 		name string
 		mod  func(o *Options)
@@ -736,11 +736,15 @@ func TestNewValidation(t *testing.T) {
 func TestTwoTailersOneRegistry(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := checkpoint.NewBudget(1 << 20)
 	for _, name := range []string{"a", "b", "a"} {
 		_, err := New(Options{
-			Pipeline: config.Pipeline{Name: name, Paths: []string{"/var/log/*.log"}},
-			Budget:   b, Sink: &testSink{}, Registerer: reg,
+			Pipeline: Settings{Name: name, Paths: []string{"/var/log/*.log"}},
+			Budget:   b, Sink: &testSink{}, Metrics: m,
 		})
 		if err != nil {
 			t.Fatalf("New(%s): %v", name, err)
@@ -759,7 +763,7 @@ func TestTwoTailersOneRegistry(t *testing.T) {
 
 func TestRunTwice(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{}, nil, 0).start()
+	h := newHarness(t, Settings{}, nil, 0).start()
 	waitFor(t, "started", h.tl.started.Load)
 	if err := h.tl.Run(context.Background()); err == nil {
 		t.Fatal("second Run succeeded")
@@ -770,7 +774,7 @@ func TestWatchFallbackRescanOnly(t *testing.T) {
 	t.Parallel()
 	// Without fsnotify hints (the watch directory appears only later), the
 	// periodic rescan still finds files and polling still reads them.
-	h := newHarness(t, config.Pipeline{Paths: []string{"sub/*.log"}}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"sub/*.log"}}, nil, 0)
 	h.start()
 	if err := os.Mkdir(h.path("sub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -801,7 +805,7 @@ func testRotationUnderLoad(t *testing.T, glob string) {
 		rotations = 5
 	)
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{Paths: []string{glob}}, sink, 16<<10)
+	h := newHarness(t, Settings{Paths: []string{glob}}, sink, 16<<10)
 	path := h.path("app.log")
 	writeFile(t, path, "")
 	h.start()
@@ -906,7 +910,7 @@ func TestStartAtEndCrashKeepsFilesBegun(t *testing.T) {
 	var mu sync.Mutex
 	var saved []checkpoint.FileState // the durable checkpoint: only what Persist saved
 	var h *harness
-	p := config.Pipeline{StartAt: "end"}
+	p := Settings{StartAt: "end"}
 	h = newHarness(t, p, &testSink{}, 0, func(o *Options) {
 		o.Persist = func() error {
 			mu.Lock()
@@ -928,7 +932,7 @@ func TestStartAtEndCrashKeepsFilesBegun(t *testing.T) {
 	restore := slices.Clone(saved)
 	mu.Unlock()
 	sink2 := &testSink{autoAck: true}
-	h2 := newHarness(t, config.Pipeline{Paths: []string{filepath.Join(h.dir, "*.log")}, StartAt: "end"}, sink2, 0,
+	h2 := newHarness(t, Settings{Paths: []string{filepath.Join(h.dir, "*.log")}, StartAt: "end"}, sink2, 0,
 		withRestore(restore...))
 	h2.start()
 	waitFor(t, "the unacknowledged lines again", func() bool {

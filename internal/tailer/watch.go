@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -66,7 +65,6 @@ func (t *Tailer) updateWatches(w *fsnotify.Watcher) {
 // (overflow included: events were lost) asks for a rescan too. It exits when
 // ctx is done or the watcher's channels are closed.
 func (t *Tailer) watchEvents(ctx context.Context, w *fsnotify.Watcher) {
-	var lastLog time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,9 +83,8 @@ func (t *Tailer) watchEvents(ctx context.Context, w *fsnotify.Watcher) {
 				reason = reasonOverflow
 			}
 			t.m.discoveryErrs.WithLabelValues(reason).Inc()
-			if time.Since(lastLog) >= time.Minute {
-				lastLog = time.Now()
-				t.log.Warn("file watcher error, rescanning", "error", err)
+			if suppressed, ok := t.logs.Allow(logWatch); ok {
+				t.log.Warn("file watcher error, rescanning", "error", err, "suppressed", suppressed)
 			}
 			t.requestRescan()
 		}
