@@ -1074,7 +1074,7 @@ func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
 func TestParkedMidFileIsResumed(t *testing.T) {
 	const files, lines = 3, 5000
 	sink := &testSink{}
-	h := newHarness(t, config.Pipeline{MaxOpenFiles: 1}, sink, 16<<10)
+	h := newHarness(t, Settings{MaxOpenFiles: 1}, sink, 16<<10)
 	line := strings.Repeat("x", 199) + "\n"
 	for i := range files {
 		writeFile(t, h.path(fmt.Sprintf("f%d.log", i)), strings.Repeat(line, lines))
@@ -1116,7 +1116,7 @@ func TestParkedMidFileIsResumed(t *testing.T) {
 // shipped again from 0.
 func TestCopytruncateCopyOfParkedFileBeforeTruncation(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config.Pipeline{Paths: []string{"app.log*", "busy.log"}, MaxOpenFiles: 1}, nil, 0)
+	h := newHarness(t, Settings{Paths: []string{"app.log*", "busy.log"}, MaxOpenFiles: 1}, nil, 0)
 	path := h.path("app.log")
 	first := numbered("a", 0, 100)
 	writeFile(t, path, first)
