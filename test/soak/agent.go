@@ -1,0 +1,293 @@
+package soak
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/logship/logship/internal/checkpoint"
+)
+
+// agent is the logship binary under test, run as a child process.
+type agent struct {
+	bin     string
+	dir     string
+	cfgPath string
+	logPath string
+	addr    string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	exitErr  error
+	expected bool // the next exit was asked for (SIGKILL, SIGTERM)
+	stopped  bool // frozen by SIGSTOP
+	runs     int
+	crashes  []string
+}
+
+const (
+	maxOpenFiles = 6
+	memoryLimit  = "2MiB"
+)
+
+func newAgent(bin, workDir, bootstrap, topic, logDir string) (*agent, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	a := &agent{bin: bin, dir: workDir, cfgPath: filepath.Join(workDir, "agent.yaml"),
+		logPath: filepath.Join(workDir, "agent.log"), addr: addr}
+	cfg := fmt.Sprintf(`agent:
+  host: soak
+  data_dir: %s
+  memory_limit: %s
+  shutdown_timeout: 10s
+  checkpoint_interval: 200ms
+  log_level: info
+  log_format: json
+http:
+  listen: %q
+kafka:
+  brokers: [%q]
+  linger: 5ms
+  batch_bytes: 512KiB
+  max_record_bytes: 256KiB
+  request_timeout: 5s
+  retry_backoff_max: 1s
+  metadata_refresh: 2s
+pipelines:
+  - name: soak
+    paths: [%q, %q]
+    topic: %s
+    key: source
+    serializer: raw
+    rescan_interval: 500ms
+    close_inactive: 2s
+    max_open_files: %d
+`, a.dataDir(), memoryLimit, addr, bootstrap, filepath.Join(logDir, "*.log"), filepath.Join(logDir, "*.log.*"), topic, maxOpenFiles)
+	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *agent) dataDir() string { return filepath.Join(a.dir, "data") }
+
+// start launches the agent and waits for /healthz.
+func (a *agent) start(ctx context.Context) error {
+	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.runs++
+	fmt.Fprintf(logf, "---- soak: start %d at %s ----\n", a.runs, time.Now().UTC().Format(time.RFC3339Nano))
+	cmd := exec.Command(a.bin, "run", "-config", a.cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		a.mu.Unlock()
+		logf.Close()
+		return fmt.Errorf("soak: start agent: %w", err)
+	}
+	a.cmd, a.exited, a.expected, a.stopped = cmd, make(chan struct{}), false, false
+	exited := a.exited
+	a.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		a.mu.Lock()
+		a.exitErr = err
+		if !a.expected {
+			a.crashes = append(a.crashes, fmt.Sprintf("run %d exited unexpectedly: %v", a.runs, err))
+		}
+		a.mu.Unlock()
+		close(exited)
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("soak: agent exited during start-up: %v", a.exitErr)
+		default:
+		}
+		c := http.Client{Timeout: time.Second}
+		if resp, err := c.Get("http://" + a.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.New("soak: agent /healthz not up within 90s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (a *agent) running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd == nil {
+		return false
+	}
+	select {
+	case <-a.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (a *agent) pid() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd == nil {
+		return 0
+	}
+	return a.cmd.Process.Pid
+}
+
+// stop ends the process with sig (SIGKILL or SIGTERM) and waits for it.
+func (a *agent) stop(sig syscall.Signal, timeout time.Duration) (exit error, err error) {
+	if !a.running() {
+		return nil, errors.New("soak: agent not running")
+	}
+	a.mu.Lock()
+	a.expected = true
+	cmd, exited := a.cmd, a.exited
+	if a.stopped {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		a.stopped = false
+	}
+	a.mu.Unlock()
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+		return a.exitErr, nil
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-exited
+		return a.exitErr, fmt.Errorf("soak: agent did not exit within %s of %v", timeout, sig)
+	}
+}
+
+// freeze sends SIGSTOP (on) or SIGCONT (off).
+func (a *agent) freeze(on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd == nil || a.stopped == on {
+		return
+	}
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	if on {
+		_ = a.cmd.Process.Signal(syscall.SIGSTOP)
+	} else {
+		_ = a.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	a.stopped = on
+}
+
+func (a *agent) isFrozen() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stopped
+}
+
+func (a *agent) crashList() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.crashes...)
+}
+
+// metrics scrapes /metrics: the sum of all series per metric name.
+func (a *agent) metrics() (map[string]float64, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + a.addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Fields(line)
+		name := f[0]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		m[name] += v
+	}
+	return m, sc.Err()
+}
+
+// procSample is one look at the agent process in /proc.
+type procSample struct {
+	rss, hwm int64
+	fds      int
+}
+
+func sampleProc(pid int) (procSample, error) {
+	var s procSample
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			s.rss = kb << 10
+		case "VmHWM:":
+			s.hwm = kb << 10
+		}
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return s, err
+	}
+	s.fds = len(ents)
+	return s, nil
+}
+
+// readCheckpoint returns the agent's durable checkpoint entries (none when
+// the file does not exist yet).
+func (a *agent) readCheckpoint() ([]checkpoint.FileState, error) {
+	e, err := checkpoint.ReadFile(filepath.Join(a.dataDir(), checkpoint.FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return e, err
+}
