@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -38,12 +39,10 @@ type agent struct {
 	crashes  []string
 }
 
-const (
-	maxOpenFiles = 6
-	memoryLimit  = "2MiB"
-)
+// memoryLimit is small so that backpressure engages during outages.
+const memoryLimit = "2MiB"
 
-func newAgent(bin, workDir, bootstrap, topic, logDir string) (*agent, error) {
+func newAgent(bin, workDir, bootstrap, topic, logDir string, maxOpenFiles int) (*agent, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -282,12 +281,33 @@ func sampleProc(pid int) (procSample, error) {
 	return s, nil
 }
 
-// readCheckpoint returns the agent's durable checkpoint entries (none when
-// the file does not exist yet).
+// readCheckpoint returns the agent's durable checkpoint entries, as Load
+// would (none when no file exists yet).
 func (a *agent) readCheckpoint() ([]checkpoint.FileState, error) {
-	e, err := checkpoint.ReadFile(filepath.Join(a.dataDir(), checkpoint.FileName))
+	// Save moves the current file to .prev before renaming the new one
+	// over it: a process frozen or killed in between has only .prev, which
+	// is what Load falls back to.
+	cur := filepath.Join(a.dataDir(), checkpoint.FileName)
+	e, err := checkpoint.ReadFile(cur)
+	if errors.Is(err, fs.ErrNotExist) {
+		e, err = checkpoint.ReadFile(cur + checkpoint.PrevSuffix)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	return e, err
+}
+
+// dump saves the agent's /status and /metrics in dir (for a stalled run).
+func (a *agent) dump(dir string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	for _, d := range []struct{ path, file string }{{"/status", "status.json"}, {"/metrics", "metrics.txt"}} {
+		resp, err := c.Get("http://" + a.addr + d.path)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = os.WriteFile(filepath.Join(dir, d.file), b, 0o644)
+	}
 }

@@ -39,14 +39,17 @@ type Config struct {
 	Rate     int    // total lines per second (default 2000)
 	Nodes    int    // brokers: 1 or 3
 	Bin      string // the logship binary
-	WorkDir  string // parent of the run's work directory ("" = os.TempDir())
-	Keep     bool   // keep the work directory even when the run passes
-	Without  []string
-	Log      io.Writer // progress; nil = discard
+	// MaxOpenFiles is the pipeline's max_open_files (default 6, well below
+	// the number of files, so readers park and take turns).
+	MaxOpenFiles int
+	WorkDir      string // parent of the run's work directory ("" = os.TempDir())
+	Keep         bool   // keep the work directory even when the run passes
+	Without      []string
+	Log          io.Writer // progress; nil = discard
 }
 
-// Bounds of C8, far above what the agent needs with memory_limit 2MiB and
-// max_open_files 6; a leak crosses them in minutes.
+// Bounds of C8, far above what the agent needs with memory_limit 2MiB and a
+// few open files; a leak crosses them in minutes.
 const (
 	maxRSS        = 256 << 20
 	maxFDs        = 96
@@ -185,6 +188,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 1
 	}
+	if cfg.MaxOpenFiles == 0 {
+		cfg.MaxOpenFiles = 6
+	}
 	log := cfg.Log
 	if log == nil {
 		log = io.Discard
@@ -253,7 +259,7 @@ func (r *run) execute(ctx context.Context) error {
 	defer bg.Wait()
 	defer cancel()
 	bg.Go(func() { r.cons.run(ctx) })
-	a, err := newAgent(r.cfg.Bin, r.work, c.Bootstrap(), r.topic, logDir)
+	a, err := newAgent(r.cfg.Bin, r.work, c.Bootstrap(), r.topic, logDir, r.cfg.MaxOpenFiles)
 	if err != nil {
 		return err
 	}
@@ -725,14 +731,22 @@ func (r *run) finish(ctx context.Context) {
 	}
 	excused := func(k [2]int) bool { return r.w.isExcused(k) }
 	written := r.w.written()
+	// Wait for every line, as long as lines keep arriving (a stall of 90 s
+	// ends the wait; 5 minutes at most).
 	deadline := time.Now().Add(5 * time.Minute)
+	best, progress := -1, time.Now()
 	for {
 		missing, _, _, first := r.cons.tally(written, excused)
 		if missing == 0 {
 			break
 		}
-		if time.Now().After(deadline) || r.failedYet() {
-			r.logf("after the last fault healed, %d lines still missing after 5 min (first %s)", missing, first)
+		if best < 0 || missing < best {
+			best, progress = missing, time.Now()
+		}
+		if time.Now().After(deadline) || time.Since(progress) > 90*time.Second || r.failedYet() {
+			r.logf("after the last fault healed, %d lines still missing, the last one arrived %s ago (first missing %s); agent state in status.json, metrics.txt",
+				missing, time.Since(progress).Round(time.Second), first)
+			r.a.dump(r.work)
 			break
 		}
 		time.Sleep(2 * time.Second)

@@ -31,6 +31,7 @@ func run() int {
 	files := flag.Int("files", 20, "writer files at the start")
 	rate := flag.Int("rate", 2000, "total lines per second")
 	nodes := flag.Int("nodes", 1, "Kafka nodes: 1 or 3")
+	maxOpen := flag.Int("max-open-files", 6, "the pipeline's max_open_files (readers park when files outnumber it)")
 	bin := flag.String("bin", "bin/logship", "the logship binary")
 	workDir := flag.String("workdir", "", "parent of the work directory (default: the temp dir)")
 	keep := flag.Bool("keep", false, "keep the work directory even when the run passes")
@@ -41,7 +42,7 @@ func run() int {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	cfg := soak.Config{Seed: *seed, Duration: *duration, Files: *files, Rate: *rate, Nodes: *nodes,
-		Bin: *bin, WorkDir: *workDir, Keep: *keep, Log: os.Stderr}
+		MaxOpenFiles: *maxOpen, Bin: *bin, WorkDir: *workDir, Keep: *keep, Log: os.Stderr}
 	if *without != "" {
 		cfg.Without = strings.Split(*without, ",")
 	}
