@@ -28,6 +28,7 @@ type agent struct {
 	cfgPath string
 	logPath string
 	addr    string
+	render  func(alt bool) string // the config; alt changes the pipeline
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -51,7 +52,12 @@ func newAgent(bin, workDir, bootstrap, topic, logDir string, maxOpenFiles int) (
 	ln.Close()
 	a := &agent{bin: bin, dir: workDir, cfgPath: filepath.Join(workDir, "agent.yaml"),
 		logPath: filepath.Join(workDir, "agent.log"), addr: addr}
-	cfg := fmt.Sprintf(`agent:
+	a.render = func(alt bool) string {
+		rescan, closeInactive := "500ms", "2s"
+		if alt {
+			rescan, closeInactive = "300ms", "1s"
+		}
+		return fmt.Sprintf(`agent:
   host: soak
   data_dir: %s
   memory_limit: %s
@@ -75,11 +81,13 @@ pipelines:
     topic: %s
     key: source
     serializer: raw
-    rescan_interval: 500ms
-    close_inactive: 2s
+    rescan_interval: %s
+    close_inactive: %s
     max_open_files: %d
-`, a.dataDir(), memoryLimit, addr, bootstrap, filepath.Join(logDir, "*.log"), filepath.Join(logDir, "*.log.*"), topic, maxOpenFiles)
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+`, a.dataDir(), memoryLimit, addr, bootstrap, filepath.Join(logDir, "*.log"), filepath.Join(logDir, "*.log.*"), topic,
+			rescan, closeInactive, maxOpenFiles)
+	}
+	if err := os.WriteFile(a.cfgPath, []byte(a.render(false)), 0o600); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -310,4 +318,44 @@ func (a *agent) dump(dir string) {
 		resp.Body.Close()
 		_ = os.WriteFile(filepath.Join(dir, d.file), b, 0o644)
 	}
+}
+
+func (a *agent) runCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.runs
+}
+
+// reload rewrites the config (alt: the changed pipeline) and sends SIGHUP.
+func (a *agent) reload(alt bool) error {
+	if err := os.WriteFile(a.cfgPath, []byte(a.render(alt)), 0o600); err != nil {
+		return fmt.Errorf("soak: reload: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd != nil {
+		_ = a.cmd.Process.Signal(syscall.SIGHUP)
+	}
+	return nil
+}
+
+// holds reports whether the running, unfrozen agent has a descriptor open on
+// inode ino.
+func (a *agent) holds(ino uint64) bool {
+	pid := a.pid()
+	if pid == 0 || !a.running() || a.isFrozen() {
+		return false
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(dir, e.Name()), &st) == nil && st.Ino == ino {
+			return true
+		}
+	}
+	return false
 }

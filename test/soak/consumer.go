@@ -175,3 +175,11 @@ func (c *consumer) tally(written []int, excused func([2]int) bool) (missing, mis
 	}
 	return missing, missingExcused, dups, first
 }
+
+// bad returns the number of records not in the writer's format and the
+// first of them.
+func (c *consumer) bad() (int64, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.malformed, c.firstBad
+}

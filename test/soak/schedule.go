@@ -19,6 +19,10 @@ const (
 	KindBrokerPause  = "broker-pause"     // SIGSTOP the broker, SIGCONT later
 	KindBrokerKill   = "broker-kill9"     // SIGKILL the broker, restart later
 	KindBrokerStop   = "broker-stop"      // clean broker stop, restart later
+	KindNetLatency   = "net-latency"      // N ms each way on the agent's connections, healed later
+	KindNetBlackhole = "net-blackhole"    // the agent's connections pass nothing, healed later
+	KindNetReset     = "net-reset"        // the agent's connections are reset (and new ones), healed later
+	KindReload       = "agent-sighup"     // SIGHUP with a changed pipeline (rescan and close_inactive)
 	KindRename       = "rotate-rename"    // rename + create, late writes to the old fd
 	KindCopyTruncate = "copytruncate"     // copy, lines in the window, truncate
 	KindDelete       = "delete-recreate"  // unlink a fully shipped file, create it again
@@ -79,7 +83,8 @@ var faultKinds = []struct {
 	weight int
 }{
 	{KindAgentKill, 6}, {KindAgentTerm, 3}, {KindAgentStop, 4},
-	{KindBrokerPause, 3}, {KindBrokerKill, 2}, {KindBrokerStop, 2},
+	{KindBrokerPause, 3}, {KindBrokerKill, 2}, {KindBrokerStop, 2}, {KindReload, 3},
+	{KindNetLatency, 2}, {KindNetBlackhole, 2}, {KindNetReset, 2},
 	{KindRename, 8}, {KindCopyTruncate, 6}, {KindDelete, 3}, {KindTruncate, 3},
 	{KindVanish, 6}, {KindNewFile, 2}, {KindRetire, 1}, {KindBurst, 6}, {KindRate, 4},
 }
@@ -107,7 +112,7 @@ func NewSchedule(p Plan) Schedule {
 	for _, k := range faultKinds {
 		total += k.weight
 	}
-	var agentFree, brokerFree int64
+	var agentFree, brokerFree, netFree int64
 	var evs []Event
 	// The first faults come after a few seconds of plain shipping.
 	for at := lines(3, 5); at < s.Target-lines(10, 10); at += lines(0.3, 4) {
@@ -140,6 +145,19 @@ func NewSchedule(p Plan) Schedule {
 			d := lines(2, 20)
 			evs = append(evs, Event{At: at, Kind: kind, Node: node}, Event{At: at + d, Kind: kind, Heal: true, Node: node})
 			brokerFree = at + d + lines(5, 15)
+		case KindNetLatency, KindNetBlackhole, KindNetReset:
+			if at < netFree {
+				continue
+			}
+			d := lines(1, 12)
+			ms := 0
+			if kind == KindNetLatency {
+				ms = 50 + rng.IntN(750)
+			}
+			evs = append(evs, Event{At: at, Kind: kind, N: ms}, Event{At: at + d, Kind: kind, Heal: true})
+			netFree = at + d + lines(3, 10)
+		case KindReload:
+			evs = append(evs, Event{At: at, Kind: kind, N: rng.IntN(2)})
 		case KindRename:
 			evs = append(evs, Event{At: at, Kind: kind, File: file, N: 1 + rng.IntN(200)})
 		case KindCopyTruncate:

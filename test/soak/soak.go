@@ -55,6 +55,7 @@ const (
 	maxFDs        = 96
 	maxGoroutines = 400
 	partitions    = 4
+	proxied       = "PROXIED"
 )
 
 // Result is what a run measured. Failures is empty when every check held.
@@ -69,6 +70,7 @@ type Result struct {
 	Missing        int
 	WindowLines    int
 	WindowMissing  int
+	WindowWatched  int // window lines written while the agent ran throughout
 	WindowBytes    int64
 	Duplicates     int
 	DupBound       int64
@@ -92,11 +94,11 @@ func (r Result) Summary() string {
 	}
 	c := r.Counters
 	return fmt.Sprintf("soak: seed=%d nodes=%d duration=%s lines=%d files=%d agent_runs=%d faults[%s] skipped[%s] "+
-		"missing=%d window_lines=%d window_missing=%d truncation_lost_bytes=%.0f duplicates=%d dup_bound=%d retried=%.0f "+
+		"missing=%d window_lines=%d (watched %d) window_missing=%d truncation_lost_bytes=%.0f duplicates=%d dup_bound=%d retried=%.0f "+
 		"acked=%.0f copies_recognised=%.0f rotations=%.0f truncations=%.0f open_waits=%.0f c3_snapshots=%d "+
 		"peak_rss=%.1fMiB peak_fds=%d peak_goroutines=%d verdict=%s",
 		r.Seed, r.Nodes, r.Duration.Round(time.Second), r.Lines, r.Files, r.AgentRuns, formatCounts(r.Faults), formatCounts(r.Skipped),
-		r.Missing, r.WindowLines, r.WindowMissing, c["logship_truncation_lost_bytes_total"], r.Duplicates, r.DupBound,
+		r.Missing, r.WindowLines, r.WindowWatched, r.WindowMissing, c["logship_truncation_lost_bytes_total"], r.Duplicates, r.DupBound,
 		c["logship_records_retried_total"], c["logship_records_acked_total"], c["logship_copies_recognised_total"],
 		c["logship_rotations_total"], c["logship_truncations_total"], c["logship_open_budget_waits_total"], r.Snapshots,
 		float64(r.PeakRSS)/(1<<20), r.PeakFDs, r.PeakGoroutines, verdict)
@@ -133,6 +135,7 @@ type run struct {
 	nodes     []nodeState
 	lastM     map[string]float64 // last scrape of the current agent run
 	pending   []coverage         // crash bounds waiting for a readable Kafka
+	watched   [][2]int           // copytruncate window lines the agent could see
 	failed    chan struct{}
 	failOnce  sync.Once
 	writeDone chan struct{}
@@ -143,6 +146,16 @@ type coverage [][]bool
 
 func (c coverage) has(k [2]int) bool {
 	return k[0] < len(c) && k[1] < len(c[k[0]]) && c[k[0]][k[1]]
+}
+
+func (c *coverage) set(k [2]int) {
+	for len(*c) <= k[0] {
+		*c = append(*c, nil)
+	}
+	if row := (*c)[k[0]]; k[1] >= len(row) {
+		(*c)[k[0]] = append(row, make([]bool, k[1]+1-len(row)+1024)...)
+	}
+	(*c)[k[0]][k[1]] = true
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -231,7 +244,10 @@ func (r *run) execute(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	kctx, kcancel := context.WithTimeout(ctx, 5*time.Minute)
-	c, err := kafkatest.Start(kctx, kafkatest.Options{Nodes: r.cfg.Nodes, Dir: filepath.Join(r.work, "kafka")})
+	// The agent connects through a fault-injecting proxy (its port is what
+	// the brokers advertise on that listener); kcat connects directly.
+	c, err := kafkatest.Start(kctx, kafkatest.Options{Nodes: r.cfg.Nodes, Dir: filepath.Join(r.work, "kafka"),
+		Listeners: []kafkatest.Listener{{Name: proxied, Protocol: kafkatest.Plaintext, Proxied: true}}})
 	kcancel()
 	if err != nil {
 		return fmt.Errorf("soak: start kafka: %w", err)
@@ -259,7 +275,7 @@ func (r *run) execute(ctx context.Context) error {
 	defer bg.Wait()
 	defer cancel()
 	bg.Go(func() { r.cons.run(ctx) })
-	a, err := newAgent(r.cfg.Bin, r.work, c.Bootstrap(), r.topic, logDir, r.cfg.MaxOpenFiles)
+	a, err := newAgent(r.cfg.Bin, r.work, c.ListenerBootstrap(proxied), r.topic, logDir, r.cfg.MaxOpenFiles)
 	if err != nil {
 		return err
 	}
@@ -280,7 +296,7 @@ func (r *run) execute(ctx context.Context) error {
 	r.mu.Lock()
 	r.res.Lines = w.total.Load()
 	r.res.Files = len(w.files)
-	r.res.AgentRuns = a.runs
+	r.res.AgentRuns = a.runCount()
 	r.mu.Unlock()
 	return nil
 }
@@ -442,10 +458,40 @@ func (r *run) apply(ctx context.Context, ev Event) (bool, error) {
 		return true, nil
 	case KindBrokerPause, KindBrokerKill, KindBrokerStop:
 		return r.broker(ctx, ev)
+	case KindNetLatency, KindNetBlackhole, KindNetReset:
+		for n := range r.cfg.Nodes {
+			p := r.cluster.Proxy(n, proxied)
+			switch {
+			case ev.Heal:
+				p.Heal()
+			case ev.Kind == KindNetLatency:
+				p.SetLatency(time.Duration(ev.N) * time.Millisecond)
+			case ev.Kind == KindNetBlackhole:
+				p.Blackhole()
+			default:
+				p.Reset()
+			}
+		}
+		return true, nil
+	case KindReload:
+		if !r.a.running() || r.a.isFrozen() {
+			return false, nil
+		}
+		return true, r.a.reload(ev.N == 1)
 	case KindRename:
 		return r.w.renameRotate(ev.File, ev.N)
 	case KindCopyTruncate:
-		return r.w.copyTruncate(ev.File, ev.N)
+		// The window lasts two rescans. An agent that holds the file open
+		// through it (its reader looks at the size at every EOF) knows the
+		// bytes existed: if they are lost, its counter must say so.
+		runs := r.a.runCount()
+		lines, watched, ok, err := r.w.copyTruncate(ev.File, ev.N, time.Second, r.a.holds)
+		if ok && watched && r.a.runCount() == runs {
+			r.mu.Lock()
+			r.watched = append(r.watched, lines...)
+			r.mu.Unlock()
+		}
+		return ok, err
 	case KindDelete, KindTruncate:
 		if !r.w.freeze(ev.File, true) {
 			r.w.freeze(ev.File, false)
@@ -659,19 +705,15 @@ func (r *run) coverage() (coverage, error) {
 			continue
 		}
 		for _, k := range r.w.linesUpTo(g, e.Offset) {
-			for len(cov) <= k[0] {
-				cov = append(cov, nil)
-			}
-			if k[1] >= len(cov[k[0]]) {
-				cov[k[0]] = append(cov[k[0]], make([]bool, k[1]+1-len(cov[k[0]]))...)
-			}
-			cov[k[0]][k[1]] = true
+			cov.set(k)
 		}
 	}
 	return cov, nil
 }
 
-// settle evaluates pending crash bounds when Kafka can be read completely.
+// settle evaluates pending crash bounds when Kafka can be read completely:
+// lines Kafka holds that the stopped agent's checkpoint did not cover and
+// that a file still holds may each be sent once more.
 // It is called before the agent restarts and after brokers heal; a bound
 // evaluated late also counts lines the next run shipped (looser, never
 // tighter).
@@ -686,13 +728,13 @@ func (r *run) settle(ctx context.Context) {
 	pend := r.pending
 	r.pending = nil
 	r.mu.Unlock()
-	written := r.w.written()
+	written, onDisk := r.w.written(), r.w.existing()
 	var add int64
 	for _, cov := range pend {
 		for file, n := range written {
 			for seq := range n {
 				k := [2]int{file, seq}
-				if !cov.has(k) && r.cons.count(k) > 0 {
+				if !cov.has(k) && onDisk.has(k) && r.cons.count(k) > 0 {
 					add++
 				}
 			}
@@ -714,6 +756,9 @@ func (r *run) finish(ctx context.Context) {
 	r.res.WindowBytes = r.w.exBytes
 	r.w.mu.Unlock()
 	r.a.freeze(false)
+	for n := range r.cfg.Nodes {
+		r.cluster.Proxy(n, proxied).Heal()
+	}
 	for n := range r.nodes {
 		for _, k := range []string{KindBrokerPause, KindBrokerKill} {
 			if _, err := r.broker(ctx, Event{Kind: k, Heal: true, Node: n}); err != nil {
@@ -781,11 +826,27 @@ func (r *run) checkFinal(written []int, excused func([2]int) bool) {
 	if float64(dups) > bound {
 		r.fail("C2: %d duplicates > bound %.0f (records acknowledged but not checkpointed at kills + retried)", dups, bound)
 	}
-	if winMissing > 0 && lost == 0 {
-		r.note("%d copytruncate window lines missing, truncation_lost_bytes_total is 0 (a lower bound)", winMissing)
+	// A window line the agent was running to see and that reached neither
+	// Kafka nor the agent's loss counter was lost silently.
+	watchedLost := int64(0)
+	r.mu.Lock()
+	for _, k := range r.watched {
+		if r.cons.count(k) == 0 {
+			watchedLost += r.w.lineBytes(k)
+		}
 	}
-	if r.cons.malformed > 0 {
-		r.fail("%d malformed records in Kafka (first %q)", r.cons.malformed, r.cons.firstBad)
+	r.res.WindowWatched = len(r.watched)
+	r.mu.Unlock()
+	if float64(watchedLost) > lost {
+		r.fail("C1: %d bytes of copytruncate window lines the running agent could see are missing, logship_truncation_lost_bytes_total says %.0f",
+			watchedLost, lost)
+	}
+	if winMissing > 0 {
+		r.note("%d copytruncate window lines missing (%d bytes of them in windows the running agent saw); truncation_lost_bytes_total %.0f",
+			winMissing, watchedLost, lost)
+	}
+	if n, first := r.cons.bad(); n > 0 {
+		r.fail("%d malformed records in Kafka (first %q)", n, first)
 	}
 	r.checkC10()
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // prefixMax is how many leading bytes of every generation are kept to
@@ -254,35 +255,38 @@ func (w *writer) renameRotate(i, late int) (bool, error) {
 }
 
 // copyTruncate copies the live file to a rotated name, writes window lines
-// (which exist in no file once the truncation comes), and truncates.
-func (w *writer) copyTruncate(i, window int) (bool, error) {
+// (which exist in no file once the truncation comes), keeps them in the file
+// for hold (so the agent can see them) and truncates. It returns the window
+// lines and what watch, called at the end of the window with the file's
+// inode, returned.
+func (w *writer) copyTruncate(i, window int, hold time.Duration, watch func(ino uint64) bool) (_ [][2]int, watched, ok bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	l := w.file(i)
-	if l == nil || l.retired {
-		return false, nil
+	if l == nil || l.retired || l.frozen {
+		return nil, false, false, nil
 	}
 	g := l.cur
 	data, err := os.ReadFile(g.path)
 	if err != nil {
-		return false, fmt.Errorf("soak: copytruncate read: %w", err)
+		return nil, false, false, fmt.Errorf("soak: copytruncate read: %w", err)
 	}
 	if int64(len(data)) != g.size {
-		return false, fmt.Errorf("soak: copytruncate: %s holds %d bytes, ledger says %d", g.path, len(data), g.size)
+		return nil, false, false, fmt.Errorf("soak: copytruncate: %s holds %d bytes, ledger says %d", g.path, len(data), g.size)
 	}
 	to := w.rotatedName(l)
 	cf, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return false, fmt.Errorf("soak: copytruncate: %w", err)
+		return nil, false, false, fmt.Errorf("soak: copytruncate: %w", err)
 	}
 	if _, err := cf.Write(data); err != nil {
 		cf.Close()
-		return false, fmt.Errorf("soak: copytruncate: %w", err)
+		return nil, false, false, fmt.Errorf("soak: copytruncate: %w", err)
 	}
 	c := &gen{id: len(w.gens), file: i, path: to, f: cf, size: g.size, copied: true,
 		ends: append([]int64(nil), g.ends...), seqs: append([]int(nil), g.seqs...), prefix: append([]byte(nil), g.prefix...)}
 	if err := c.stat(); err != nil {
-		return false, err
+		return nil, false, false, err
 	}
 	cf.Close()
 	c.f = nil
@@ -291,17 +295,25 @@ func (w *writer) copyTruncate(i, window int) (bool, error) {
 	from := l.next
 	before := g.size
 	if err := w.appendLines(l, g, window); err != nil {
-		return false, err
+		return nil, false, false, err
 	}
+	var lines [][2]int
 	for s := from; s < l.next; s++ {
 		w.excused[[2]int{i, s}] = true
+		lines = append(lines, [2]int{i, s})
 	}
 	w.exBytes += g.size - before
+	l.frozen = true // the window: nothing else is written to the file
+	w.mu.Unlock()
+	time.Sleep(hold)
+	watched = watch(g.inode)
+	w.mu.Lock()
+	l.frozen = false
 	if err := g.f.Truncate(0); err != nil {
-		return false, fmt.Errorf("soak: copytruncate truncate: %w", err)
+		return nil, false, false, fmt.Errorf("soak: copytruncate truncate: %w", err)
 	}
 	w.restart(l, g)
-	return true, nil
+	return lines, watched, true, nil
 }
 
 // restart begins a new generation on g's inode (after a truncation).
@@ -489,4 +501,28 @@ func (w *writer) isExcused(k [2]int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.excused[k]
+}
+
+// lineBytes is the length of line k including its newline.
+func (w *writer) lineBytes(k [2]int) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int64(len(strconv.Itoa(k[0])) + 1 + len(strconv.Itoa(k[1])) + 1 + w.payloads[k[0]] + 1)
+}
+
+// existing returns the lines held by some file on disk now (generations
+// neither unlinked nor truncated): the only lines an agent can send again.
+func (w *writer) existing() coverage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cov := coverage{}
+	for _, g := range w.gens {
+		if g.gone {
+			continue
+		}
+		for _, seq := range g.seqs {
+			cov.set([2]int{g.file, seq})
+		}
+	}
+	return cov
 }
