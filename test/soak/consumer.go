@@ -183,3 +183,25 @@ func (c *consumer) bad() (int64, string) {
 	defer c.mu.Unlock()
 	return c.malformed, c.firstBad
 }
+
+// dump writes every line Kafka holds other than exactly once as
+// "file seq copies" (for a failed run's work dir).
+func (c *consumer) dump(path string, written []int) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	defer bw.Flush()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintln(bw, "# file\tseq\tcopies")
+	for file, n := range written {
+		for seq := range n {
+			if k := c.countLocked([2]int{file, seq}); k != 1 {
+				fmt.Fprintf(bw, "%d\t%d\t%d\n", file, seq, k)
+			}
+		}
+	}
+}
