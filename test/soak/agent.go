@@ -52,6 +52,11 @@ func newAgent(bin, workDir, bootstrap, topic, logDir string, maxOpenFiles int) (
 	ln.Close()
 	a := &agent{bin: bin, dir: workDir, cfgPath: filepath.Join(workDir, "agent.yaml"),
 		logPath: filepath.Join(workDir, "agent.log"), addr: addr}
+	var quoted []string
+	for _, b := range strings.Split(bootstrap, ",") {
+		quoted = append(quoted, strconv.Quote(b))
+	}
+	brokers := strings.Join(quoted, ", ")
 	a.render = func(alt bool) string {
 		rescan, closeInactive := "500ms", "2s"
 		if alt {
@@ -68,7 +73,7 @@ func newAgent(bin, workDir, bootstrap, topic, logDir string, maxOpenFiles int) (
 http:
   listen: %q
 kafka:
-  brokers: [%q]
+  brokers: [%s]
   linger: 5ms
   batch_bytes: 512KiB
   max_record_bytes: 256KiB
@@ -84,7 +89,7 @@ pipelines:
     rescan_interval: %s
     close_inactive: %s
     max_open_files: %d
-`, a.dataDir(), memoryLimit, addr, bootstrap, filepath.Join(logDir, "*.log"), filepath.Join(logDir, "*.log.*"), topic,
+`, a.dataDir(), memoryLimit, addr, brokers, filepath.Join(logDir, "*.log"), filepath.Join(logDir, "*.log.*"), topic,
 			rescan, closeInactive, maxOpenFiles)
 	}
 	if err := os.WriteFile(a.cfgPath, []byte(a.render(false)), 0o600); err != nil {

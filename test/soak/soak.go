@@ -901,9 +901,11 @@ func (r *run) checkC10() {
 	}
 }
 
-// Shrink reruns a failing seed with one fault kind removed at a time and
-// keeps every removal that still fails; it returns the smallest failing
-// schedule's removed kinds and its last failing result.
+// Shrink reruns a failing seed without some fault kinds and keeps every
+// removal that still fails: halves of the remaining kinds first, then
+// quarters, down to one kind at a time (simple delta debugging). It returns
+// the kinds removed and the last failing result (the smallest failing
+// schedule).
 func Shrink(ctx context.Context, cfg Config) (without []string, last Result, err error) {
 	res, err := Run(ctx, cfg)
 	if err != nil {
@@ -913,25 +915,33 @@ func Shrink(ctx context.Context, cfg Config) (without []string, last Result, err
 		return nil, res, fmt.Errorf("soak: seed %d did not fail; nothing to shrink", cfg.Seed)
 	}
 	last = res
-	kinds := slices.Sorted(func(yield func(string) bool) {
-		for k := range res.Schedule.Kinds() {
-			if k != KindSnapshot && !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range kinds {
-		try := cfg
-		try.Without = append(slices.Clone(cfg.Without), k)
-		fmt.Fprintf(cfg.Log, "shrink: without %s\n", strings.Join(try.Without, ","))
-		res, err := Run(ctx, try)
-		if err != nil {
-			return cfg.Without, last, err
-		}
-		if len(res.Failures) > 0 {
-			cfg.Without, last = try.Without, res
-			fmt.Fprintf(cfg.Log, "shrink: still fails without %s\n", k)
+	var kinds []string
+	for k := range res.Schedule.Kinds() {
+		if k != KindSnapshot {
+			kinds = append(kinds, k)
 		}
 	}
-	return cfg.Without, last, nil
+	slices.Sort(kinds)
+	for chunk := max(len(kinds)/2, 1); ; chunk /= 2 {
+		for i := 0; i < len(kinds); {
+			part := kinds[i:min(i+chunk, len(kinds))]
+			try := cfg
+			try.Without = append(slices.Clone(cfg.Without), part...)
+			fmt.Fprintf(cfg.Log, "shrink: trying without %s\n", strings.Join(try.Without, ","))
+			res, err := Run(ctx, try)
+			if err != nil {
+				return cfg.Without, last, err
+			}
+			if len(res.Failures) > 0 {
+				cfg.Without, last = try.Without, res
+				kinds = slices.Delete(kinds, i, i+len(part))
+				fmt.Fprintf(cfg.Log, "shrink: still fails without %s (%s)\n", strings.Join(part, ","), res.Failures[0])
+				continue
+			}
+			i += len(part)
+		}
+		if chunk == 1 || len(kinds) <= 1 {
+			return cfg.Without, last, nil
+		}
+	}
 }
