@@ -600,8 +600,9 @@ func (r *run) waitShipped(ctx context.Context, g *gen, d time.Duration) bool {
 	}
 }
 
-// hw returns the topic's high watermarks once the consumer has caught up
-// with them, or false when the brokers cannot say (a node is not up).
+// caughtUp reads the topic's high watermarks and waits up to d until the
+// consumer has read that far; false when the brokers cannot say (a node is
+// not up) or the consumer lags.
 func (r *run) caughtUp(ctx context.Context, d time.Duration) bool {
 	if !r.brokersUp() {
 		return false
