@@ -934,9 +934,9 @@ func Shrink(ctx context.Context, cfg Config) (without []string, last Result, err
 				return cfg.Without, last, err
 			}
 			if len(res.Failures) > 0 {
-				cfg.Without, last = try.Without, res
-				kinds = slices.Delete(kinds, i, i+len(part))
 				fmt.Fprintf(cfg.Log, "shrink: still fails without %s (%s)\n", strings.Join(part, ","), res.Failures[0])
+				cfg.Without, last = try.Without, res
+				kinds = slices.Delete(kinds, i, i+len(part)) // part aliases kinds
 				continue
 			}
 			i += len(part)
