@@ -48,7 +48,8 @@ bench: build
 bench-quick: build
 	$(GO) run ./bench/cmd/logship-bench -quick $(BENCHFLAGS)
 
-# One profiled backlog run: bench/out/cpu.pprof and allocs.pprof.
+# One profiled backlog run: bench/out/cpu.pprof, allocs.pprof, heap.pprof and
+# trace.out, summarised in the results file.
 bench-profile: build
 	$(GO) run ./bench/cmd/logship-bench -modes profile $(BENCHFLAGS)
 

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/logship/logship/internal/config"
-	"github.com/logship/logship/internal/pipeline"
+	"github.com/logship/logship/internal/producer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -18,9 +18,9 @@ import (
 
 // producerOptions maps the kafka section of the configuration onto the
 // producer. Secrets are read here and never logged.
-func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (pipeline.ProducerOptions, error) {
+func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (producer.Options, error) {
 	k := cfg.Kafka
-	opts := pipeline.ProducerOptions{
+	opts := producer.Options{
 		Brokers:         k.Brokers,
 		ClientID:        k.ClientID,
 		Linger:          k.Linger,
@@ -33,7 +33,7 @@ func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Regist
 		Registerer:      reg,
 
 		MaxRecordBytes:     int(k.MaxRecordBytes),
-		Oversize:           pipeline.OversizePolicy(k.OversizeRecord),
+		Oversize:           producer.OversizePolicy(k.OversizeRecord),
 		DeadLetterDir:      k.DeadLetterDir,
 		DeadLetterMaxBytes: int64(k.DeadLetterMaxBytes),
 	}

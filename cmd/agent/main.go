@@ -9,6 +9,10 @@
 //	logship checkpoints -config agent.yaml   list checkpointed files
 //	logship status      -config agent.yaml   pipelines and files of the running agent
 //	logship version
+//
+// Exit codes: 0 success, 1 runtime failure, 2 bad command line or
+// configuration, 3 status showing the last checkpoint of an agent that is
+// not reachable (exitCodesHelp).
 package main
 
 import (
@@ -23,6 +27,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // runtime failure
 	exitUsage   = 2 // bad command line or bad configuration
+	exitStale   = 3 // status: the agent is not reachable; the last checkpoint is shown
 )
 
 // version and commitHash are set at build time with
@@ -43,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(args[1:], stderr)
+		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "checkpoints":
@@ -68,13 +73,18 @@ func usage(w io.Writer) {
 commands:
   run         -config FILE   ship log lines to Kafka until SIGTERM or SIGINT; SIGHUP reloads
   validate    -config FILE   check a configuration and print the effective pipelines
-  checkpoints -config FILE   list checkpointed files, offsets and unshipped bytes
+  checkpoints -config FILE [-json]
+                             list checkpointed files, offsets and unshipped bytes
   status      -config FILE [-json]
                              pipelines and files of the running agent (offset, size,
                              unshipped bytes, last acknowledgement, state); the last
-                             checkpoint when the agent is not running
+                             checkpoint when the agent is not running (exit 3)
   version                    print version, commit and Go version
-`)
+
+The configuration file is given with -config only (default agent.yaml);
+other arguments are rejected. 'logship <command> -h' describes a command.
+
+`+exitCodesHelp)
 }
 
 func commit() string {

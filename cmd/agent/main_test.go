@@ -6,7 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestValidateExitCodes(t *testing.T) {
 	dir := t.TempDir()
@@ -46,6 +50,21 @@ pipelines:
 		{"version", []string{"version"}, exitOK, []string{"logship ", "commit ", "go1."}, nil},
 		{"unknown command", []string{"frobnicate"}, exitUsage, nil, []string{"unknown command"}},
 		{"no command", nil, exitUsage, nil, []string{"usage"}},
+		{"positional argument rejected, not ignored", []string{"validate", bad}, exitUsage, nil,
+			[]string{"unexpected argument", "bad.yaml", "-config"}},
+		{"positional argument after the flag", []string{"validate", "-config", good, bad}, exitUsage, nil,
+			[]string{"unexpected argument"}},
+		{"checkpoints positional argument", []string{"checkpoints", good}, exitUsage, nil, []string{"unexpected argument"}},
+		{"status positional argument", []string{"status", good}, exitUsage, nil, []string{"unexpected argument"}},
+		{"run positional argument", []string{"run", good}, exitUsage, nil, []string{"unexpected argument"}},
+		{"validate -h is help", []string{"validate", "-h"}, exitOK,
+			[]string{"usage: logship validate [-config FILE]", "-config", "exit codes"}, nil},
+		{"run -help is help", []string{"run", "-help"}, exitOK, []string{"usage: logship run", "SIGHUP", "-config"}, nil},
+		{"status -h is help", []string{"status", "-h"}, exitOK, []string{"usage: logship status", "-json", "3"}, nil},
+		{"checkpoints -h is help", []string{"checkpoints", "-h"}, exitOK, []string{"usage: logship checkpoints", "-json"}, nil},
+		{"unknown flag", []string{"validate", "-nope"}, exitUsage, nil, []string{"-nope", "logship validate -h"}},
+		{"help documents exit codes", []string{"help"}, exitOK,
+			[]string{"exit codes", "0  ", "1  ", "2  ", "3  "}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -162,6 +162,8 @@ func TestRenderStatus(t *testing.T) {
 			{Name: "app", Topic: "logs.app", Files: []fileStatus{
 				{Path: "/var/log/app/a.log", Offset: 1000, Size: 1500, Unshipped: 500, Pending: 3, LastAck: now.Add(-1200 * time.Millisecond), State: "shipping"},
 				{Path: "/var/log/app/b.log", Offset: 20, Size: 20, State: "idle"},
+			}, Unlisted: []dirStatus{
+				{Path: "/var/log/app/private", Reason: "dir_permission", Error: "permission denied", Since: now.Add(-3 * time.Second)},
 			}},
 			{Name: "empty", Files: []fileStatus{}},
 		},
@@ -178,6 +180,7 @@ func TestRenderStatus(t *testing.T) {
 		"app       /var/log/app/a.log  1000    1500  500        1.2s ago  shipping\n",
 		"app       /var/log/app/b.log  20      20    0          -         idle\n",
 		"empty     (no files)\n",
+		"app: cannot list /var/log/app/private (permission denied) for 3s: its files keep their state",
 		"pipelines: 2, files: 2",
 	} {
 		if !strings.Contains(out, want) {
@@ -208,7 +211,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	dataDir := filepath.Join(dir, "data")
-	store, err := checkpoint.Open(dataDir)
+	store, err := checkpoint.Open(dataDir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +268,8 @@ pipelines:
 	srv.Close()
 	<-served
 	out.Reset()
-	if code := run([]string{"status", "-config", cfgPath}, &out, &errb); code != exitOK {
-		t.Fatalf("status of a stopped agent exit %d: %s", code, errb.String())
+	if code := run([]string{"status", "-config", cfgPath}, &out, &errb); code != exitStale {
+		t.Fatalf("status of a stopped agent exit %d, want %d (stale checkpoint): %s", code, exitStale, errb.String())
 	}
 	s := out.String()
 	for _, want := range []string{
@@ -278,6 +281,37 @@ pipelines:
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("stopped status lacks %q:\n%s", want, s)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"status", "-config", cfgPath, "-json"}, &out, &errb); code != exitStale {
+		t.Fatalf("status -json of a stopped agent exit %d, want %d", code, exitStale)
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.Source != "checkpoint" {
+		t.Errorf("status -json of a stopped agent: %v\n%s", err, out.String())
+	}
+
+	out.Reset()
+	if code := run([]string{"checkpoints", "-config", cfgPath, "-json"}, &out, &errb); code != exitOK {
+		t.Fatalf("checkpoints -json exit %d: %s", code, errb.String())
+	}
+	var cps []checkpointEntry
+	if err := json.Unmarshal(out.Bytes(), &cps); err != nil {
+		t.Fatalf("checkpoints -json: %v\n%s", err, out.String())
+	}
+	if len(cps) != 2 {
+		t.Fatalf("checkpoints -json: %d entries, want 2:\n%s", len(cps), out.String())
+	}
+	for _, e := range cps {
+		switch e.Path {
+		case logPath:
+			if e.Offset != 11 || e.Size != 22 || e.Unshipped != 11 || e.Inode != sys.Ino {
+				t.Errorf("checkpoints -json entry %+v, want offset 11, size 22, unshipped 11", e)
+			}
+		default:
+			if e.Size != -1 {
+				t.Errorf("checkpoints -json: gone file %+v has size %d, want -1", e, e.Size)
+			}
 		}
 	}
 }

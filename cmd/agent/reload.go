@@ -24,9 +24,14 @@ import (
 //   - a changed pipeline stops reading, waits (up to agent.shutdown_timeout)
 //     until everything it read is acknowledged, and hands its checkpoint
 //     state to its successor, so files matched by both the old and the new
-//     settings are neither shipped again nor skipped. If the wait times out
+//     settings are neither shipped again nor skipped. Lines not yet handed
+//     to the producer when it stops (a pending multiline or partial event,
+//     lines waiting for topic metadata) are abandoned at once: their budget
+//     is released and the successor reads them again from the committed
+//     offset, so the wait is for the producer's records only. If it times out
 //     (broker down), the successor resumes at the committed offsets: the
-//     unacknowledged lines are shipped again (duplicates, never loss);
+//     unacknowledged lines are shipped again (duplicates, never loss,
+//     counted in logship_records_retried_total);
 //   - a removed pipeline stops reading and waits for its acknowledgements in
 //     the same way. Its checkpoint entries are kept in memory for the life
 //     of the process (re-adding it resumes where it stopped) but are no
@@ -117,8 +122,8 @@ func diffFields(prefix string, a, b reflect.Value, keys []string) []string {
 
 // reload re-reads the configuration and applies it as described above.
 // Called from the run goroutine only, with readCtx (the context pipelines
-// run under) and fail (how a pipeline fails the agent).
-func (a *agent) reload(readCtx context.Context, fail func(error)) {
+// run under) and g (the actors the new pipelines join).
+func (a *agent) reload(readCtx context.Context, g *actors) {
 	begin := time.Now()
 	a.notify("reloading", a.env.notify.Reloading)
 	defer a.notify("ready", a.env.notify.Ready)
@@ -149,10 +154,12 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 	// Phase 1: build what is new without registering anything, so an error
 	// rejects the reload before anything was stopped.
 	for _, name := range slices.Concat(plan.added, plan.changed) {
-		if _, err := a.newPipeline(nextByName[name], nil, nil); err != nil {
+		p, err := a.newPipeline(nextByName[name], nil, nil)
+		if err != nil {
 			log.Error("configuration reload rejected; the running configuration is kept", "errors", []string{err.Error()})
 			return
 		}
+		p.budget.Close()
 	}
 
 	// Phase 2: stop the changed and removed pipelines and wait for their
@@ -171,11 +178,28 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 	defer cancel()
 	for _, name := range stopping {
 		p := byName[name]
+		waited := time.Now()
 		<-p.done
-		if err := p.tailer.WaitAcked(waitCtx); err != nil {
+		stopped := time.Since(waited)
+		err := p.tailer.WaitAcked(waitCtx)
+		log.Debug("reload: pipeline stopped", "pipeline", name, "stop_took", stopped.Round(time.Millisecond),
+			"acks_took", (time.Since(waited) - stopped).Round(time.Millisecond))
+		if err != nil {
+			// A successor reads the pending lines again from the committed
+			// offsets while the producer may still deliver them: counted
+			// as duplicates (read before the Snapshot below, so an upper
+			// bound). A removed pipeline has no successor.
+			pending := 0
+			for _, fs := range p.tailer.Status() {
+				pending += fs.Pending
+			}
+			if slices.Contains(plan.changed, name) {
+				a.producer.CountResent(pending)
+			}
 			log.Warn("reload: acknowledgements still pending; those lines will be shipped again",
-				"pipeline", name, "error", err)
+				"pipeline", name, "records", pending, "error", err)
 		}
+		p.budget.Close() // bytes still held come back through it later
 	}
 
 	// Phase 3: successors take over the state of their predecessors; byName
@@ -229,7 +253,7 @@ func (a *agent) reload(readCtx context.Context, fail func(error)) {
 		}
 	}
 	for _, p := range started {
-		p.start(readCtx, fail)
+		p.start(readCtx, g)
 	}
 	log.Info("configuration reloaded", "added", plan.added, "removed", plan.removed,
 		"changed", plan.changed, "unchanged", len(plan.unchanged), "took", time.Since(begin).Round(time.Millisecond))

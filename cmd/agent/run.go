@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,23 +13,25 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logship/logship/internal/agentid"
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
+	"github.com/logship/logship/internal/memlimit"
 	"github.com/logship/logship/internal/pipeline"
+	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/sdnotify"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/logship/logship/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 )
 
 // cmdRun ships logs until SIGTERM or SIGINT, then drains: stop reading →
 // flush the accumulator → wait for acknowledgements (bounded by
 // shutdown_timeout) → write the final checkpoint. SIGHUP reloads the
 // configuration (reload.go).
-func cmdRun(args []string, stderr io.Writer) int {
+func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// Signals first: a SIGTERM during start-up must still mean "drain", and
 	// a SIGHUP must never kill the agent (its default action).
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -36,13 +39,29 @@ func cmdRun(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, path, code := loadConfig("run", args, stderr)
+	c := newCommand("run", "[-config FILE]", `Ships log lines to Kafka until SIGTERM or SIGINT, then drains: stops
+reading, flushes what is buffered, waits up to agent.shutdown_timeout for the
+broker's acknowledgements and writes the final checkpoint. SIGHUP reloads
+the pipelines from the configuration file. Under systemd (Type=notify) it
+sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
+`)
+	path := c.configFlag()
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, code := loadConfig(*path, stderr)
 	if cfg == nil {
 		return code
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Agent, level, stderr)
-	setMemoryLimit(cfg.Agent, log)
+	if err := setMemoryLimit(cfg.Agent, log); err != nil {
+		log.Error("configuration does not fit in memory", "error", err)
+		return exitUsage
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("insecure setting", "key", w.Key, "problem", w.Problem)
+	}
 	notifier, err := sdnotify.FromEnv()
 	if err != nil {
 		log.Warn("systemd watchdog disabled", "error", err)
@@ -50,8 +69,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if notifier.Enabled() {
 		log.Info("notifying systemd", "watchdog", notifier.WatchdogInterval())
 	}
-	if err := runAgent(ctx, cfg, runEnv{path: path, hup: hup, level: level, notify: notifier}, log); err != nil {
+	if err := runAgent(ctx, cfg, runEnv{path: *path, hup: hup, level: level, notify: notifier}, log); err != nil {
 		log.Error("agent failed", "error", err)
+		if errors.Is(err, checkpoint.ErrInsecureDir) {
+			return exitUsage // fix the configuration; a restart will not help
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -81,21 +103,30 @@ func newLogger(a config.Agent, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// setMemoryLimit gives the Go runtime a soft memory limit derived from
-// agent.memory_limit (the budget of bytes in flight) unless GOMEMLIMIT is
-// set: the budget plus the larger of 24 MiB (runtime, produce-request and
-// lz4 buffers, metrics) and half the budget. The budget bounds what is
-// retained; this makes the collector return freed memory before the heap
-// doubles, so the default 32 MiB budget runs in under 64 MiB of RSS
-// (measured by make bench; 2×budget+32 MiB let it reach 96 MiB).
-func setMemoryLimit(a config.Agent, log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
-	}
+// setMemoryLimit reads the cgroup memory limit, refuses a budget whose
+// peak (memory_limit + memlimit.Headroom) would not fit under it, and gives
+// the Go runtime the soft limit memlimit.SoftLimit unless GOMEMLIMIT is set.
+// The budget bounds what is retained; the soft limit makes the collector
+// return freed memory before the heap doubles. The figures are logged.
+func setMemoryLimit(a config.Agent, log *slog.Logger) error {
 	budget := int64(a.MemoryLimit)
-	limit := budget + max(24<<20, budget/2)
-	debug.SetMemoryLimit(limit)
-	log.Debug("go runtime memory limit set", "bytes", limit)
+	cg, err := memlimit.ReadCgroup("/proc/self/cgroup", "/sys/fs/cgroup")
+	if err != nil {
+		// Not knowing the ceiling is no reason not to run.
+		log.Warn("cgroup memory limit unknown", "error", err)
+	}
+	if err := memlimit.Check(budget, cg); err != nil {
+		return err
+	}
+	soft := memlimit.SoftLimit(budget)
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		soft = debug.SetMemoryLimit(-1) // GOMEMLIMIT's value, unchanged
+	} else {
+		debug.SetMemoryLimit(soft)
+	}
+	log.Info("memory limits", "memory_limit", budget, "go_soft_limit", soft, "expected_peak", budget+memlimit.Headroom,
+		"cgroup_limit", cg.Limit, "cgroup_version", cg.Version, "cgroup_file", cg.File)
+	return nil
 }
 
 // agent is the wired set of long-lived parts.
@@ -104,7 +135,8 @@ type agent struct {
 	env      runEnv
 	reg      *prometheus.Registry
 	budget   *checkpoint.Budget
-	producer *pipeline.Producer
+	producer *producer.Producer
+	agentID  string // see agentid; part of every record's logship.source
 	flusher  *checkpoint.Flusher
 	ready    *telemetry.Readiness
 	http     *telemetry.Server
@@ -147,11 +179,15 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		Help: "Bytes read and not yet acknowledged by the broker (bounded by agent.memory_limit).",
 	}, func() float64 { return float64(budget.InUse()) }))
 
-	store, err := checkpoint.Open(cfg.Agent.DataDir)
+	store, err := checkpoint.Open(cfg.Agent.DataDir, log)
 	if err != nil {
 		return nil, err
 	}
 	loaded, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	agentID, err := agentid.Load(cfg.Agent.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +204,11 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	producer, err := pipeline.NewProducer(kopts)
+	prod, err := producer.New(kopts)
 	if err != nil {
 		return nil, err
 	}
-	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: producer, started: time.Now(),
+	a := &agent{cfg: cfg, log: log, env: env, reg: reg, budget: budget, producer: prod, agentID: agentID, started: time.Now(),
 		retired: make(map[string][]checkpoint.FileState)}
 	flusher, err := checkpoint.NewFlusher(store, cfg.Agent.CheckpointInterval, log, reg)
 	if err != nil {
@@ -198,7 +234,8 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 		a.pipes = append(a.pipes, p)
 		flusher.Add(p.tailer)
 	}
-	a.ready = telemetry.NewReadiness(cfg.HTTP.ReadyStall, budget.InUse, producer.LastAck)
+	a.ready = telemetry.NewReadiness(cfg.HTTP.ReadyStall, budget.InUse, prod.LastAck)
+	a.ready.SetStalled(a.stalledTopics)
 	if cfg.HTTP.Listen != "" {
 		a.http = telemetry.New(telemetry.Options{
 			Listen:   cfg.HTTP.Listen,
@@ -212,15 +249,47 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 	return a, nil
 }
 
+// stalledTopics describes, for /readyz and status, every topic whose
+// delivery made no progress for longer than after: pipelines waiting for
+// their topic's metadata (deleted, missing) and records the producer holds
+// without an acknowledgement. Safe from any goroutine.
+func (a *agent) stalledTopics(after time.Duration) []string {
+	a.mu.Lock()
+	pipes := a.pipes
+	a.mu.Unlock()
+	var out []string
+	now := time.Now()
+	for _, p := range pipes {
+		if since := p.sink.TopicWait(); !since.IsZero() && now.Sub(since) > after {
+			out = append(out, fmt.Sprintf("topic %s of pipeline %s unavailable for %s (its files wait)",
+				p.sink.Topic(), p.cfg.Name, now.Sub(since).Round(time.Second)))
+		}
+	}
+	for _, st := range a.producer.Stalled(after) {
+		out = append(out, fmt.Sprintf("topic %s: %d records in partitions %v with no acknowledgement for %s",
+			st.Topic, st.Records, st.Partitions, now.Sub(st.Since).Round(time.Second)))
+	}
+	return out
+}
+
 // newPipeline builds one pipeline (record building over the shared producer)
 // and its tailer, restoring the given checkpoint entries. It starts nothing.
-// reg nil builds a tailer only to validate pc (a reload's first phase).
-func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (*runningPipeline, error) {
-	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.producer, a.log, a.reg)
+// reg nil builds the pipeline only to validate pc (a reload's first
+// phase): nothing is registered, so a rejected reload leaves no series.
+func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (rp *runningPipeline, err error) {
+	p, err := pipeline.New(pc, a.cfg.Agent.Host, a.agentID, a.producer, a.log, reg)
 	if err != nil {
 		return nil, err
 	}
-	rp := &runningPipeline{cfg: pc}
+	// Each pipeline reads within its share of the budget: one whose topic
+	// cannot take records (deleted, partitions gone) stalls only itself.
+	share := a.budget.Share()
+	defer func() {
+		if err != nil {
+			share.Close()
+		}
+	}()
+	rp = &runningPipeline{cfg: pc, sink: p, budget: share}
 	var sink tailer.Sink = p // raw lines without multiline: straight to the records
 	if decode.Enabled(pc) {
 		d, err := decode.New(decode.Options{Pipeline: pc, Next: p, Logger: a.log, Registerer: reg})
@@ -233,11 +302,13 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 	}
 	t, err := tailer.New(tailer.Options{
 		Pipeline:   pc,
-		Budget:     a.budget,
+		Budget:     share,
 		Sink:       sink,
 		Restore:    restore,
 		Logger:     a.log,
 		Registerer: reg,
+		// With start_at: end, files begun are saved before they are read.
+		Persist: a.flusher.Flush,
 	})
 	if err != nil {
 		return nil, err
@@ -250,68 +321,96 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 type runningPipeline struct {
 	cfg    config.Pipeline
 	tailer *tailer.Tailer
+	sink   *pipeline.Pipeline
+	// budget is the pipeline's share of the agent's budget; closed when the
+	// pipeline is replaced or removed.
+	budget *checkpoint.Budget
 	// also are run alongside the tailer, under the same context, for parts
 	// of the pipeline with work of their own (e.g. timeout flushes).
 	also   []func(context.Context) error
 	cancel context.CancelFunc
-	done   chan error // the result of Run and also; buffered
+	done   <-chan struct{} // closed when the pipeline's actor has returned
 }
 
-// start runs the tailer (and also) on their own goroutines under ctx. One
-// failing with anything but a context error fails the whole agent through
-// fail.
-func (p *runningPipeline) start(ctx context.Context, fail func(error)) {
+// start runs the pipeline as one actor of g under a child of ctx that
+// p.cancel stops (reload or shutdown). The pipeline ending on its own (a
+// part failed, or returned early) is an actor failure: it stops the agent.
+func (p *runningPipeline) start(ctx context.Context, g *actors) {
 	ctx, p.cancel = context.WithCancel(ctx)
-	p.done = make(chan error, 1)
-	g := new(errgroup.Group)
-	for _, run := range append([]func(context.Context) error{p.tailer.Run}, p.also...) {
-		// Exits when ctx is done (stop, reload or shutdown) or run fails.
-		g.Go(func() error {
-			err := run(ctx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				fail(err)
-			}
-			return err
-		})
-	}
-	// Exits once every goroutine above has.
-	go func() { p.done <- g.Wait() }()
+	p.done = g.Go(ctx, "pipeline "+p.cfg.Name, p.run)
 }
 
+// run runs the tailer and the also parts until ctx is done or one of them
+// returns; then it stops the others and returns the first result.
+func (p *runningPipeline) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := append([]func(context.Context) error{p.tailer.Run}, p.also...)
+	results := make(chan error, len(parts))
+	for _, part := range parts {
+		// Exits when ctx is done (the pipeline is stopped, or a sibling
+		// returned) or part fails.
+		go func() { results <- part(ctx) }()
+	}
+	first := <-results
+	cancel()
+	for range len(parts) - 1 {
+		<-results
+	}
+	return first
+}
+
+// run starts every actor, announces readiness, serves SIGHUP reloads, and
+// on SIGTERM/SIGINT (ctx done) or the first actor failure shuts down in this
+// order: stop reading → flush the accumulator → wait for acknowledgements
+// (bounded by shutdown_timeout) → final checkpoint → log how many records
+// will be shipped again. The HTTP endpoint is bound before READY=1: a taken
+// port fails the start.
 func (a *agent) run(ctx context.Context) error {
 	a.log.Info("logship starting", "version", version, "pipelines", len(a.pipes),
 		"brokers", a.cfg.Kafka.Brokers, "data_dir", a.cfg.Agent.DataDir)
-
-	// Readers stop on ctx; the flusher, the readiness probe and the HTTP
-	// endpoint outlive them until the drain below is done.
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	bg, bgCtx := errgroup.WithContext(bgCtx)
-	bg.Go(func() error { return a.flusher.Run(bgCtx) })
-	bg.Go(func() error { return a.ready.RunProbe(bgCtx, a.producer.Ping) })
 	if a.http != nil {
-		bg.Go(func() error { return a.http.Run(bgCtx) })
+		if err := a.http.Listen(); err != nil {
+			return err
+		}
 	}
-	bg.Go(func() error {
-		return a.env.notify.RunWatchdog(bgCtx, func(err error) {
-			a.log.Warn("systemd watchdog notification failed", "error", err)
-		})
-	})
 
-	readCtx, stopReading := context.WithCancelCause(ctx)
-	defer stopReading(nil)
+	g := newActors(a.log)
+	// The flusher, the readiness probe, the HTTP endpoint and the watchdog
+	// run under serviceCtx: they outlive the readers until the drain below
+	// is done.
+	serviceCtx, stopServices := context.WithCancel(context.Background())
+	defer func() {
+		stopServices()
+		g.Wait()
+	}()
+	g.Go(serviceCtx, "checkpoint flusher", a.flusher.Run)
+	g.Go(serviceCtx, "readiness probe", func(ctx context.Context) error { return a.ready.RunProbe(ctx, a.producer.Ping) })
+	if a.http != nil {
+		g.Go(serviceCtx, "http endpoint", a.http.Run)
+	}
+	if a.env.notify.WatchdogInterval() > 0 {
+		g.Go(serviceCtx, "systemd watchdog", func(ctx context.Context) error {
+			return a.env.notify.RunWatchdog(ctx, func(err error) {
+				a.log.Warn("systemd watchdog notification failed", "error", err)
+			})
+		})
+	}
+
 	for _, p := range a.pipes {
-		p.start(readCtx, stopReading)
+		p.start(ctx, g)
 	}
 	a.log.Info("pipelines running")
 	a.notify("ready", a.env.notify.Ready)
 loop:
 	for {
 		select {
-		case <-readCtx.Done():
+		case <-ctx.Done():
+			break loop
+		case <-g.Failed():
 			break loop
 		case <-a.env.hup:
-			a.reload(readCtx, stopReading)
+			a.reload(ctx, g)
 		}
 	}
 	a.notify("stopping", a.env.notify.Stopping)
@@ -324,21 +423,14 @@ loop:
 	for _, p := range pipes {
 		<-p.done
 	}
-	readErr := context.Cause(readCtx)
-	if errors.Is(readErr, context.Canceled) {
-		readErr = nil
-	}
-	if readErr != nil {
-		a.log.Error("reader failed, shutting down", "error", readErr)
-	}
 	a.log.Info("shutting down: reading stopped, draining in-flight records", "timeout", a.cfg.Agent.ShutdownTimeout)
 
 	drainCtx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout)
 	left := a.producer.Close(drainCtx)
 	cancel()
+	stopServices() // no flusher tick may race the final checkpoint
+	g.Wait()
 	flushErr := a.flusher.Flush()
-	stopBackground()
-	bgErr := bg.Wait()
 	if left > 0 {
 		a.log.Warn("shutdown timeout reached; unacknowledged records will be shipped again after restart", "records", left)
 	}
@@ -346,11 +438,8 @@ loop:
 		a.log.Error("final checkpoint failed; lines since the last checkpoint will be shipped again", "error", flushErr)
 	}
 	a.log.Info("logship stopped", "unacknowledged_records", left)
-	if readErr != nil {
-		return readErr
-	}
-	if bgErr != nil && !errors.Is(bgErr, context.Canceled) {
-		return bgErr
+	if err := g.Err(); err != nil {
+		return err
 	}
 	return flushErr
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -39,6 +38,16 @@ type pipelineStatus struct {
 	Name  string       `json:"name"`
 	Topic string       `json:"topic,omitempty"`
 	Files []fileStatus `json:"files"`
+	// Unlisted are the directories of the globs the last rescan could not
+	// list: their files keep their state, new ones are not found.
+	Unlisted []dirStatus `json:"unlisted_dirs,omitempty"`
+}
+
+type dirStatus struct {
+	Path   string    `json:"path"`
+	Reason string    `json:"reason"`
+	Error  string    `json:"error"`
+	Since  time.Time `json:"since"`
 }
 
 type fileStatus struct {
@@ -81,6 +90,9 @@ func (a *agent) status() statusDoc {
 				Unshipped: f.Unshipped, Pending: f.Pending, LastAck: f.LastAck, State: f.State,
 			})
 		}
+		for _, d := range p.tailer.DiscoveryErrors() {
+			ps.Unlisted = append(ps.Unlisted, dirStatus{Path: d.Path, Reason: d.Reason, Error: d.Error, Since: d.Since})
+		}
 		doc.Pipelines = append(doc.Pipelines, ps)
 	}
 	return doc
@@ -88,20 +100,27 @@ func (a *agent) status() statusDoc {
 
 // cmdStatus prints the pipelines and files of the running agent, asked on
 // its HTTP endpoint; when the agent cannot be reached it prints the last
-// checkpoint instead and says so.
+// checkpoint instead, says so, and exits 3.
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "agent.yaml", "configuration file")
-	asJSON := fs.Bool("json", false, "print the status document as JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	c := newCommand("status", "[-config FILE] [-json]", `Prints the pipelines and files of the running agent, asked on its HTTP
+endpoint (http.listen): offset, size, unshipped bytes, last acknowledgement
+and state per file, and whether the agent is ready.
+
+When the agent cannot be reached, it prints the last checkpoint instead
+(source "checkpoint" in JSON), says "agent not reachable" on the first line
+of the table, and exits 3: the output is what a stopped agent left, not
+live state.
+`)
+	path := c.configFlag()
+	asJSON := c.fs.Bool("json", false, "print the status document as JSON")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+	cfg, code := loadConfig(*path, stderr)
+	if cfg == nil {
+		return code
 	}
+	var err error
 	doc, liveErr := fetchStatus(cfg.HTTP.Listen)
 	if liveErr != nil {
 		doc, err = checkpointStatus(cfg)
@@ -110,21 +129,25 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 	}
+	done := exitOK
+	if liveErr != nil {
+		done = exitStale
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(doc); err != nil {
 			return exitFailure
 		}
-		return exitOK
+		return done
 	}
 	if liveErr != nil {
-		fmt.Fprintf(stdout, "agent not reachable (%v)\n", liveErr)
+		fmt.Fprintf(stdout, "agent not reachable (%s)\n", termSafe(liveErr.Error()))
 	}
 	if err := renderStatus(stdout, doc); err != nil {
 		return exitFailure
 	}
-	return exitOK
+	return done
 }
 
 // fetchStatus asks the agent listening on listen (the http.listen setting)
@@ -208,16 +231,16 @@ func renderStatus(w io.Writer, doc statusDoc) error {
 	case "agent":
 		ready := "ready"
 		if !doc.Ready {
-			ready = "NOT READY: " + doc.NotReady
+			ready = "NOT READY: " + termSafe(doc.NotReady)
 		}
-		fmt.Fprintf(w, "logship %s, up %s, %s\n", doc.Version, fmtAge(doc.Now, doc.Started), ready)
+		fmt.Fprintf(w, "logship %s, up %s, %s\n", termSafe(doc.Version), fmtAge(doc.Now, doc.Started), ready)
 		ack := "never"
 		if !doc.LastAck.IsZero() {
 			ack = fmtAge(doc.Now, doc.LastAck) + " ago"
 		}
 		fmt.Fprintf(w, "last acknowledgement %s, %s in flight\n\n", ack, fmtBytes(doc.InflightBytes))
 	default:
-		fmt.Fprintf(w, "showing the last checkpoint of a stopped agent (%s)\n\n", doc.Checkpoint)
+		fmt.Fprintf(w, "showing the last checkpoint of a stopped agent (%s)\n\n", termSafe(doc.Checkpoint))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PIPELINE\tPATH\tOFFSET\tSIZE\tUNSHIPPED\tLAST ACK\tSTATE")
@@ -233,14 +256,20 @@ func renderStatus(w io.Writer, doc statusDoc) error {
 			if !f.LastAck.IsZero() {
 				ack = fmtAge(doc.Now, f.LastAck) + " ago"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", p.Name, f.Path, f.Offset, size, f.Unshipped, ack, f.State)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", termSafe(p.Name), termSafe(f.Path), f.Offset, size, f.Unshipped, ack, termSafe(f.State))
 		}
 		if len(p.Files) == 0 {
-			fmt.Fprintf(tw, "%s\t(no files)\n", p.Name)
+			fmt.Fprintf(tw, "%s\t(no files)\n", termSafe(p.Name))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, p := range doc.Pipelines {
+		for _, d := range p.Unlisted {
+			fmt.Fprintf(w, "\n%s: cannot list %s (%s) for %s: its files keep their state, new ones are not found",
+				p.Name, d.Path, d.Error, fmtAge(doc.Now, d.Since))
+		}
 	}
 	_, err := fmt.Fprintf(w, "\npipelines: %d, files: %d\n", len(doc.Pipelines), files)
 	return err

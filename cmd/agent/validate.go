@@ -1,7 +1,7 @@
 package main
 
 import (
-	"flag"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,31 +13,36 @@ import (
 	"github.com/logship/logship/internal/config"
 )
 
-// loadConfig parses the -config flag of a sub-command and loads the file.
+// loadConfig loads the configuration file named by -config for a command.
 // On failure it prints the problems to stderr and returns a nil config and
-// the exit code.
-func loadConfig(cmd string, args []string, stderr io.Writer) (*config.Config, string, int) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "agent.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return nil, "", exitUsage
-	}
-	cfg, err := config.Load(*path)
+// exit code 2.
+func loadConfig(path string, stderr io.Writer) (*config.Config, int) {
+	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return nil, "", exitUsage
+		return nil, exitUsage
 	}
-	return cfg, *path, exitOK
+	return cfg, exitOK
 }
 
 // cmdValidate checks a configuration without touching any file or broker.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	cfg, path, code := loadConfig("validate", args, stderr)
+	c := newCommand("validate", "[-config FILE]", `Checks a configuration without touching any file or broker: every problem is
+reported with its file and line. A valid configuration prints "ok" and the
+effective pipelines.
+`)
+	path := c.configFlag()
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, code := loadConfig(*path, stderr)
 	if cfg == nil {
 		return code
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", path)
+	fmt.Fprintf(stdout, "%s: ok\n", termSafe(*path))
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s: %s\n", termSafe(*path), w.Key, termSafe(w.Problem))
+	}
 	fmt.Fprint(stdout, cfg.Summary())
 	return exitOK
 }
@@ -45,7 +50,17 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 // cmdCheckpoints lists the checkpoint store: files, identities, offsets and
 // the bytes not yet shipped (current size minus committed offset).
 func cmdCheckpoints(args []string, stdout, stderr io.Writer) int {
-	cfg, _, code := loadConfig("checkpoints", args, stderr)
+	c := newCommand("checkpoints", "[-config FILE] [-json]", `Lists the checkpoint file of agent.data_dir: per file its pipeline, path,
+device:inode, committed offset, current size ("gone" when the file is no
+longer there), unshipped bytes and when the entry was updated. Read-only,
+safe while the agent runs.
+`)
+	path := c.configFlag()
+	asJSON := c.fs.Bool("json", false, "print the entries as a JSON array (size -1: the file is gone)")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
+	}
+	cfg, code := loadConfig(*path, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -55,19 +70,49 @@ func cmdCheckpoints(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
+	list := make([]checkpointEntry, 0, len(entries))
+	for _, e := range entries {
+		ce := checkpointEntry{Pipeline: e.Pipeline, Path: e.Path, Device: e.Device, Inode: e.Inode,
+			Offset: e.Offset, Size: -1, Updated: e.Updated}
+		if st, err := os.Stat(e.Path); err == nil && sameFile(st, e) {
+			ce.Size = st.Size()
+			ce.Unshipped = max(st.Size()-e.Offset, 0)
+		}
+		list = append(list, ce)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			return exitFailure
+		}
+		return exitOK
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PIPELINE\tPATH\tDEVICE:INODE\tOFFSET\tSIZE\tUNSHIPPED\tUPDATED")
-	for _, e := range entries {
+	for _, e := range list {
 		size, unshipped := "gone", "-"
-		if st, err := os.Stat(e.Path); err == nil && sameFile(st, e) {
-			size = fmt.Sprint(st.Size())
-			unshipped = fmt.Sprint(max(st.Size()-e.Offset, 0))
+		if e.Size >= 0 {
+			size, unshipped = fmt.Sprint(e.Size), fmt.Sprint(e.Unshipped)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d:%d\t%d\t%s\t%s\t%s\n", e.Pipeline, e.Path, e.Device, e.Inode, e.Offset,
+		fmt.Fprintf(tw, "%s\t%s\t%d:%d\t%d\t%s\t%s\t%s\n", termSafe(e.Pipeline), termSafe(e.Path), e.Device, e.Inode, e.Offset,
 			size, unshipped, e.Updated.Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// checkpointEntry is one entry of `logship checkpoints`; -json prints them
+// as an array.
+type checkpointEntry struct {
+	Pipeline  string    `json:"pipeline"`
+	Path      string    `json:"path"`
+	Device    uint64    `json:"device"`
+	Inode     uint64    `json:"inode"`
+	Offset    int64     `json:"offset"`
+	Size      int64     `json:"size"` // -1: the file is gone
+	Unshipped int64     `json:"unshipped"`
+	Updated   time.Time `json:"updated"`
 }

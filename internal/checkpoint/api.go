@@ -2,9 +2,11 @@
 //
 // A Tracker follows one file generation: the reader registers every line (or
 // line part) it hands to the pipeline with Add, in file order; the pipeline
-// calls Ack.Done once the broker has returned RecordMetadata for that record.
-// Committed is the end offset of the longest contiguous prefix of acknowledged
-// lines — never beyond it. The Budget bounds the bytes read but not yet
+// calls Ack.Done once the broker has returned RecordMetadata for that record,
+// or Ack.Abandon when whoever holds the token can no longer deliver it (the
+// line is then read again from the committed offset; its bytes go back to the
+// budget at once). Committed is the end offset of the longest contiguous
+// prefix of acknowledged lines — never beyond it, never past an abandoned one. The Budget bounds the bytes read but not yet
 // acknowledged across all trackers; readers Acquire before reading and
 // trackers Release as acknowledgements arrive. The Store persists FileState
 // entries crash-atomically, and the Flusher saves the merged snapshot of the

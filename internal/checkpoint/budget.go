@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Budget is the single byte budget for everything read but not acknowledged
@@ -19,6 +20,11 @@ type Budget struct {
 	limit   int64
 	held    int64
 	waiters list.List // of *budgetWaiter, FIFO
+
+	// A share (see Share) draws on parent as well and has no fixed limit.
+	parent *Budget
+	closed atomic.Bool
+	shares atomic.Int64 // open shares of this budget
 }
 
 type budgetWaiter struct {
@@ -52,6 +58,20 @@ func (b *Budget) Acquire(ctx context.Context, n int64) error {
 	if n == 0 {
 		return nil
 	}
+	if err := b.acquire(ctx, n); err != nil {
+		return err
+	}
+	if b.parent != nil {
+		if err := b.parent.Acquire(ctx, n); err != nil {
+			b.release(n)
+			return err
+		}
+	}
+	return nil
+}
+
+// acquire is Acquire on b alone (not its parent).
+func (b *Budget) acquire(ctx context.Context, n int64) error {
 	b.mu.Lock()
 	if b.waiters.Len() == 0 && b.fitsLocked(n) {
 		b.held += n
@@ -92,6 +112,14 @@ func (b *Budget) Release(n int64) {
 	if n < 0 {
 		panic(fmt.Sprintf("checkpoint: Budget.Release(%d): negative size", n))
 	}
+	b.release(n)
+	if b.parent != nil {
+		b.parent.Release(n)
+	}
+}
+
+// release is Release on b alone (not its parent).
+func (b *Budget) release(n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if n > b.held {
@@ -113,6 +141,9 @@ func (b *Budget) Charge(n int64) {
 	b.mu.Lock()
 	b.held += n
 	b.mu.Unlock()
+	if b.parent != nil {
+		b.parent.Charge(n)
+	}
 }
 
 // InUse reports the bytes currently held (for the logship_inflight_bytes
@@ -123,13 +154,43 @@ func (b *Budget) InUse() int64 {
 	return b.held
 }
 
-// Limit reports the configured limit in bytes.
-func (b *Budget) Limit() int64 { return b.limit }
+// Limit reports the limit in bytes: the configured one, or for a share its
+// current part of its parent's.
+func (b *Budget) Limit() int64 {
+	if b.parent == nil {
+		return b.limit
+	}
+	return max(b.parent.limit/max(b.parent.shares.Load(), 1), 1)
+}
+
+// Share returns a budget that draws on b and may hold at most an equal
+// part of b's limit: Limit()/n for the n shares of b open at the time (n
+// changes as shares are made and closed). It is for fairness between
+// pipelines sharing the agent's budget: bytes one pipeline cannot get
+// acknowledged (its topic deleted, its partitions gone) hold at most its
+// part, so its own readers wait while the other pipelines keep reading.
+//
+// A share's Acquire waits for its part and then for b; Release and Charge
+// apply to both; InUse is the share's own. Close it when its pipeline is
+// gone; bytes it still holds are released through it as usual.
+func (b *Budget) Share() *Budget {
+	b.shares.Add(1)
+	return &Budget{parent: b}
+}
+
+// Close gives a share's part back to the other shares of its budget (their
+// parts grow). Closing twice, or closing a budget that is not a share, does
+// nothing.
+func (b *Budget) Close() {
+	if b.parent != nil && b.closed.CompareAndSwap(false, true) {
+		b.parent.shares.Add(-1)
+	}
+}
 
 // fitsLocked reports whether n more bytes may be held now. An oversize
 // request fits only when nothing is held.
 func (b *Budget) fitsLocked(n int64) bool {
-	return b.held+n <= b.limit || b.held == 0
+	return b.held+n <= b.Limit() || b.held == 0
 }
 
 // grantLocked wakes waiters from the head of the queue while they fit.

@@ -248,3 +248,65 @@ func TestBudgetStress(t *testing.T) {
 		t.Fatalf("%d waiters left", b.waiters.Len())
 	}
 }
+
+// TestBudgetShare: a share holds at most its part of the parent's limit, so
+// a pipeline whose bytes are stuck (never released) leaves the others their
+// parts; closing a share gives its part to the others; bytes flow back to
+// the parent through the share.
+func TestBudgetShare(t *testing.T) {
+	b := NewBudget(100)
+	stuck, other := b.Share(), b.Share()
+	if stuck.Limit() != 50 || other.Limit() != 50 {
+		t.Fatalf("share limits %d %d, want 50 50", stuck.Limit(), other.Limit())
+	}
+	if err := stuck.Acquire(t.Context(), 50); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := stuck.Acquire(short, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stuck share beyond its part: Acquire = %v, want deadline exceeded", err)
+	}
+	for range 10 { // the other share keeps flowing
+		if err := other.Acquire(t.Context(), 40); err != nil {
+			t.Fatal(err)
+		}
+		other.Release(40)
+	}
+	if b.InUse() != 50 || stuck.InUse() != 50 || other.InUse() != 0 {
+		t.Fatalf("InUse parent %d stuck %d other %d, want 50 50 0", b.InUse(), stuck.InUse(), other.InUse())
+	}
+	other.Charge(10)
+	if b.InUse() != 60 || other.InUse() != 10 {
+		t.Fatalf("after Charge: parent %d other %d, want 60 10", b.InUse(), other.InUse())
+	}
+	other.Release(10)
+	other.Close()
+	other.Close()
+	if stuck.Limit() != 100 {
+		t.Fatalf("after Close: stuck share limit %d, want 100", stuck.Limit())
+	}
+	if err := stuck.Acquire(t.Context(), 50); err != nil {
+		t.Fatal(err)
+	}
+	stuck.Release(100)
+	if b.InUse() != 0 || stuck.InUse() != 0 {
+		t.Fatalf("InUse parent %d share %d, want 0 0", b.InUse(), stuck.InUse())
+	}
+}
+
+// TestBudgetShareCancelHoldsNothing: a share's Acquire cancelled while
+// waiting for the parent gives back what it took from the share.
+func TestBudgetShareCancelHoldsNothing(t *testing.T) {
+	b := NewBudget(100)
+	s := b.Share()
+	b.Charge(100) // the parent is full (another holder)
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Acquire(short, 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire = %v, want deadline exceeded", err)
+	}
+	if s.InUse() != 0 || b.InUse() != 100 {
+		t.Fatalf("InUse share %d parent %d, want 0 100", s.InUse(), b.InUse())
+	}
+}

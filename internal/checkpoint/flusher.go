@@ -38,7 +38,9 @@ type Flusher struct {
 	mu      sync.Mutex
 	sources []Snapshotter
 
-	saveMu     sync.Mutex // serialises saves; guards the fields below
+	// saveMu serialises snapshot-and-save and guards the fields below.
+	// Lock order: saveMu, then mu; Snapshot is called with saveMu held.
+	saveMu     sync.Mutex
 	last       []FileState
 	saved      bool
 	failing    bool
@@ -149,7 +151,12 @@ func (f *Flusher) Flush() error {
 	return f.flush()
 }
 
+// flush snapshots and saves under saveMu, so saves happen in the order of
+// their snapshots: a tick that snapshotted before the final Flush cannot
+// save its older state after it (the checkpoint never goes backwards).
 func (f *Flusher) flush() error {
+	f.saveMu.Lock()
+	defer f.saveMu.Unlock()
 	f.mu.Lock()
 	sources := slices.Clone(f.sources)
 	f.mu.Unlock()
@@ -161,9 +168,6 @@ func (f *Flusher) flush() error {
 		merged = append(merged, s.Snapshot()...)
 	}
 	merged = mergeEntries(merged)
-
-	f.saveMu.Lock()
-	defer f.saveMu.Unlock()
 	if f.saved && sameEntries(f.last, merged) {
 		return nil
 	}

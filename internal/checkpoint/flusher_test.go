@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestFlusherFlush(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestFlusherRunAndErrors(t *testing.T) {
 }
 
 func TestNewFlusherValidation(t *testing.T) {
-	s, err := Open(t.TempDir())
+	s, err := Open(t.TempDir(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,3 +268,83 @@ func TestNewFlusherValidation(t *testing.T) {
 type funcSource func() []FileState
 
 func (f funcSource) Snapshot() []FileState { return f() }
+
+// gatedSource is a fakeSource whose first Snapshot, once it has taken its
+// entries, signals entered and waits for release before returning them: a
+// tick caught between its snapshot and its save.
+type gatedSource struct {
+	fakeSource
+	first   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedSource) Snapshot() []FileState {
+	e := g.fakeSource.Snapshot()
+	if g.first.CompareAndSwap(false, true) {
+		close(g.entered)
+		<-g.release
+	}
+	return e
+}
+
+// TestFinalFlushNeverGoesBackwards: a tick that snapshotted before the final
+// Flush must not save its older snapshot after the final one (#11 item 3):
+// after a clean stop the checkpoint is what was acknowledged last.
+func TestFinalFlushNeverGoesBackwards(t *testing.T) {
+	s, err := Open(t.TempDir(), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFlusher(s, time.Hour, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &gatedSource{entered: make(chan struct{}), release: make(chan struct{})}
+	old := sampleEntries(1)[:1]
+	old[0].Offset = 10
+	src.set(old)
+	f.Add(src)
+	tick := make(chan error, 1)
+	// What Run does on every tick; exits once src is released below.
+	go func() { tick <- f.flush() }()
+	select {
+	case <-src.entered:
+	case <-time.After(waitFor):
+		t.Fatal("the tick did not snapshot")
+	}
+
+	acked := sampleEntries(1)[:1]
+	acked[0].Offset = 20
+	src.set(acked)
+	final := make(chan error, 1)
+	// Exits when the final flush returns.
+	go func() { final <- f.Flush() }()
+	// The unfixed flusher saves the final snapshot while the tick is held;
+	// a fixed one makes the final flush wait for the tick. The window only
+	// gives the former the chance to happen first.
+	var finalErr error
+	finalDone := false
+	select {
+	case finalErr = <-final:
+		finalDone = true
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(src.release)
+	if err := <-tick; err != nil {
+		t.Fatal(err)
+	}
+	if !finalDone {
+		finalErr = <-final
+	}
+	if finalErr != nil {
+		t.Fatal(finalErr)
+	}
+	got, err := ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Offset != 20 {
+		t.Fatalf("checkpoint after the final flush = %+v, want offset 20 (the final snapshot): it went backwards", got)
+	}
+}

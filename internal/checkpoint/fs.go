@@ -12,8 +12,9 @@ import (
 // crashes at every step of a write.
 type fileSystem interface {
 	MkdirAll(path string, perm fs.FileMode) error
-	Stat(path string) (fs.FileInfo, error)
-	Chmod(path string, mode fs.FileMode) error
+	Mkdir(path string, perm fs.FileMode) error
+	// Lstat describes path itself, not what a symlink points to.
+	Lstat(path string) (fs.FileInfo, error)
 	// ReadFile reads at most limit bytes; a longer file yields errTooLarge.
 	ReadFile(path string, limit int64) ([]byte, error)
 	// CreateTemp creates a new file with mode 0600 in dir (see os.CreateTemp).
@@ -39,8 +40,8 @@ var errTooLarge = errors.New("file too large")
 type osFS struct{}
 
 func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
-func (osFS) Stat(path string) (fs.FileInfo, error)        { return os.Stat(path) }
-func (osFS) Chmod(path string, mode fs.FileMode) error    { return os.Chmod(path, mode) }
+func (osFS) Mkdir(path string, perm fs.FileMode) error    { return os.Mkdir(path, perm) }
+func (osFS) Lstat(path string) (fs.FileInfo, error)       { return os.Lstat(path) }
 func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
 func (osFS) Remove(path string) error                     { return os.Remove(path) }
 

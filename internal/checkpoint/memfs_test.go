@@ -36,7 +36,7 @@ type memFS struct {
 	crashed bool
 	failOps map[string]error
 	ops     []string    // log of operation names, for test messages
-	dirMode fs.FileMode // permissions Stat reports; 0 means 0700
+	dirMode fs.FileMode // permissions Lstat reports; 0 means 0700
 }
 
 type memNode struct {
@@ -108,19 +108,19 @@ func (m *memFS) MkdirAll(path string, perm fs.FileMode) error {
 	return m.fault("mkdir")
 }
 
-func (m *memFS) Stat(path string) (fs.FileInfo, error) {
+func (m *memFS) Mkdir(path string, perm fs.FileMode) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fault("mkdir")
+}
+
+func (m *memFS) Lstat(path string) (fs.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fault("stat"); err != nil {
 		return nil, err
 	}
 	return dirInfo{name: filepath.Base(path), perm: cmp.Or(m.dirMode, 0o700)}, nil
-}
-
-func (m *memFS) Chmod(path string, mode fs.FileMode) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.fault("chmod")
 }
 
 func (m *memFS) ReadFile(path string, limit int64) ([]byte, error) {

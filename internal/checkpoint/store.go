@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -49,9 +50,10 @@ var (
 	// version (for example by a newer agent). It always comes with
 	// ErrCorrupt.
 	ErrVersion = errors.New("unsupported checkpoint format version")
-	// ErrInsecureDir is returned by Open when the directory is accessible
-	// to group or others and its mode cannot be tightened to 0700.
-	ErrInsecureDir = errors.New("checkpoint directory mode broader than 0700")
+	// ErrInsecureDir is returned by Open when the directory is a symlink,
+	// world-writable or owned by another user: a configuration problem the
+	// agent refuses rather than repairs.
+	ErrInsecureDir = errors.New("unsafe checkpoint directory")
 )
 
 // Store is the durable checkpoint file checkpoints.json in one directory
@@ -61,6 +63,7 @@ var (
 // are serialised.
 type Store struct {
 	dir      string
+	dirPerm  fs.FileMode // dir's permission bits when opened
 	path     string
 	prevPath string
 	fs       fileSystem
@@ -78,37 +81,32 @@ const (
 	curAbsent                  // missing or unusable: Save overwrites it, keeping .prev
 )
 
-// Open prepares dir as the checkpoint directory: it creates it with mode
-// 0700, tightens the mode of an existing directory that is accessible to
-// group or others (an error wrapping ErrInsecureDir when that fails), and
-// removes temporary files left by a save interrupted by a crash. It does not
-// read the checkpoint; call Load. Open is called once, from main.
-func Open(dir string) (*Store, error) {
-	return openStore(dir, osFS{}, time.Now)
+// Open prepares dir as the checkpoint directory (see prepareDir: it is
+// created 0700 when missing; an existing one is never changed, and one that
+// is a symlink, world-writable or owned by another user is refused with an
+// error wrapping ErrInsecureDir; one accessible to group or others is
+// logged as a warning on log) and removes temporary files left by a save
+// interrupted by a crash. It does not read the checkpoint; call Load. Open
+// is called once, from main.
+func Open(dir string, log *slog.Logger) (*Store, error) {
+	s, err := openStore(dir, osFS{}, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if s.dirPerm&0o077 != 0 {
+		log.Warn("checkpoint directory is accessible to group or others", "dir", s.dir, "mode", s.dirPerm)
+	}
+	return s, nil
 }
 
 func openStore(dir string, fsys fileSystem, now func() time.Time) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("checkpoint: open: empty directory")
 	}
-	if err := fsys.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("checkpoint: open %s: %w", dir, err)
-	}
-	fi, err := fsys.Stat(dir)
+	dir = filepath.Clean(dir)
+	perm, err := prepareDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: open %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("checkpoint: open %s: not a directory", dir)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o700 {
-		if err := fsys.Chmod(dir, 0o700); err != nil {
-			if perm&0o077 != 0 {
-				return nil, fmt.Errorf("checkpoint: open %s: %w (mode %v): %w", dir, ErrInsecureDir, perm, err)
-			}
-			// Narrower than 0700 and not ours to change: Save will report
-			// any real problem.
-		}
 	}
 	names, err := fsys.ReadDirNames(dir)
 	if err != nil {
@@ -120,7 +118,7 @@ func openStore(dir string, fsys fileSystem, now func() time.Time) (*Store, error
 		}
 	}
 	path := filepath.Join(dir, FileName)
-	return &Store{dir: dir, path: path, prevPath: path + PrevSuffix, fs: fsys, now: now}, nil
+	return &Store{dir: dir, dirPerm: perm, path: path, prevPath: path + PrevSuffix, fs: fsys, now: now}, nil
 }
 
 // Path is the path of the current checkpoint file.

@@ -16,6 +16,13 @@ var doubleAcks atomic.Uint64
 // in an ack path; export it as a counter.
 func DoubleAcks() uint64 { return doubleAcks.Load() }
 
+// abandoned counts, process-wide, records resolved by Ack.Abandon.
+var abandoned atomic.Uint64
+
+// Abandoned reports how many records were abandoned process-wide (resolved
+// without a broker acknowledgement, to be read again; see Ack.Abandon).
+func Abandoned() uint64 { return abandoned.Load() }
+
 // closedChan is returned by Drained when nothing is pending.
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})
@@ -28,21 +35,33 @@ const (
 	maxIdleRing = 1024 // ring capacity kept when the window empties
 )
 
-// entry is one registered record in the pending window.
+// entry is one registered record in the pending window. An abandoned
+// entry is resolved (acked is set too) but never committed: the committed
+// offset stops before it for the rest of the tracker's life.
 type entry struct {
-	end   int64
-	acked bool
+	end       int64
+	size      int64 // budget bytes not yet released
+	acked     bool
+	abandoned bool
 }
 
 // Tracker follows the pending lines of one file generation. Add is called
 // from the file's single reader goroutine; Ack.Done from any goroutine.
 //
-// The pending window is a ring of {end, acked} entries in file order;
+// The pending window is a ring of {end, size, acked} entries in file order;
 // sequence numbers map to ring slots, so Add and Done are O(1) amortised and
-// each takes one short mutex section. Acknowledged bytes go back to the
-// budget at once; the committed offset advances only across the contiguous
-// acknowledged prefix, so a withheld acknowledgement (a batch being retried)
-// holds the checkpoint back without holding the budget of later records.
+// each takes one short mutex section. The committed offset advances only
+// across the contiguous acknowledged prefix, and a record's budget bytes go
+// back with it: a withheld acknowledgement (a batch being retried, a
+// partition behind the others) holds the checkpoint and the budget of the
+// records after it. Their memory is held too — the lines of one read share
+// one allocation, and round-robin partitioning spreads them over every
+// partition — so releasing at each acknowledgement let the heap grow to
+// several times the budget while one partition lagged (issue 19).
+//
+// Once a record is abandoned the committed offset never passes it, so the
+// bytes of every resolved record from the first abandoned one on go back at
+// once: nothing after it will ever commit.
 type Tracker struct {
 	budget *Budget
 
@@ -58,10 +77,14 @@ type Tracker struct {
 	pending   int           // entries not yet acknowledged
 	drained   chan struct{} // non-nil while someone waits for pending == 0
 	doubles   uint64
+	// stuck is set once a record was abandoned; stuckSeq is the first
+	// abandoned record's seq. The committed offset stays before it.
+	stuck    bool
+	stuckSeq uint64
 }
 
-// NewTracker starts a tracker whose committed offset is start. Acknowledged
-// bytes are released to budget (which may be nil).
+// NewTracker starts a tracker whose committed offset is start. The bytes of
+// committed records are released to budget (which may be nil).
 func NewTracker(start int64, budget *Budget) *Tracker {
 	if start < 0 {
 		panic(fmt.Sprintf("checkpoint: NewTracker(%d): negative offset", start))
@@ -74,7 +97,8 @@ func NewTracker(start int64, budget *Budget) *Tracker {
 // end must not decrease between calls.
 //
 // The reader must already hold size bytes of the tracker's budget (Acquire
-// before reading); ownership passes to the token, and Done releases them.
+// before reading); ownership passes to the tracker, which releases them when
+// the committed offset moves past the record.
 //
 // Add panics when end is below the previous end (or below start) or size is
 // negative: both are reader bugs that would otherwise move a checkpoint
@@ -93,7 +117,7 @@ func (t *Tracker) Add(end, size int64) Ack {
 	if t.n == len(t.ring) {
 		t.grow()
 	}
-	t.ring[(t.head+t.n)&(len(t.ring)-1)] = entry{end: end}
+	t.ring[(t.head+t.n)&(len(t.ring)-1)] = entry{end: end, size: size}
 	t.n++
 	t.pending++
 	t.lastEnd = end
@@ -117,36 +141,60 @@ func (t *Tracker) grow() {
 	t.head = 0
 }
 
-// done resolves the records seq..seq+more, all or none. It returns false
-// when any of them was already resolved or is unknown; the caller then must
-// not release the token's bytes.
-func (t *Tracker) done(seq, more uint64) bool {
+// done resolves the records seq..seq+more, all or none: acknowledged, or
+// abandoned when abandon is set. It returns the budget bytes to release now
+// (the caller releases them): those of the records the committed offset
+// moved past, and of resolved records from the first abandoned one on,
+// which will never commit. ok is false when any of them was already
+// resolved or is unknown; nothing is resolved then.
+func (t *Tracker) done(seq, more uint64, abandon bool) (release int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if seq < t.headSeq || seq+more >= t.nextSeq {
 		// Below the window: resolved and committed already. At or above
 		// nextSeq: never issued.
 		t.doubles++
-		return false
+		return 0, false
 	}
 	mask := len(t.ring) - 1
 	first := t.head + int(seq-t.headSeq)
 	for k := 0; k <= int(more); k++ {
 		if t.ring[(first+k)&mask].acked {
 			t.doubles++
-			return false
+			return 0, false
 		}
 	}
 	for k := 0; k <= int(more); k++ {
-		t.ring[(first+k)&mask].acked = true
+		e := &t.ring[(first+k)&mask]
+		e.acked, e.abandoned = true, abandon
 	}
 	t.pending -= int(more) + 1
+	switch {
+	case abandon && (!t.stuck || seq < t.stuckSeq):
+		// From the first abandoned record on, nothing commits: release
+		// every resolved record there, including acknowledged ones that
+		// were waiting for an earlier record.
+		t.stuck, t.stuckSeq = true, seq
+		for k := int(seq - t.headSeq); k < t.n; k++ {
+			if e := &t.ring[(t.head+k)&mask]; e.acked {
+				release += e.size
+				e.size = 0
+			}
+		}
+	case t.stuck && seq > t.stuckSeq:
+		for k := 0; k <= int(more); k++ {
+			e := &t.ring[(first+k)&mask]
+			release += e.size
+			e.size = 0
+		}
+	}
 	if seq == t.headSeq {
-		if t.ring[t.head].acked {
+		if h := t.ring[t.head]; h.acked && !h.abandoned {
 			t.advanced = time.Now()
 		}
-		for t.n > 0 && t.ring[t.head].acked {
+		for t.n > 0 && t.ring[t.head].acked && !t.ring[t.head].abandoned {
 			t.committed = t.ring[t.head].end
+			release += t.ring[t.head].size
 			t.ring[t.head] = entry{}
 			t.head = (t.head + 1) & mask
 			t.n--
@@ -160,7 +208,7 @@ func (t *Tracker) done(seq, more uint64) bool {
 		close(t.drained)
 		t.drained = nil
 	}
-	return true
+	return release, true
 }
 
 // Committed is the end offset of the longest acknowledged contiguous prefix.
@@ -272,19 +320,51 @@ func (a Ack) Records() int {
 //
 // Done may be called from any goroutine, concurrently with Add and other
 // Done calls. It never blocks beyond two short mutex sections (tracker, then
-// budget) and releases the record's bytes to the budget at once.
+// budget). It releases to the budget the bytes of every record the committed
+// offset moved past: this record's once every record before it is resolved.
 func (a Ack) Done() {
 	if a.t == nil {
 		return
 	}
-	if !a.t.done(a.seq, a.more) {
+	a.resolve(false)
+}
+
+// Abandon resolves the record (or every record of a joined token) without a
+// broker acknowledgement, for a holder that can no longer deliver it: a
+// pipeline stopped by a reload or shutdown, a sink that failed. The
+// committed offset never moves past an abandoned record — nor, from then
+// on, past any later record of the tracker — so the line is read again by
+// whoever resumes the file from the committed offset (a reload's successor,
+// a restart): never lost, never checkpointed. Its bytes, and those of every
+// record resolved after it, go back to the budget at once, since they will
+// never commit. Pending drops as with Done, so Drained and a reload's wait
+// for acknowledgements do not wait for it.
+//
+// Every token is resolved exactly once, by Done or by Abandon: a second
+// resolution of either kind is ignored and counted like a double Done.
+// Abandon may be called from any goroutine; it never blocks beyond two
+// short mutex sections.
+func (a Ack) Abandon() {
+	if a.t == nil {
+		return
+	}
+	a.resolve(true)
+}
+
+// resolve is Done (abandon false) or Abandon.
+func (a Ack) resolve(abandon bool) {
+	release, ok := a.t.done(a.seq, a.more, abandon)
+	if !ok {
 		doubleAcks.Add(1)
 		return
 	}
-	if a.t.budget != nil {
-		a.t.budget.Release(a.size)
+	if abandon {
+		abandoned.Add(uint64(a.more) + 1)
+	}
+	if a.t.budget != nil && release > 0 {
+		a.t.budget.Release(release)
 	}
 }
 
-// Size is the number of budget bytes the token releases when resolved.
+// Size is the number of budget bytes the records of the token hold.
 func (a Ack) Size() int64 { return a.size }

@@ -75,9 +75,11 @@ func TestTrackerFailedBatch(t *testing.T) {
 	if tr.Pending() != 2 || tr.Window() != 7 {
 		t.Fatalf("Pending=%d Window=%d, want 2 and 7", tr.Pending(), tr.Window())
 	}
-	// Bytes of acknowledged records are back in the budget already.
-	if got := b.InUse(); got != 200 {
-		t.Fatalf("InUse = %d, want 200 (the withheld batch)", got)
+	// The budget comes back with the committed offset: the withheld batch
+	// holds its own bytes and those of every record after it (their memory
+	// is shared with it: one read's lines are one allocation).
+	if got := b.InUse(); got != 700 {
+		t.Fatalf("InUse = %d, want 700 (the withheld batch and the records after it)", got)
 	}
 	select {
 	case <-tr.Drained():
@@ -89,9 +91,15 @@ func TestTrackerFailedBatch(t *testing.T) {
 	if got := tr.Committed(); got != 300 {
 		t.Fatalf("Committed after re-sent record 4 = %d, want 300", got)
 	}
+	if got := b.InUse(); got != 700 {
+		t.Fatalf("InUse after re-sent record 4 = %d, want 700", got)
+	}
 	acks[3].Done()
 	if got := tr.Committed(); got != 1000 {
 		t.Fatalf("Committed after the batch succeeded = %d, want 1000", got)
+	}
+	if got := b.InUse(); got != 0 {
+		t.Fatalf("InUse after the batch succeeded = %d, want 0", got)
 	}
 	select {
 	case <-drained:
@@ -299,13 +307,28 @@ func TestTrackerConcurrent(t *testing.T) {
 				}
 				held = held[:0]
 			}
-			for a := range ch {
-				held = append(held, a)
-				if len(held) >= 1+rng.IntN(32) {
+			// Like the producer's linger, a sender flushes what it holds
+			// when nothing more comes: the budget comes back only with the
+			// committed offset, so holding the oldest record forever would
+			// stall the adder.
+			linger := time.NewTimer(time.Millisecond)
+			defer linger.Stop()
+			for {
+				select {
+				case a, ok := <-ch:
+					if !ok {
+						flush()
+						return
+					}
+					held = append(held, a)
+					if len(held) >= 1+rng.IntN(32) {
+						flush()
+					}
+				case <-linger.C:
 					flush()
 				}
+				linger.Reset(time.Millisecond)
 			}
-			flush()
 		})
 	}
 	stop := make(chan struct{})
@@ -416,5 +439,89 @@ func TestTrackerCommittedAt(t *testing.T) {
 	a.Done()
 	if at := tr.CommittedAt(); at.Before(before) || tr.Committed() != 20 {
 		t.Fatalf("CommittedAt %v (before %v), Committed %d", at, before, tr.Committed())
+	}
+}
+
+// TestTrackerAbandon: an abandoned record gives its bytes back and counts as
+// resolved (Drained fires), but the committed offset stops before it for
+// good, even when later records are acknowledged; resolving it again, either
+// way, is a counted double.
+func TestTrackerAbandon(t *testing.T) {
+	b := NewBudget(100)
+	tr := NewTracker(0, b)
+	if err := b.Acquire(t.Context(), 40); err != nil {
+		t.Fatal(err)
+	}
+	a1 := tr.Add(10, 10)
+	a2 := tr.Add(20, 10)
+	a3 := tr.Add(30, 10)
+	a4 := tr.Add(40, 10)
+	j, ok := a2.Join(a3)
+	if !ok {
+		t.Fatal("Join failed")
+	}
+	beforeAbandoned, beforeDoubles := Abandoned(), DoubleAcks()
+	a1.Done()
+	j.Abandon()
+	a4.Done()
+	select {
+	case <-tr.Drained():
+	default:
+		t.Fatal("Drained not closed with every record resolved")
+	}
+	if tr.Pending() != 0 || b.InUse() != 0 {
+		t.Fatalf("Pending=%d InUse=%d, want 0 0", tr.Pending(), b.InUse())
+	}
+	if got := tr.Committed(); got != 10 {
+		t.Fatalf("Committed = %d, want 10 (before the abandoned records)", got)
+	}
+	if got := Abandoned() - beforeAbandoned; got != 2 {
+		t.Fatalf("Abandoned delta = %d, want 2", got)
+	}
+	a2.Done()
+	a3.Abandon()
+	a4.Abandon()
+	if got := tr.DoubleAcks(); got != 3 {
+		t.Fatalf("DoubleAcks = %d, want 3", got)
+	}
+	if got := DoubleAcks() - beforeDoubles; got != 3 {
+		t.Fatalf("package DoubleAcks delta = %d, want 3", got)
+	}
+	if b.InUse() != 0 || tr.Committed() != 10 {
+		t.Fatalf("after doubles: InUse=%d Committed=%d", b.InUse(), tr.Committed())
+	}
+	var zero Ack
+	zero.Abandon() // no-op, not counted
+	if tr.DoubleAcks() != 3 {
+		t.Fatal("zero Ack.Abandon counted")
+	}
+}
+
+// TestTrackerAbandonReleasesWhatNeverCommits: budget bytes go back when the
+// committed offset passes a record (issue 19), and once a record is
+// abandoned nothing after it ever commits, so the bytes of the records
+// resolved after it — acknowledged before or after the abandon — go back
+// at once instead of being held for the tracker's life.
+func TestTrackerAbandonReleasesWhatNeverCommits(t *testing.T) {
+	b := NewBudget(1000)
+	b.Charge(400)
+	tr := NewTracker(0, b)
+	first, held, abandonedAck, before, after := tr.Add(10, 100), tr.Add(20, 100), tr.Add(30, 100), tr.Add(40, 50), tr.Add(50, 50)
+	before.Done() // waits behind held and the soon abandoned record
+	held.Done()   // waits behind first
+	if b.InUse() != 400 {
+		t.Fatalf("InUse %d before anything committed, want 400", b.InUse())
+	}
+	abandonedAck.Abandon()
+	if b.InUse() != 250 || tr.Committed() != 0 {
+		t.Fatalf("after Abandon: InUse %d committed %d, want 250 (the abandoned and the later acked record released) and 0", b.InUse(), tr.Committed())
+	}
+	first.Done()
+	if b.InUse() != 50 || tr.Committed() != 20 {
+		t.Fatalf("after the first Done: InUse %d committed %d, want 50 and 20 (stops before the abandoned record)", b.InUse(), tr.Committed())
+	}
+	after.Done()
+	if b.InUse() != 0 || tr.Committed() != 20 || tr.Pending() != 0 {
+		t.Fatalf("at the end: InUse %d committed %d pending %d, want 0 20 0", b.InUse(), tr.Committed(), tr.Pending())
 	}
 }

@@ -98,9 +98,13 @@ type SASL struct {
 
 // Pipeline is one set of files shipped to one topic.
 type Pipeline struct {
-	Name           string            `yaml:"name"`
-	Paths          []string          `yaml:"paths"`    // absolute filepath.Match globs; "**" is rejected
-	Exclude        []string          `yaml:"exclude"`  // globs matched against the base name and the full path
+	Name    string   `yaml:"name"`
+	Paths   []string `yaml:"paths"`   // absolute filepath.Match globs; "**" is rejected
+	Exclude []string `yaml:"exclude"` // globs matched against the base name and the full path
+	// SymlinkRoots are directories outside the globs' static directories
+	// that matched symlinks may lead into (e.g. /var/log/pods for
+	// /var/log/containers/*.log); any other target outside is refused.
+	SymlinkRoots   []string          `yaml:"symlink_roots"`
 	StartAt        string            `yaml:"start_at"` // beginning (default) | end; only for files never seen before
 	Format         string            `yaml:"format"`   // raw (default) | cri | docker
 	Multiline      Multiline         `yaml:"multiline"`
@@ -118,7 +122,8 @@ type Pipeline struct {
 	CloseInactive  time.Duration     `yaml:"close_inactive"`  // grace period before a rotated/deleted file's fd is released; default 5s
 
 	Headers map[string]string `yaml:"headers"` // static Kafka record headers; names must not start with "logship."
-	// SourceHeaders adds "logship.source" (<device>:<inode>) and
+	// SourceHeaders adds "logship.source" (<agent id>:<device>:<inode>:<generation>,
+	// see pipeline.HeaderSource) and
 	// "logship.offset" (the line's end offset) to every record so consumers
 	// can drop duplicates; default true.
 	SourceHeaders bool `yaml:"source_headers"`

@@ -12,7 +12,8 @@ import (
 // when VAR is unset or empty; the default is literal text (no nesting) and
 // ends at the first "}". The result is not expanded again.
 //
-// Errors name the variable but never quote s, which may be a secret.
+// Errors name the variable but never quote s; for a secret the caller shows
+// neither (a variable name is part of the value).
 func expand(s string, lookup func(string) (string, bool)) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil

@@ -9,22 +9,71 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// maxSecretFileBytes bounds how much of a *_file secret is read.
-const maxSecretFileBytes = 64 << 10
+// Bounds on the files Load reads.
+const (
+	maxConfigBytes     = 1 << 20  // the configuration file
+	maxSecretFileBytes = 64 << 10 // a *_file secret
+)
 
 // Load reads the configuration file at path and returns it as Parse does,
-// with path as the file name in messages. A file that cannot be read gives a
-// wrapped os error; otherwise see Parse.
+// with path as the file name in messages. A file that cannot be read, is not
+// a regular file (a FIFO, a device such as /dev/zero) or is larger than 1 MiB
+// gives an error naming the path, at once; otherwise see Parse.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegularFile(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
+}
+
+// readRegularFile reads the regular file at path, of at most limit bytes.
+// It refuses anything else before opening it, then opens without blocking
+// (a FIFO swapped in meanwhile would otherwise wait for a writer forever),
+// checks the opened file again, and never reads more than limit+1 bytes:
+// a FIFO, a device or a huge file is an error, never a hang or exhausted
+// memory. Errors name the path, never the content.
+func readRegularFile(path string, limit int64) ([]byte, error) {
+	regular := func(st os.FileInfo) error {
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+		}
+		if st.Size() > limit {
+			return fmt.Errorf("%s is larger than %d bytes", path, limit)
+		}
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := regular(st); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if err := regular(st); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
 }
 
 // Parse decodes, expands and validates one agent.yaml document. name is used
@@ -175,24 +224,9 @@ func (l loader) readPasswordFile(rep *reporter, s *SASL) {
 // readSecretFile reads a regular file of at most maxSecretFileBytes. Errors
 // name the path, never the content.
 func readSecretFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
+	data, err := readRegularFile(path, maxSecretFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read secret: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read secret: %s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read secret: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read secret %s: %w", path, err)
-	}
-	if len(data) > maxSecretFileBytes {
-		return nil, fmt.Errorf("read secret: %s is larger than %d bytes", path, maxSecretFileBytes)
 	}
 	return data, nil
 }

@@ -66,8 +66,8 @@ func (c *Config) Summary() string {
 		if s.PasswordFile != "" {
 			sasl = append(sasl, kv("password_file", s.PasswordFile))
 		}
-		if s.Mechanism == "plain" && !k.TLS.Enabled {
-			sasl = append(sasl, "(clear text, allowed)")
+		if s.Mechanism == "plain" && !k.TLS.verified() {
+			sasl = append(sasl, "(without verified TLS, allowed)")
 		}
 		row("", "", sasl...)
 	} else {
@@ -79,6 +79,9 @@ func (c *Config) Summary() string {
 		row("  ", "paths:", quoteAll(p.Paths)...)
 		if len(p.Exclude) > 0 {
 			row("  ", "exclude:", quoteAll(p.Exclude)...)
+		}
+		if len(p.SymlinkRoots) > 0 {
+			row("  ", "symlink_roots:", quoteAll(p.SymlinkRoots)...)
 		}
 		row("  ", "read:", kv("start_at", p.StartAt), kv("format", p.Format), kv("max_line_bytes", p.MaxLineBytes.String()),
 			kv("oversize_policy", p.OversizePolicy))

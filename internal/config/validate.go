@@ -160,7 +160,8 @@ func (k *Kafka) validate(r *reporter, key string, memoryLimit ByteSize) {
 		r.addf(key+".dead_letter_max_bytes", "must be at least %s, got %s", minRecordBytes, k.DeadLetterMaxBytes)
 	}
 	k.TLS.validate(r, key+".tls")
-	k.SASL.validate(r, key+".sasl", k.TLS.Enabled || k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.TLS.KeyFile != "")
+	tlsOn := k.TLS.Enabled || k.TLS.CAFile != "" || k.TLS.CertFile != "" || k.TLS.KeyFile != ""
+	k.SASL.validate(r, key+".sasl", tlsOn, tlsOn && !k.TLS.InsecureSkipVerify)
 }
 
 func (t *TLS) validate(r *reporter, key string) {
@@ -176,7 +177,10 @@ func (t *TLS) validate(r *reporter, key string) {
 	}
 }
 
-func (s *SASL) validate(r *reporter, key string, tls bool) {
+// validate checks s; tls says TLS is on, verified that it also verifies
+// the brokers' certificates: PLAIN over unverified TLS hands the password to
+// whoever answers, so it counts as no TLS.
+func (s *SASL) validate(r *reporter, key string, tls, verified bool) {
 	if !oneOf(r, key+".mechanism", s.Mechanism, "", "plain", "scram-sha-256", "scram-sha-512") {
 		return
 	}
@@ -192,8 +196,13 @@ func (s *SASL) validate(r *reporter, key string, tls bool) {
 	if s.Password == "" && !r.isBad(key+".password_file") && !r.isBad(key+".password") {
 		r.addf(key+".password", "required with mechanism %s (set password or password_file)", s.Mechanism)
 	}
-	if s.Mechanism == "plain" && !tls && !s.AllowPlainWithoutTLS {
-		r.add(key+".mechanism", "plain sends the password in clear text: enable kafka.tls, or set kafka.sasl.allow_plain_without_tls: true")
+	if s.Mechanism == "plain" && !s.AllowPlainWithoutTLS {
+		switch {
+		case !tls:
+			r.add(key+".mechanism", "plain sends the password in clear text: enable kafka.tls, or set kafka.sasl.allow_plain_without_tls: true")
+		case !verified:
+			r.add(key+".mechanism", "plain sends the password to a broker whose certificate is not verified (kafka.tls.insecure_skip_verify): verify it, or set kafka.sasl.allow_plain_without_tls: true")
+		}
 	}
 }
 
@@ -224,6 +233,17 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 	}
 	for i, g := range p.Exclude {
 		checkGlob(r, fmt.Sprintf("%s.exclude[%d]", key, i), g)
+	}
+	for i, d := range p.SymlinkRoots {
+		dk := fmt.Sprintf("%s.symlink_roots[%d]", key, i)
+		switch {
+		case !filepath.IsAbs(d):
+			r.addf(dk, "must be an absolute directory, got %q", d)
+		case filepath.Clean(d) == "/":
+			r.add(dk, `"/" would let symlinks lead anywhere: name the directory they lead into`)
+		case strings.ContainsAny(d, `*?[\`):
+			r.addf(dk, "must be a directory, not a glob: %q", d)
+		}
 	}
 	oneOf(r, key+".start_at", p.StartAt, "beginning", "end")
 	oneOf(r, key+".format", p.Format, "raw", "cri", "docker")

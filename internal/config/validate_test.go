@@ -71,6 +71,9 @@ func TestValidationRules(t *testing.T) {
 		{"sasl plain without tls", doc("", "sasl: {mechanism: plain, username: u, password: p}", ""), []string{"kafka.sasl.mechanism: plain sends the password in clear text"}},
 		{"sasl plain without tls allowed", doc("", "sasl: {mechanism: plain, username: u, password: p, allow_plain_without_tls: true}", ""), nil},
 		{"sasl plain with tls", doc("", "tls: {ca_file: /ca.pem}\nsasl: {mechanism: plain, username: u, password: p}", ""), nil},
+		{"sasl plain over unverified tls", doc("", "tls: {enabled: true, insecure_skip_verify: true}\nsasl: {mechanism: plain, username: u, password: p}", ""),
+			[]string{"kafka.sasl.mechanism: plain sends the password to a broker whose certificate is not verified"}},
+		{"sasl plain over unverified tls allowed", doc("", "tls: {enabled: true, insecure_skip_verify: true}\nsasl: {mechanism: plain, username: u, password: p, allow_plain_without_tls: true}", ""), nil},
 		{"sasl scram without tls", doc("", "sasl: {mechanism: scram-sha-512, username: u, password: p}", ""), nil},
 
 		// pipelines
@@ -92,6 +95,10 @@ func TestValidationRules(t *testing.T) {
 		{"exclude bad glob", doc("", "", "exclude: [\"[\"]"), []string{`agent.yaml:9: pipelines[0].exclude[0]: invalid glob "["`}},
 		{"exclude relative ok", doc("", "", "exclude: [\"*.gz\", \"/var/log/app/skip.log\"]"), nil},
 		{"exclude empty", doc("", "", "exclude: [\"\"]"), []string{"pipelines[0].exclude[0]: empty pattern"}},
+		{"symlink_roots ok", doc("", "", "symlink_roots: [/var/log/pods]"), nil},
+		{"symlink_roots relative", doc("", "", "symlink_roots: [pods]"), []string{"pipelines[0].symlink_roots[0]: must be an absolute directory"}},
+		{"symlink_roots slash", doc("", "", "symlink_roots: [/]"), []string{`pipelines[0].symlink_roots[0]: "/" would let symlinks lead anywhere`}},
+		{"symlink_roots glob", doc("", "", "symlink_roots: [/var/log/*]"), []string{"pipelines[0].symlink_roots[0]: must be a directory, not a glob"}},
 		{"start_at", doc("", "", "start_at: middle"), []string{`pipelines[0].start_at: invalid value "middle": must be one of beginning, end`}},
 		{"format", doc("", "", "format: json"), []string{`pipelines[0].format: invalid value "json": must be one of raw, cri, docker`}},
 		{"format empty explicit", doc("", "", "format: \"\""), []string{`pipelines[0].format: invalid value ""`}},

@@ -240,7 +240,7 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) bool {
 	if n.Kind != yaml.ScalarNode {
 		return w.mismatch(n, t, path)
 	}
-	if !w.prepareScalar(n, path) {
+	if !w.prepareScalar(n, path, t == secretType) {
 		return false
 	}
 	if t == secretType {
@@ -256,7 +256,7 @@ func (w *walker) duration(n *yaml.Node, path string) bool {
 	if n.Kind != yaml.ScalarNode {
 		return w.mismatch(n, durationType, path)
 	}
-	if !w.prepareScalar(n, path) {
+	if !w.prepareScalar(n, path, false) {
 		return false
 	}
 	switch n.ShortTag() {
@@ -279,7 +279,7 @@ func (w *walker) byteSize(n *yaml.Node, path string) bool {
 	if n.Kind != yaml.ScalarNode {
 		return w.mismatch(n, byteSizeType, path)
 	}
-	if !w.prepareScalar(n, path) {
+	if !w.prepareScalar(n, path, false) {
 		return false
 	}
 	if _, err := ParseByteSize(n.Value); err != nil {
@@ -291,8 +291,9 @@ func (w *walker) byteSize(n *yaml.Node, path string) bool {
 }
 
 // prepareScalar rejects tags yaml.v3 would abort the whole decode on, and
-// expands ${VAR} references once per node.
-func (w *walker) prepareScalar(n *yaml.Node, path string) bool {
+// expands ${VAR} references once per node. For a secret, an expansion error
+// names the key only: the variable names are part of the value.
+func (w *walker) prepareScalar(n *yaml.Node, path string, secret bool) bool {
 	if n.Style&yaml.TaggedStyle != 0 {
 		implicit := (&yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}).ShortTag()
 		if tag := n.ShortTag(); tag != "!!str" && tag != implicit {
@@ -308,6 +309,10 @@ func (w *walker) prepareScalar(n *yaml.Node, path string) bool {
 		return true
 	}
 	v, err := expand(n.Value, w.lookup)
+	if err != nil && secret {
+		w.rep.add(path, `a "${...}" reference in this secret cannot be expanded: a variable it names is not set, or a reference is malformed (the value is not shown)`)
+		return false
+	}
 	if err != nil {
 		w.rep.add(path, err.Error())
 		return false

@@ -69,6 +69,10 @@ type Field struct{ Key, Value string }
 // Run for a timeout flush — never concurrently for the same src. It may
 // block to apply backpressure and returns ctx.Err() when ctx is done. It
 // must not keep evs after it returns (it may keep the Event values).
+//
+// From the call on, every event's Ack is the sink's, whatever EmitEvents
+// returns: it resolves each one (Done), or abandons (checkpoint.Ack.Abandon)
+// those it could not hand on when it fails.
 type Sink interface {
 	EmitEvents(ctx context.Context, src *tailer.Source, evs []Event) error
 }
@@ -194,13 +198,26 @@ func New(opts Options) (*Decoder, error) {
 // Emit implements tailer.Sink: it decodes lines (in file order, from the
 // file's reader goroutine) and forwards the events they complete. Lines of
 // an unfinished event stay pending, with their acks, until a later line, Run
-// or the next Emit completes it. Errors are those of the downstream sink.
+// or the next Emit completes it. Errors are those of the downstream sink,
+// or ctx.Err() when ctx is done; either way the file's pending event is
+// abandoned (its lines are read again from the committed offset), as the
+// downstream sink abandons the events it could not deliver.
 func (d *Decoder) Emit(ctx context.Context, src *tailer.Source, lines []tailer.Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
 	st := d.state(src)
 	defer st.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		// Stopped, and Run may have abandoned this file's pending event:
+		// decoding the lines would ship the rest of that event on its own.
+		// The lines are read again after the abandoned ones.
+		for i := range lines {
+			lines[i].Ack.Abandon()
+		}
+		st.abandon()
+		return err
+	}
 	now := time.Now()
 	for i := range lines {
 		ln := &lines[i]
@@ -211,7 +228,17 @@ func (d *Decoder) Emit(ctx context.Context, src *tailer.Source, lines []tailer.L
 		st.add(d, f)
 	}
 	st.last = now
-	return st.send(ctx, d)
+	if err := st.send(ctx, d); err != nil {
+		st.abandon()
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		// Stopped: Run may have abandoned the pending events already, and
+		// nothing would flush this one.
+		st.abandon()
+		return err
+	}
+	return nil
 }
 
 // state returns src's state, locked.
@@ -234,13 +261,16 @@ func (d *Decoder) state(src *tailer.Source) *state {
 
 // Run flushes, every quarter of the timeout, the pending event of each file
 // that received no line for the timeout, and forgets the state of files idle
-// for a long time. It returns ctx.Err() when ctx is done (pending events are
-// then left unacknowledged, so their lines are read again after a restart),
-// or the downstream sink's error. It is the decoder's only goroutine.
+// for a long time. It returns ctx.Err() when ctx is done, or the downstream
+// sink's error; either way it first abandons every pending event (a reload
+// or shutdown): their bytes go back to the budget, and the checkpoint stays
+// before them, so their lines are read again by the pipeline's successor or
+// after a restart. It is the decoder's only goroutine.
 func (d *Decoder) Run(ctx context.Context) error {
 	tick := min(max(d.timeout/4, 10*time.Millisecond), time.Second)
 	tk := time.NewTicker(tick)
 	defer tk.Stop()
+	defer d.abandonAll()
 	for {
 		select {
 		case <-ctx.Done():
@@ -285,6 +315,21 @@ func (d *Decoder) flushQuiet(ctx context.Context, now time.Time) error {
 		st.mu.Unlock()
 	}
 	return nil
+}
+
+// abandonAll abandons the pending event of every file.
+func (d *Decoder) abandonAll() {
+	d.mu.Lock()
+	states := make([]*state, 0, len(d.states))
+	for _, st := range d.states {
+		states = append(states, st)
+	}
+	d.mu.Unlock()
+	for _, st := range states {
+		st.mu.Lock()
+		st.abandon()
+		st.mu.Unlock()
+	}
 }
 
 // malformed counts a record that could not be parsed and logs it at most

@@ -225,6 +225,25 @@ func (st *state) emit(split bool) {
 	st.evs = append(st.evs, ev)
 }
 
+// abandon gives up the open event and any completed events not handed
+// downstream: their acks are abandoned (budget back, checkpoint held before
+// them) and the state starts empty.
+func (st *state) abandon() {
+	for i := range st.evs {
+		st.evs[i].Ack.Abandon()
+	}
+	clear(st.evs)
+	st.evs = st.evs[:0]
+	if st.open {
+		st.ack.Abandon()
+	}
+	st.open, st.midMsg, st.lineMore = false, false, false
+	st.msg, st.owned = nil, false
+	st.ack = checkpoint.Ack{}
+	st.truncated, st.cut = false, false
+	st.lines, st.partNo = 0, 0
+}
+
 // send hands the completed events downstream and forgets them.
 func (st *state) send(ctx context.Context, d *Decoder) error {
 	if len(st.evs) == 0 {

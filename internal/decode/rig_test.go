@@ -2,6 +2,7 @@ package decode
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -26,15 +27,29 @@ type rig struct {
 }
 
 // recSink records events; with hold set it keeps their acks for the test
-// to resolve, else it resolves them at once.
+// to resolve, else it resolves them at once. With block set it waits for
+// ctx instead, then abandons the events' acks as the Sink contract asks.
 type recSink struct {
-	mu   sync.Mutex
-	hold bool
-	evs  []Event
-	acks []checkpoint.Ack
+	mu      sync.Mutex
+	hold    bool
+	block   bool
+	blocked chan struct{} // receives when a blocked EmitEvents waits
+	evs     []Event
+	acks    []checkpoint.Ack
 }
 
-func (s *recSink) EmitEvents(_ context.Context, _ *tailer.Source, evs []Event) error {
+func (s *recSink) EmitEvents(ctx context.Context, _ *tailer.Source, evs []Event) error {
+	if s.block {
+		select {
+		case s.blocked <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		for _, ev := range evs {
+			ev.Ack.Abandon()
+		}
+		return ctx.Err()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ev := range evs {
@@ -74,7 +89,7 @@ func newRig(t testing.TB, pc config.Pipeline, path string) *rig {
 	if pc.Multiline.StartPattern != "" && pc.Multiline.MaxLines == 0 {
 		pc.Multiline.MaxLines = config.DefaultMultilineMaxLines
 	}
-	r := &rig{t: t, sink: &recSink{}, src: &tailer.Source{Pipeline: pc.Name, Path: path},
+	r := &rig{t: t, sink: &recSink{blocked: make(chan struct{}, 1)}, src: &tailer.Source{Pipeline: pc.Name, Path: path},
 		budget: checkpoint.NewBudget(1 << 30), reg: prometheus.NewRegistry()}
 	r.tr = checkpoint.NewTracker(0, r.budget)
 	d, err := New(Options{Pipeline: pc, Next: r.sink, Registerer: r.reg})
@@ -82,7 +97,22 @@ func newRig(t testing.TB, pc config.Pipeline, path string) *rig {
 		t.Fatal(err)
 	}
 	r.d = d
+	t.Cleanup(r.stopped)
 	return r
+}
+
+// stopped stops the decoder as a reload or shutdown does (Run with its
+// context done) and checks that every line's ack was resolved exactly once:
+// the budget is back to 0, nothing is pending, no double resolution.
+func (r *rig) stopped() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.d.Run(ctx); !errors.Is(err, context.Canceled) {
+		r.t.Errorf("Run after cancel = %v, want context.Canceled", err)
+	}
+	if u, p, d := r.budget.InUse(), r.tr.Pending(), r.tr.DoubleAcks(); u != 0 || p != 0 || d != 0 {
+		r.t.Errorf("after stop: budget in use %d, pending %d, double acks %d; want 0 0 0", u, p, d)
+	}
 }
 
 // lines builds tailer lines (each registered with the tracker) from texts,

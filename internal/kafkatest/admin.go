@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 )
 
 // ErrNoLeader is returned (wrapped) by Leader when the partition currently has
@@ -34,7 +33,7 @@ type Message struct {
 	Offset    int64
 	Key       []byte // empty when the record has no key
 	Value     []byte
-	Headers   []kafka.Header
+	Headers   []Header
 	Time      time.Time
 }
 
@@ -387,130 +386,4 @@ func (c *Cluster) HighWatermarks(ctx context.Context, topic string) (map[int]int
 		hw[r.partition.ID] = r.end
 	}
 	return hw, nil
-}
-
-// ReadAll returns every record of topic from the start of each partition up
-// to the high watermarks taken when it was called, ordered by partition then
-// offset, each exactly once. Partitions are read concurrently over fresh
-// connections to their leaders; leader moves and broken connections are
-// retried until ctx ends (default deadline 5 minutes when ctx has none).
-func (c *Cluster) ReadAll(ctx context.Context, topic string) ([]Message, error) {
-	ctx, cancel := withDefaultTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	ranges, err := c.offsetRanges(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("kafkatest: read %s: %w", topic, err)
-	}
-	results := make([][]Message, len(ranges))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, r := range ranges {
-		// Exits when the partition is read up to its watermark or gctx ends.
-		g.Go(func() error {
-			msgs, err := c.readPartition(gctx, topic, r)
-			results[i] = msgs
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("kafkatest: read %s: %w", topic, err)
-	}
-	var total int
-	for _, m := range results {
-		total += len(m)
-	}
-	out := make([]Message, 0, total)
-	for _, m := range results {
-		out = append(out, m...)
-	}
-	return out, nil
-}
-
-// readPartition reads r.partition from r.first up to r.end.
-func (c *Cluster) readPartition(ctx context.Context, topic string, r offsetRange) ([]Message, error) {
-	pid := r.partition.ID
-	msgs := make([]Message, 0, min(r.end-r.first, 1<<22))
-	next := r.first
-	leader := r.partition
-	refresh := false // set after a failure: the leader may have moved
-	var (
-		conn *kafka.Conn
-		last error
-	)
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	fail := func(err error) (bool, error) {
-		if conn != nil {
-			conn.Close()
-			conn = nil
-		}
-		refresh = true
-		last = err
-		return false, nil // back off, then reconnect
-	}
-	err := pollUntil(ctx, 200*time.Millisecond, func() (bool, error) {
-		for next < r.end {
-			if conn == nil {
-				if refresh {
-					p, err := c.partitionMetadata(ctx, topic, pid)
-					if err != nil {
-						return fail(err)
-					}
-					leader = p
-				}
-				var err error
-				if conn, err = dialPartition(ctx, leader); err != nil {
-					return fail(err)
-				}
-			}
-			_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
-			if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
-				return fail(err)
-			}
-			batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 8 << 20, MaxWait: time.Second})
-			for {
-				m, err := batch.ReadMessage()
-				if err != nil {
-					break // io.EOF at the end of the batch; other errors come back from Close
-				}
-				if m.Offset < next || m.Offset >= r.end {
-					continue // already read, or beyond the snapshot
-				}
-				msgs = append(msgs, Message{
-					Partition: pid, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time,
-				})
-				next = m.Offset + 1
-			}
-			err := batch.Close()
-			// batch.Offset also moves past offsets compacted away or filtered.
-			next = max(next, min(batch.Offset(), r.end))
-			if err != nil {
-				return fail(err)
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("partition %d at offset %d of [%d,%d): %w (last: %v)", pid, next, r.first, r.end, err, last)
-	}
-	return msgs, nil
-}
-
-// partitionMetadata returns fresh metadata for one partition with a leader.
-func (c *Cluster) partitionMetadata(ctx context.Context, topic string, partition int) (kafka.Partition, error) {
-	parts, err := c.metadata(ctx, topic)
-	if err != nil {
-		return kafka.Partition{}, err
-	}
-	for _, p := range parts {
-		if p.ID == partition {
-			if p.Leader.Host == "" {
-				return kafka.Partition{}, fmt.Errorf("partition %d: %w", partition, ErrNoLeader)
-			}
-			return p, nil
-		}
-	}
-	return kafka.Partition{}, fmt.Errorf("partition %d: not in metadata", partition)
 }

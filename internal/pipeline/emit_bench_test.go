@@ -3,15 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"io"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
-	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
 )
 
 // benchLines is one 64 KiB read of 200-byte lines, as the tailer hands them
@@ -28,45 +25,16 @@ func benchLines() []tailer.Line {
 	return lines
 }
 
-// benchProducer is a Producer whose partition queues exist without sender
-// goroutines, so Append accumulates and the benchmark drains the batches.
-func benchProducer(b *testing.B, topic string, parts int) *Producer {
-	p, err := NewProducer(ProducerOptions{Brokers: []string{"127.0.0.1:1"}, Acks: kafka.RequireAll, MetadataRefresh: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.partCounts[topic] = partitionCount{n: parts, fetched: time.Now()}
-	for i := range parts {
-		tp := topicPartition{topic, i}
-		p.queues[tp] = &partitionQueue{tp: tp, wake: make(chan struct{}, 1)}
-	}
-	return p
-}
+// discard is a Producer that takes and forgets records, so BenchmarkEmit
+// measures the record stage alone (the producer's Append has its own
+// benchmark).
+type discard struct{ parts int }
 
-// drain takes every batch out of the queues and releases it, as the
-// senders do once a batch is acknowledged, and returns the number of
-// records.
-func drain(p *Producer) int {
-	n := 0
-	for _, q := range p.queues {
-		q.mu.Lock()
-		batches := q.sealed
-		if q.open != nil {
-			batches = append(batches, q.open)
-		}
-		q.open, q.sealed = nil, nil
-		q.mu.Unlock()
-		for _, bt := range batches {
-			n += len(bt.records)
-			q.recycle(bt)
-		}
-	}
-	return n
-}
+func (d discard) Partitions(context.Context, string) (int, error) { return d.parts, nil }
+func (discard) Append(string, int, []producer.Record) error       { return nil }
 
 // BenchmarkEmit is the record stage: one op is one Emit of a 64 KiB read
-// (327 lines): build records (key, serialize), partition, and append them to
-// the partitions' open batches.
+// (327 lines): build records (key, serialize, headers) and partition them.
 func BenchmarkEmit(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -78,8 +46,7 @@ func BenchmarkEmit(b *testing.B) {
 			Fields: map[string]string{"env": "prod"}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			prod := benchProducer(b, "t", 3)
-			pipe, err := New(tc.pc, "host-1", prod, nil, nil)
+			pipe, err := New(tc.pc, "host-1", "0123456789abcdef0123456789abcdef", discard{parts: 3}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,56 +57,15 @@ func BenchmarkEmit(b *testing.B) {
 			runtime.ReadMemStats(&m0)
 			b.SetBytes(int64(len(lines) * (len(lines[0].Data) + 1)))
 			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
+			for b.Loop() {
 				if err := pipe.Emit(ctx, src, lines); err != nil {
 					b.Fatal(err)
-				}
-				if i%16 == 15 {
-					drain(prod)
 				}
 			}
 			runtime.ReadMemStats(&m1)
 			perLine := float64(b.N * len(lines))
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/perLine, "ns/line")
 			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/perLine, "allocs/line")
-		})
-	}
-}
-
-// BenchmarkEncodeBatch is the encode stage: one op turns a full batch
-// (1 MiB of 200-byte records) into kafka-go records and writes the v2
-// record batch, lz4-compressed, as the produce request does.
-func BenchmarkEncodeBatch(b *testing.B) {
-	lines := benchLines()
-	recs := make([]Record, 0, 5300)
-	for len(recs) < cap(recs) {
-		for i := range lines {
-			if len(recs) == cap(recs) {
-				break
-			}
-			recs = append(recs, Record{Value: lines[i].Data, Time: time.Now()})
-		}
-	}
-	for _, tc := range []struct {
-		name string
-		c    kafka.Compression
-	}{{"lz4", kafka.Lz4}, {"none", 0}} {
-		b.Run(tc.name, func(b *testing.B) {
-			var scratch encodeScratch
-			var m0, m1 runtime.MemStats
-			runtime.ReadMemStats(&m0)
-			b.SetBytes(int64(len(recs) * 200))
-			b.ReportAllocs()
-			for b.Loop() {
-				rs := &protocol.RecordSet{Version: 2, Attributes: protocol.Attributes(tc.c), Records: kafkaRecords(recs, &scratch)}
-				if _, err := rs.WriteTo(io.Discard); err != nil {
-					b.Fatal(err)
-				}
-			}
-			runtime.ReadMemStats(&m1)
-			perRec := float64(b.N * len(recs))
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/perRec, "ns/record")
-			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/perRec, "allocs/record")
 		})
 	}
 }

@@ -1,3 +1,7 @@
+// Package pipeline builds Kafka records from lines: decode, key by host or
+// source, serialize (raw or the JSON envelope), add the source headers and
+// partition (murmur2 as Java does, round robin, fixed), then hands them to
+// the producer, which owns their acks from then on.
 package pipeline
 
 import (
@@ -12,14 +16,24 @@ import (
 
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/decode"
+	"github.com/logship/logship/internal/producer"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Producer is where a Pipeline hands its records: the agent's shared
+// *producer.Producer. Append takes ownership of the records' acks when it
+// returns nil and none of them otherwise (the Pipeline then abandons them);
+// Partitions errors are retried by the caller.
+type Producer interface {
+	Partitions(ctx context.Context, topic string) (int, error)
+	Append(topic string, partition int, recs []producer.Record) error
+}
+
 // Pipeline is the record-building half of one configured pipeline: it
-// implements tailer.Sink, turning each line into a Record (decode, key,
-// serialize, partition) and handing it to the shared Producer. It holds no
-// goroutines and no buffers of its own.
+// implements tailer.Sink, turning each line into a producer.Record (decode,
+// key, serialize, partition) and handing it to the shared Producer. It holds
+// no goroutines and no buffers of its own.
 type Pipeline struct {
 	name        string
 	topic       string
@@ -31,18 +45,22 @@ type Pipeline struct {
 	raw         bool // serializer raw: the value is the line's bytes, not copied
 	fields      []Field
 	headers     headerSet
-	producer    *Producer
+	out         Producer
 	log         *slog.Logger
 	backoffMax  time.Duration
 	altered     prometheus.Counter
 	// topicErrLogged is the unix nanos of the last "topic metadata
 	// unavailable" log line.
 	topicErrLogged atomic.Int64
+	// waitingSince is the unix nanos since which Emit has been waiting for
+	// the topic's metadata; 0 once it was last available.
+	waitingSince atomic.Int64
 }
 
-// New builds the pipeline described by pc on top of producer. host is the
-// value used for key: host and the envelope's host field.
-func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+// New builds the pipeline described by pc on top of out. host is the
+// value used for key: host and the envelope's host field; agentID is the
+// agent's stable id (agentid.Load), part of HeaderSource.
+func New(pc config.Pipeline, host, agentID string, out Producer, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
 	part, err := NewPartitioner(pc.Partitioner, pc.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", pc.Name, err)
@@ -98,8 +116,8 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 		serialize:   ser,
 		raw:         pc.Serializer == "" || pc.Serializer == "raw",
 		fields:      fields,
-		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders),
-		producer:    producer,
+		headers:     newHeaderSet(pc.Headers, pc.SourceHeaders, agentID),
+		out:         out,
 		log:         logger.With("component", "pipeline", "pipeline", pc.Name, "topic", pc.Topic),
 		backoffMax:  10 * time.Second,
 		altered:     altered,
@@ -109,23 +127,28 @@ func New(pc config.Pipeline, host string, producer *Producer, logger *slog.Logge
 // Emit implements tailer.Sink. It blocks while the topic's metadata is
 // unavailable (broker unreachable, topic missing), retrying with backoff:
 // that is backpressure, not loss. Every line's Ack passes to the producer,
-// which resolves it.
+// which resolves it; on an error (ctx done while waiting, a closing
+// producer) Emit abandons the acks the producer did not take, so their
+// bytes go back to the budget and the lines are read again.
 func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
 	partitions, err := p.partitions(ctx)
 	if err != nil {
+		for i := range lines {
+			lines[i].Ack.Abandon()
+		}
 		return err
 	}
 	now := time.Now()
 	key := p.recordKey(src)
-	recs := make([]Record, len(lines))
+	recs := make([]producer.Record, len(lines))
 	if p.raw {
 		// The raw value is the line itself: Line.Data is the sink's until
 		// the Ack is resolved, so no copy is needed.
 		for i := range lines {
-			recs[i] = Record{Key: key, Value: lines[i].Data, Time: now, Ack: lines[i].Ack}
+			recs[i] = producer.Record{Key: key, Value: lines[i].Data, Time: now, Ack: lines[i].Ack}
 		}
 	} else {
 		// One arena for all serialized values of this call: a single
@@ -142,7 +165,7 @@ func (p *Pipeline) Emit(ctx context.Context, src *tailer.Source, lines []tailer.
 			ev.Offset = ln.End
 			var value []byte
 			arena, value = p.value(arena, &ev)
-			recs[i] = Record{Key: key, Value: value, Time: now, Ack: ln.Ack}
+			recs[i] = producer.Record{Key: key, Value: value, Time: now, Ack: ln.Ack}
 		}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return lines[i].End })
@@ -173,11 +196,11 @@ func (p *Pipeline) recordKey(src *tailer.Source) []byte {
 }
 
 // append partitions recs and hands them to the producer, which then owns
-// their acks. Records are grouped by partition with a stable counting sort
+// their acks; the acks of records it refuses are abandoned. Records are grouped by partition with a stable counting sort
 // (file order kept within each partition), so the producer takes one
 // Append — one lock — per partition per call, not one per line as
 // round_robin would otherwise cause.
-func (p *Pipeline) append(recs []Record, partitions int) error {
+func (p *Pipeline) append(recs []producer.Record, partitions int) error {
 	parts := make([]int, len(recs))
 	top, mixed := 0, false
 	for i := range recs {
@@ -186,7 +209,8 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 		mixed = mixed || parts[i] != parts[0]
 	}
 	if !mixed {
-		if err := p.producer.Append(p.topic, parts[0], recs); err != nil {
+		if err := p.out.Append(p.topic, parts[0], recs); err != nil {
+			abandon(recs)
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
 		return nil
@@ -200,7 +224,7 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 	}
 	next := make([]int, top+1)
 	copy(next, starts)
-	sorted := make([]Record, len(recs))
+	sorted := make([]producer.Record, len(recs))
 	for i := range recs {
 		sorted[next[parts[i]]] = recs[i]
 		next[parts[i]]++
@@ -209,24 +233,37 @@ func (p *Pipeline) append(recs []Record, partitions int) error {
 		if starts[pt] == starts[pt+1] {
 			continue
 		}
-		if err := p.producer.Append(p.topic, pt, sorted[starts[pt]:starts[pt+1]]); err != nil {
+		if err := p.out.Append(p.topic, pt, sorted[starts[pt]:starts[pt+1]]); err != nil {
+			// The producer took the partitions before pt and none after.
+			for rest := pt; rest <= top; rest++ {
+				abandon(sorted[starts[rest]:starts[rest+1]])
+			}
 			return fmt.Errorf("pipeline %s: %w", p.name, err)
 		}
 	}
 	return nil
 }
 
+// abandon gives up the acks of records the producer did not take.
+func abandon(recs []producer.Record) {
+	for i := range recs {
+		recs[i].Ack.Abandon()
+	}
+}
+
 // partitions waits until the topic's partition count is known.
 func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		n, err := p.producer.Partitions(ctx, p.topic)
+		n, err := p.out.Partitions(ctx, p.topic)
 		if err == nil {
+			p.waitingSince.Store(0)
 			return n, nil
 		}
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		p.waitingSince.CompareAndSwap(0, time.Now().UnixNano())
 		// One error per interval for the pipeline (every reader of its
 		// files waits here), naming the topic in an attribute and the error
 		// text; the lines wait in their files meanwhile.
@@ -243,17 +280,37 @@ func (p *Pipeline) partitions(ctx context.Context) (int, error) {
 	}
 }
 
+// Topic is the topic the pipeline writes to.
+func (p *Pipeline) Topic() string { return p.topic }
+
+// TopicWait is since when the pipeline's readers have been waiting for its
+// topic's metadata (topic deleted or missing, cluster unreachable); zero
+// when it was available at the last attempt. Safe from any goroutine.
+func (p *Pipeline) TopicWait() time.Time {
+	if n := p.waitingSince.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// logInterval is how often the pipeline logs one condition.
+const logInterval = 30 * time.Second
+
 // EmitEvents implements decode.Sink: like Emit, for events decoded from
 // container formats or joined by multiline. The envelope's ts is the
 // event's time when it has one (else the read time), its stream is set, and
 // its fields are the pipeline's followed by the event's (a path field never
-// replaces a configured one). Every event's Ack passes to the producer.
+// replaces a configured one). Every event's Ack passes to the producer, or
+// is abandoned on an error as in Emit.
 func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []decode.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	partitions, err := p.partitions(ctx)
 	if err != nil {
+		for i := range evs {
+			evs[i].Ack.Abandon()
+		}
 		return err
 	}
 	now := time.Now()
@@ -273,7 +330,7 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 		size += len(evs[i].Message)
 	}
 	arena := make([]byte, 0, size+len(evs)*(200+len(p.host)+len(src.Path)+64*len(fields)))
-	recs := make([]Record, len(evs))
+	recs := make([]producer.Record, len(evs))
 	env := Event{Host: p.host, Source: src.Path, Fields: fields}
 	for i := range evs {
 		ev := &evs[i]
@@ -283,7 +340,7 @@ func (p *Pipeline) EmitEvents(ctx context.Context, src *tailer.Source, evs []dec
 		}
 		var value []byte
 		arena, value = p.value(arena, &env)
-		recs[i] = Record{Key: key, Value: value, Time: now, Ack: ev.Ack}
+		recs[i] = producer.Record{Key: key, Value: value, Time: now, Ack: ev.Ack}
 	}
 	p.headers.fill(recs, src, func(i int) int64 { return evs[i].End })
 	return p.append(recs, partitions)

@@ -16,6 +16,16 @@ type Source struct {
 	Path     string // path at discovery time (informative)
 	Device   uint64
 	Inode    uint64
+	// Generation tells apart the contents one inode holds over time (a
+	// file truncated, or deleted and its inode reused): the first 32 hex
+	// digits of the SHA-256 of the file's first line, newline included, or
+	// of its first 1024 bytes if that line is longer. Those bytes are
+	// written before any line of the generation is read and never change
+	// within it, so every line of a generation carries the same value, in
+	// this process and after a restart. (With max_line_bytes under 1 KiB,
+	// the first parts of a longer first line may carry shorter hashes.) Set
+	// before the generation's first Emit.
+	Generation string
 }
 
 // Line is one complete line, or one part of a line longer than
@@ -32,9 +42,9 @@ type Line struct {
 	Part      int
 	Last      bool
 	Truncated bool
-	// Ack must be resolved exactly once, by the sink, after the broker
+	// Ack must be resolved exactly once, by the sink: Done after the broker
 	// acknowledged the record built from this line (or after an explicit,
-	// counted drop).
+	// counted drop), Abandon when the sink cannot deliver it.
 	Ack checkpoint.Ack
 }
 
@@ -42,6 +52,14 @@ type Line struct {
 // lines in file order; it may block to apply backpressure and returns
 // ctx.Err() when ctx is done. It must not keep the lines slice after it
 // returns (it may keep the Line values).
+//
+// Ownership of the acks is total: from the call on, every line's Ack is the
+// sink's, whatever Emit returns. On success it resolves each one later; when
+// it fails, it abandons (checkpoint.Ack.Abandon) every ack it has not handed
+// on, before returning — a sink that joins lines into events or hands them
+// on in parts is the only party that knows which those are. The reader
+// never resolves an ack it gave to Emit; it stops, and the abandoned lines
+// are read again from the committed offset by whoever resumes the file.
 type Sink interface {
 	Emit(ctx context.Context, src *Source, lines []Line) error
 }

@@ -69,8 +69,20 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	initial := t.scans == 0
 	t.scans++
 	now := time.Now()
+	defer t.startHeld(ctx) // after t.mu is released below
 	t.updateWatches(w)
-	cands := t.discover()
+	cands, unseen := t.discover()
+	// At start-up, checkpointed files go first: one truncated while the
+	// agent was stopped must be known as such before its copy is looked at.
+	var restored map[fileKey]bool
+	if initial {
+		t.mu.Lock()
+		restored = make(map[fileKey]bool, len(t.restored))
+		for k := range t.restored {
+			restored[k] = true
+		}
+		t.mu.Unlock()
+	}
 	// Files waiting for a descriptor go first, the longest waiting first, so
 	// that every file makes progress when there are more than max_open_files.
 	slices.SortStableFunc(cands, func(a, b candidate) int {
@@ -83,6 +95,10 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 			return -1
 		case okb:
 			return 1
+		case restored[a.info.key] && !restored[b.info.key]:
+			return -1
+		case restored[b.info.key] && !restored[a.info.key]:
+			return 1
 		}
 		return 0
 	})
@@ -91,11 +107,13 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	t.fpIndex = nil
 
 	seen := make(map[fileKey]bool, len(cands))
+	present := make(map[fileKey]bool, len(cands))
 	byPath := make(map[string]*generation, len(cands))
 	for _, c := range cands {
 		if ctx.Err() != nil {
 			return
 		}
+		present[c.info.key] = true
 		if seen[c.info.key] {
 			// Another name of a file already handled (a symlink or hard
 			// link): never opened twice, but its events wake the reader.
@@ -124,6 +142,8 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		}
 	}
 	t.openWaiting.Store(int64(len(t.waiting)))
+	t.keepUnlooked(unseen, seen, byPath, now)
+	t.noteUnlooked(unseen, now)
 	for k, since := range t.copyPending {
 		if !seen[k] && now.Sub(since) > t.closeIdle+t.rescan {
 			delete(t.copyPending, k)
@@ -147,25 +167,30 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.byPath = byPath
+	for k := range t.copyWaits {
+		if !present[k] {
+			delete(t.copyWaits, k) // deleted or renamed out of the globs before it was read
+		}
+	}
 	for k, g := range t.gens {
-		if seen[k] {
-			continue
+		if seen[k] || present[k] {
+			continue // present at a matched path, opened or waiting for a descriptor: not gone
 		}
 		g.mu.Lock()
 		switch {
-		case g.running && !g.gone:
-			g.gone, g.goneSince = true, now
+		case g.state == genOpen:
+			g.state, g.goneSince = genDraining, now
 			g.signal()
 			t.log.Debug("file gone from its path, draining", "path", g.path, "inode", k.ino)
-		case g.parked && !g.gone:
+		case g.state == genParked:
 			// Closed for the descriptor budget, then renamed out of the
 			// globs or deleted: whatever was written to it after it was
 			// closed cannot be read.
-			g.gone, g.goneSince = true, now
+			g.state, g.goneSince = genParkedGone, now
 			t.m.discoveryErrs.WithLabelValues(reasonGoneParked).Inc()
 			t.log.Warn("file left its path while closed for the descriptor budget, later writes to it are not read",
 				"path", g.path, "inode", k.ino, "offset", g.readEnd, "max_open_files", cap(t.slots))
-		case !g.running && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
+		case !g.state.running() && g.tracker.Pending() == 0 && (g.reported || now.Sub(g.lastSeen) > t.forget):
 			delete(t.gens, k)
 			if !g.unlinked {
 				t.forgetUnread(g.path, k, g.readEnd, g.size)
@@ -178,7 +203,7 @@ func (t *Tailer) rescanOnce(ctx context.Context, w *fsnotify.Watcher) {
 		case now.Sub(st.Updated) > t.forget:
 			delete(t.restored, k)
 			t.forgetUnread(st.Path, k, st.Offset, st.Size)
-		case initial && st.Size > st.Offset:
+		case initial && st.Size > st.Offset && !present[k]:
 			t.log.Warn("checkpointed file not found, its unread bytes are lost unless it comes back",
 				"path", st.Path, "inode", k.ino, "offset", st.Offset, "size", st.Size, "forget_after", t.forget)
 		}
@@ -206,24 +231,37 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 	t.mu.Lock()
 	g := t.gens[c.info.key]
 	rst, hasRst := t.restored[c.info.key]
+	if hasRst {
+		// Present at a matched path: never forgotten while it waits for a
+		// descriptor (its Updated is not rewritten while it is idle).
+		rst.Updated = now
+		t.restored[c.info.key] = rst
+	}
 	t.mu.Unlock()
 
 	if g != nil {
 		g.mu.Lock()
 		g.lastSeen = now
 		// A parked file still at its path with its size is left closed;
-		// one that moved or was missing may be another file that got its
+		// one that moved, was missing, or was not found at this path by
+		// the last rescan (a new name it could not be opened under, as it
+		// waited for a descriptor) may be another file that got its
 		// inode, so it is opened and its identity checked below.
-		unchanged := g.parked && !g.gone && g.path == c.path && c.info.size == g.size
+		unchanged := g.state == genParked && g.path == c.path && c.info.size == g.size &&
+			t.pathKeys[c.path].key == g.key
 		if g.path != c.path {
 			t.log.Debug("file renamed", "path", c.path, "old_path", g.path, "inode", g.key.ino)
 			g.path = c.path
 		}
-		if g.gone {
-			g.gone = false
+		switch g.state {
+		case genDraining:
+			g.state = genOpen
 			g.signal()
+		case genParkedGone:
+			g.state = genParked
 		}
-		running, unlinked, fp, fpLen, readEnd := g.running, g.unlinked, g.fp, g.fpLen, g.readEnd
+		running, unlinked, fp, fpLen, readEnd := g.state.running(), g.unlinked, g.fp, g.fpLen, g.readEnd
+		size, tail, tracker := g.size, g.tail, g.tracker
 		g.mu.Unlock()
 		if running || unchanged {
 			return g, false // a parked file is reopened once it changes
@@ -234,7 +272,7 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		}
 		if unlinked {
 			// The old file is gone for good: this inode now holds a new one.
-			return t.newGeneration(ctx, c.path, f, info, 0, now), false
+			return t.newGeneration(ctx, c.path, f, info, 0, now, false), false
 		}
 		// A closed generation found again (parked, renamed back under a
 		// matched name, or its reader stopped on a read error): reopen it
@@ -246,13 +284,13 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		case different:
 			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
 		case truncated:
-			g.mu.Lock()
-			size := g.size
-			g.mu.Unlock()
+			// Closed with lines in flight (descriptor budget, read error):
+			// its copy must wait for them like the copy of a live file.
 			t.countTruncation(c.path, readEnd, info.size)
-			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now})
+			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now,
+				tail: tail, tracker: tracker})
 		}
-		return t.newGeneration(ctx, c.path, f, info, 0, now), false
+		return t.newGeneration(ctx, c.path, f, info, 0, now, false), false
 	}
 
 	f, info, res := t.open(c)
@@ -276,8 +314,20 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 		t.mu.Unlock()
 	case initial && t.startEnd:
 		// start_at: end applies to the files present at start-up; files
-		// that appear later are new and are read from the beginning.
+		// that appear later are new and are read from the beginning. The
+		// copy of a checkpointed file truncated while the agent was stopped
+		// is not new: it is read from where the original stopped.
 		start = lastLineStart(f, info.size, t.maxLine)
+		if info.size >= fingerprintMax {
+			if fp, err := fingerprint(f, fingerprintMax); err == nil {
+				if s, found, wait := t.ghostCopy(c, f, info, fp, now); found && wait {
+					t.closeFile(f)
+					return nil, false
+				} else if found {
+					start = s
+				}
+			}
+		}
 	default:
 		var ok bool
 		if start, ok = t.copyStart(c, f, info, now); !ok {
@@ -285,7 +335,9 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			return nil, false
 		}
 	}
-	return t.newGeneration(ctx, c.path, f, info, start, now), false
+	// A file with a checkpoint entry resumes (or restarts) from it after a
+	// crash; one without must be saved before it is read (start_at: end).
+	return t.newGeneration(ctx, c.path, f, info, start, now, !hasRst), false
 }
 
 // copyStart decides where a file never seen before starts: 0, unless its
@@ -307,30 +359,9 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 	if err != nil {
 		return 0, true
 	}
-	t.mu.Lock()
-	for i, gh := range t.ghosts {
-		if gh.fpLen == fingerprintMax && gh.fp == fp && sameBytes(f, info.size, gh.readEnd, gh.tail) {
-			if gh.tracker != nil && gh.tracker.Pending() > 0 {
-				// The copy's checkpoint will say readEnd: it must not be
-				// ahead of what the original's lines got acknowledged.
-				t.mu.Unlock()
-				return 0, false
-			}
-			t.ghosts = slices.Delete(t.ghosts, i, i+1)
-			t.mu.Unlock()
-			delete(t.copyPending, info.key)
-			start = min(gh.readEnd, info.size)
-			lost := gh.lastSize - max(gh.readEnd, info.size)
-			if lost > 0 {
-				t.m.truncationLost.Add(float64(lost))
-			}
-			t.m.copies.Inc()
-			t.log.Info("file is a copy of a truncated file, reading it from where the original stopped",
-				"path", c.path, "original", gh.path, "offset", start, "size", info.size, "lost_bytes", max(lost, 0))
-			return start, true
-		}
+	if start, found, wait := t.ghostCopy(c, f, info, fp, now); found {
+		return start, !wait
 	}
-	t.mu.Unlock()
 	if t.fpIndex == nil {
 		t.fpIndex = t.indexFingerprints()
 	}
@@ -340,7 +371,7 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		g.mu.Lock()
 		// A file at the path the other one had at the last rescan is its
 		// successor (rename rotation), not its copy.
-		if g.key != info.key && g.running && !g.gone && g.fpLen == fingerprintMax && g.fp == fp &&
+		if g.key != info.key && g.state == genOpen && g.fpLen == fingerprintMax && g.fp == fp &&
 			t.pathKeys[c.path].key != g.key {
 			live, livePath = g, g.path
 		}
@@ -361,7 +392,7 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 		live.signal() // let the original's reader look for the truncation now
 		return 0, false
 	}
-	if liveTruncated(livePath, live.key, fp) {
+	if t.liveTruncated(livePath, live.key, fp) {
 		// The other file no longer starts with these bytes: truncated, its
 		// reader held up (e.g. by backpressure during a broker outage)
 		// before it could see it. Wait for that reader.
@@ -374,6 +405,47 @@ func (t *Tailer) copyStart(c candidate, f *os.File, info fileInfo, now time.Time
 	t.log.Info("file starts like another one but no truncation followed, reading it from the start",
 		"path", c.path, "other", livePath)
 	return 0, true
+}
+
+// ghostCopy looks for the truncated content f is a copy of: the same first
+// fingerprintMax bytes (fp) and, when f reaches the content's read offset,
+// the same bytes before it. found reports a match. wait reports that lines
+// read from the original are not all acknowledged yet: the copy's
+// checkpoint would be ahead of Kafka, so it is recorded in copyWaits and
+// decided again at the next rescan. Otherwise the content is consumed and
+// start is where the copy is read from; the bytes the original held beyond
+// both are counted as lost. Called from the Run goroutine.
+func (t *Tailer) ghostCopy(c candidate, f *os.File, info fileInfo, fp string, now time.Time) (start int64, found, wait bool) {
+	t.mu.Lock()
+	for i, gh := range t.ghosts {
+		if gh.fpLen == fingerprintMax && gh.fp == fp && sameBytes(f, info.size, gh.readEnd, gh.tail) {
+			if gh.tracker != nil && gh.tracker.Pending() > 0 {
+				// The copy's checkpoint will say readEnd: it must not be
+				// ahead of what the original's lines got acknowledged.
+				// Meanwhile the checkpoint holds it at what was.
+				if _, ok := t.copyWaits[info.key]; !ok {
+					t.unsaved = true
+				}
+				t.copyWaits[info.key] = copyWait{path: c.path, fp: fp, size: info.size, original: gh.tracker, seen: now}
+				t.mu.Unlock()
+				return 0, true, true
+			}
+			t.ghosts = slices.Delete(t.ghosts, i, i+1)
+			t.mu.Unlock()
+			delete(t.copyPending, info.key)
+			start = min(gh.readEnd, info.size)
+			lost := gh.lastSize - max(gh.readEnd, info.size)
+			if lost > 0 {
+				t.m.truncationLost.Add(float64(lost))
+			}
+			t.m.copies.Inc()
+			t.log.Info("file is a copy of a truncated file, reading it from where the original stopped",
+				"path", c.path, "original", gh.path, "offset", start, "size", info.size, "lost_bytes", max(lost, 0))
+			return start, true, false
+		}
+	}
+	t.mu.Unlock()
+	return 0, false, false
 }
 
 // sameBytes reports whether f (of size size) holds want just before end, or
@@ -395,10 +467,10 @@ func sameBytes(f *os.File, size, end int64, want []byte) bool {
 // liveTruncated reports whether the file key at path no longer starts with
 // the fingerprintMax bytes hashing to fp, i.e. it was truncated (or cannot
 // be checked now, e.g. EMFILE: assume so and ask again later).
-func liveTruncated(path string, key fileKey, fp string) bool {
-	o, err := os.OpenFile(path, openFlags, 0)
+func (t *Tailer) liveTruncated(path string, key fileKey, fp string) bool {
+	o, err := t.conf.open(path)
 	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist)
+		return !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errOutside)
 	}
 	defer o.Close()
 	info, err := fstat(o)
@@ -471,8 +543,9 @@ func (t *Tailer) countTruncation(path string, offset, size int64) {
 
 // newGeneration registers a new generation of the open file f starting at
 // start and starts its reader. It replaces any older generation with the
-// same key.
-func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, info fileInfo, start int64, now time.Time) *generation {
+// same key. hold: the file has no checkpoint entry, and with Persist its
+// reader starts only once the rescan saved one (startHeld).
+func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, info fileInfo, start int64, now time.Time, hold bool) *generation {
 	g := &generation{
 		key:      info.key,
 		wake:     make(chan struct{}, 1),
@@ -490,13 +563,41 @@ func (t *Tailer) newGeneration(ctx context.Context, path string, f *os.File, inf
 	}
 	t.mu.Lock()
 	t.gens[info.key] = g
+	delete(t.copyWaits, info.key)
 	t.mu.Unlock()
 	if t.fpIndex != nil && g.fpLen == fingerprintMax {
 		t.fpIndex[g.fp] = append(t.fpIndex[g.fp], g)
 	}
 	t.log.Info("file opened", "path", path, "inode", info.key.ino, "offset", start, "size", info.size)
+	if hold && t.persist != nil {
+		t.held = append(t.held, func() { t.startReader(ctx, g, f, info, start) })
+		return g
+	}
 	t.startReader(ctx, g, f, info, start)
 	return g
+}
+
+// startHeld saves the checkpoint with Persist when the rescan registered
+// files without an entry, then starts their readers: a restart after a
+// crash must find them in the checkpoint, or start_at: end would skip what
+// they hold. A failed save is logged (at most once a minute) and the files
+// are read anyway: the checkpoint's own errors are counted by its writer.
+// Called from the Run goroutine at the end of each rescan.
+func (t *Tailer) startHeld(ctx context.Context) {
+	if t.persist == nil || (len(t.held) == 0 && !t.unsaved) {
+		t.unsaved = false
+		return
+	}
+	if ctx.Err() == nil {
+		if err := t.persist(); err != nil && time.Since(t.persistLog) >= time.Minute {
+			t.persistLog = time.Now()
+			t.log.Warn("saving the checkpoint before reading new files failed, reading them anyway", "error", err)
+		}
+	}
+	for _, start := range t.held {
+		start() // exits at once, closing its file, when ctx is done
+	}
+	t.held, t.unsaved = nil, false
 }
 
 // mightBeCopy reports whether the first fingerprintMax bytes of a file that
@@ -520,7 +621,7 @@ func (t *Tailer) mightBeCopy(g *generation, f *os.File) bool {
 			continue
 		}
 		o.mu.Lock()
-		same := o.running && o.fpLen == fingerprintMax && o.fp == fp
+		same := o.state.running() && o.fpLen == fingerprintMax && o.fp == fp
 		o.mu.Unlock()
 		if same {
 			return true
@@ -549,7 +650,10 @@ func (t *Tailer) open(c candidate) (*os.File, fileInfo, openResult) {
 	default:
 		return nil, fileInfo{}, waitSlot
 	}
-	f, err := os.OpenFile(c.path, openFlags, 0)
+	f, err := t.conf.open(c.path)
+	if errors.Is(err, errOutside) {
+		err = fmt.Errorf("open %s: %w", c.path, errChanged) // resolved inside a moment ago
+	}
 	var info fileInfo
 	if err == nil {
 		info, err = fstat(f)
@@ -598,9 +702,7 @@ func (t *Tailer) closeFile(f *os.File) {
 // startReader hands f to a new reader goroutine for g starting at offset.
 func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, info fileInfo, offset int64) {
 	g.mu.Lock()
-	g.running = true
-	g.gone = false
-	g.parked = false
+	g.state = genOpen
 	g.size = info.size
 	r := &reader{
 		t:         t,
@@ -637,15 +739,14 @@ func (t *Tailer) startReader(ctx context.Context, g *generation, f *os.File, inf
 // discover expands the path globs and returns the regular files, in glob
 // order, skipping excluded paths, and counting (once per path) matches that
 // are not regular files or dangling symlinks. Non-regular files are never
-// opened.
-func (t *Tailer) discover() []candidate {
+// opened. It also returns what it could not look at: directories it could
+// not list and matches it could not stat.
+func (t *Tailer) discover() ([]candidate, *unlooked) {
 	var out []candidate
 	seen := make(map[string]bool)
+	u := &unlooked{dirs: make(map[string]error), paths: make(map[string]bool)}
 	for _, pat := range t.patterns {
-		matches, err := filepath.Glob(pat)
-		if err != nil {
-			continue // validated in New
-		}
+		matches := glob(pat, u)
 		// Below a wildcard directory a matched directory may be a symlink
 		// leading anywhere: resolve every match, not only symlinked files.
 		deep := filepath.Dir(pat) != staticRoot(pat)
@@ -654,12 +755,12 @@ func (t *Tailer) discover() []candidate {
 				continue
 			}
 			seen[path] = true
-			info, reason, err := t.classify(path)
-			if reason == "" && err == nil && deep && !t.insideRoots(path) {
-				reason = reasonOutside
-			}
+			info, reason, err := t.classify(path, deep)
 			if reason == "" && err != nil {
 				continue // vanished meanwhile
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				u.paths[path] = true // there, but cannot be looked at now
 			}
 			if reason != "" {
 				if t.skipped[path] != reason {
@@ -678,13 +779,16 @@ func (t *Tailer) discover() []candidate {
 			delete(t.skipped, path)
 		}
 	}
-	return out
+	return out, u
 }
 
-// classify stats path without following a symlink first; a symlink must
-// resolve to a regular file inside one of the globs' static directories. It
-// returns a skip reason, or "" with err set when the path disappeared.
-func (t *Tailer) classify(path string) (fileInfo, string, error) {
+// classify looks at path without following a symlink. A symlink, and any
+// match below a wildcard directory (which may itself be a symlink leading
+// anywhere), is resolved beneath the roots by the confiner: it must lead to
+// a regular file inside them, and its identity is that of what the
+// resolution found, never of a second lookup. It returns a skip reason, or
+// "" with err set when the path disappeared.
+func (t *Tailer) classify(path string, deep bool) (fileInfo, string, error) {
 	lfi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -692,44 +796,33 @@ func (t *Tailer) classify(path string) (fileInfo, string, error) {
 		}
 		return fileInfo{}, reasonStat, err
 	}
-	fi := lfi
-	reason := reasonNotRegular
-	if lfi.Mode()&fs.ModeSymlink != 0 {
-		reason = reasonSymlink
-		if fi, err = os.Stat(path); err != nil {
-			return fileInfo{}, reasonSymlink, err
+	link := lfi.Mode()&fs.ModeSymlink != 0
+	if !link && !deep {
+		if !lfi.Mode().IsRegular() {
+			return fileInfo{}, reasonNotRegular, nil
 		}
-		if fi.Mode().IsRegular() && !t.insideRoots(path) {
-			return fileInfo{}, reasonOutside, nil
+		info, err := toFileInfo(lfi)
+		if err != nil {
+			return fileInfo{}, reasonStat, err
 		}
+		return info, "", nil
 	}
-	if !fi.Mode().IsRegular() {
-		return fileInfo{}, reason, nil
-	}
-	info, err := toFileInfo(fi)
-	if err != nil {
+	info, err := t.conf.stat(path)
+	switch {
+	case errors.Is(err, errOutside):
+		return fileInfo{}, reasonOutside, nil
+	case err != nil && !link && errors.Is(err, fs.ErrNotExist):
+		return fileInfo{}, "", err
+	case err != nil && link:
+		return fileInfo{}, reasonSymlink, err // dangling, a loop, ...
+	case err != nil:
 		return fileInfo{}, reasonStat, err
+	case !info.regular && link:
+		return fileInfo{}, reasonSymlink, nil
+	case !info.regular:
+		return fileInfo{}, reasonNotRegular, nil
 	}
 	return info, "", nil
-}
-
-// insideRoots reports whether the symlink path resolves to a file under one
-// of the static directory prefixes of the path globs (themselves resolved).
-func (t *Tailer) insideRoots(path string) bool {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return false
-	}
-	for _, root := range t.roots {
-		r, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
-			return true
-		}
-	}
-	return false
 }
 
 // staticRoot is the longest directory prefix of the glob pat without
@@ -764,11 +857,7 @@ func (t *Tailer) updateWatches(w *fsnotify.Watcher) {
 		watched[d] = true
 	}
 	for _, dp := range t.dirPats {
-		dirs, err := filepath.Glob(dp)
-		if err != nil {
-			continue
-		}
-		for _, d := range dirs {
+		for _, d := range glob(dp, nil) { // discover reports listing errors
 			if watched[d] {
 				continue
 			}
@@ -854,7 +943,7 @@ func (t *Tailer) onEvent(ev fsnotify.Event) {
 		}
 		if g != nil {
 			g.mu.Lock()
-			parked := g.parked && !g.running
+			parked := g.state.parked()
 			g.mu.Unlock()
 			if parked {
 				t.requestHandover() // reopen it

@@ -37,7 +37,7 @@ type rec struct {
 type testSink struct {
 	budget  *checkpoint.Budget
 	autoAck bool
-	block   bool // Emit blocks until ctx is done
+	block   bool // Emit blocks until ctx is done, then abandons the lines and fails
 
 	mu      sync.Mutex
 	recs    []*rec
@@ -48,6 +48,9 @@ type testSink struct {
 func (s *testSink) Emit(ctx context.Context, src *Source, lines []Line) error {
 	if s.block {
 		<-ctx.Done()
+		for _, l := range lines {
+			l.Ack.Abandon() // the Sink contract: a failing Emit abandons what it keeps
+		}
 		return ctx.Err()
 	}
 	s.mu.Lock()
@@ -85,6 +88,19 @@ func (s *testSink) ackN(n int) {
 
 func (s *testSink) ackAll() { s.ackN(1 << 30) }
 
+// heldBytes is the budget held by the received, unacknowledged lines.
+func (s *testSink) heldBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, r := range s.recs {
+		if !r.acked {
+			n += r.ack.Size()
+		}
+	}
+	return n
+}
+
 func (s *testSink) snapshot() []rec {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,6 +135,8 @@ type harness struct {
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
+	// doubles is checkpoint.DoubleAcks when the harness was built.
+	doubles uint64
 }
 
 type harnessOpt func(*Options)
@@ -128,7 +146,8 @@ func withRestore(st ...checkpoint.FileState) harnessOpt {
 }
 
 // newHarness builds a tailer with fast timings; p.Paths defaults to
-// dir/*.log. Run starts it.
+// dir/*.log, relative paths are under dir, absolute ones are kept (a second
+// tailer over the files of the first: a restart). Run starts it.
 func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, opts ...harnessOpt) *harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -136,7 +155,9 @@ func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, o
 		p.Name = "test"
 	}
 	for i, pat := range p.Paths {
-		p.Paths[i] = filepath.Join(dir, pat)
+		if !filepath.IsAbs(pat) {
+			p.Paths[i] = filepath.Join(dir, pat)
+		}
 	}
 	if len(p.Paths) == 0 {
 		p.Paths = []string{filepath.Join(dir, "*.log")}
@@ -171,9 +192,30 @@ func newHarness(t *testing.T, p config.Pipeline, sink *testSink, budget int64, o
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	h := &harness{t: t, dir: dir, tl: tl, sink: sink, budget: b, reg: reg}
-	t.Cleanup(h.stop)
+	h := &harness{t: t, dir: dir, tl: tl, sink: sink, budget: b, reg: reg, doubles: checkpoint.DoubleAcks()}
+	t.Cleanup(h.settle)
 	return h
+}
+
+// retarget makes the tailer, before Run, watch the glob pat (outside its
+// harness directory) instead of its configured paths.
+func (h *harness) retarget(pat string) {
+	h.tl.patterns, h.tl.dirPats = []string{pat}, []string{filepath.Dir(pat)}
+	h.tl.conf.roots = []string{staticRoot(pat)}
+}
+
+// settle stops the tailer, acknowledges what the sink still holds and
+// checks that every ack was resolved exactly once: the budget is back to 0
+// and no token was resolved twice.
+func (h *harness) settle() {
+	h.stop()
+	h.sink.ackAll()
+	if u := h.budget.InUse(); u != 0 {
+		h.t.Errorf("after stop: budget in use %d, want 0", u)
+	}
+	if d := checkpoint.DoubleAcks() - h.doubles; d != 0 {
+		h.t.Errorf("after stop: %d acks resolved twice", d)
+	}
 }
 
 func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
@@ -310,6 +352,19 @@ func openFDsTo(t *testing.T, path string) int {
 			continue
 		}
 		if target == path || strings.TrimSuffix(target, " (deleted)") == path {
+			n++
+		}
+	}
+	return n
+}
+
+// unackedLines counts the received lines not acknowledged yet.
+func (s *testSink) unackedLines() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.recs {
+		if !r.acked {
 			n++
 		}
 	}

@@ -320,7 +320,7 @@ func TestSmallFileBelowFingerprint(t *testing.T) {
 
 	appendFile(t, path, "c\n")
 	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st))
-	h2.tl.patterns, h2.tl.dirPats = []string{filepath.Join(filepath.Dir(path), "*.log")}, []string{filepath.Dir(path)}
+	h2.retarget(filepath.Join(filepath.Dir(path), "*.log"))
 	h2.start()
 	h2.waitLines(1)
 	if got := h2.sink.datas(); !slices.Equal(got, []string{"c"}) {
@@ -356,7 +356,7 @@ func TestRotationWhileStopped(t *testing.T) {
 	writeFile(t, path, third)
 
 	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(snap...))
-	h2.tl.patterns, h2.tl.dirPats = []string{path + "*"}, []string{filepath.Dir(path)}
+	h2.retarget(path + "*")
 	h2.start()
 	waitFor(t, "lines after restart", func() bool { return h2.sink.count() >= 33 })
 	checkExactlyOnce(t, h2.sink.snapshot(), late+second+third)
@@ -555,7 +555,7 @@ func TestGoneWhileClosedCounted(t *testing.T) {
 		parked = 0
 		for _, g := range h.tl.gens {
 			g.mu.Lock()
-			if g.parked && !g.running {
+			if g.state.parked() {
 				parked++
 			}
 			g.mu.Unlock()
@@ -849,4 +849,177 @@ func TestIdenticalFilesBothShipped(t *testing.T) {
 	if got := h.metric("logship_copies_recognised_total"); got != 0 {
 		t.Errorf("copies recognised %v, want 0", got)
 	}
+}
+
+// TestCopytruncateOfParkedFileNeverAhead (F32): a file read to its end with
+// none of its lines acknowledged (broker down) is closed for the descriptor
+// budget, then copytruncated with the copy matched by the glob. The copy must
+// not be checkpointed past what was acknowledged of the original: a restart
+// from any snapshot taken meanwhile reads those lines again.
+func TestCopytruncateOfParkedFileNeverAhead(t *testing.T) {
+	sink := &testSink{}
+	p := config.Pipeline{Paths: []string{"app.log*", "other.log"}, MaxOpenFiles: 1}
+	h := newHarness(t, p, sink, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	// A second file takes the only descriptor: app.log is closed with all
+	// its lines unacknowledged.
+	writeFile(t, h.path("other.log"), numbered("o", 0, 5))
+	h.waitLines(105)
+	waitFor(t, "app.log closed", func() bool {
+		for _, st := range h.tl.Status() {
+			if st.Path == path && st.State == StateClosed {
+				return true
+			}
+		}
+		return false
+	})
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "b 0\n")
+	waitFor(t, "truncation seen", func() bool { return h.metric("logship_truncations_total") == 1 })
+
+	// Nothing is acknowledged: no entry may cover any line of the first
+	// content, whichever name it has now.
+	var snap []checkpoint.FileState
+	waitFor(t, "copy known to the checkpoint", func() bool {
+		snap = h.tl.Snapshot()
+		for _, st := range snap {
+			if st.Path == path+".1" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, st := range snap {
+		if st.Path == path+".1" && st.Offset != 0 {
+			t.Errorf("copy checkpointed at %d with nothing acknowledged (want 0): %+v", st.Offset, st)
+		}
+	}
+	if got, all := sink.unackedLines(), sink.count(); got != all {
+		t.Fatalf("%d of %d lines unacknowledged, want all", got, all)
+	}
+
+	// A crash now: a new tailer restores that snapshot and must read every
+	// line of the first content again, even with start_at: end (the copy is
+	// not a new file).
+	h.stop()
+	sink2 := &testSink{autoAck: true}
+	p2 := config.Pipeline{Paths: []string{path + "*", h.path("other.log")}, MaxOpenFiles: 1, StartAt: "end"}
+	h2 := newHarness(t, p2, sink2, 0, withRestore(snap...))
+	h2.start()
+	waitFor(t, "first content again", func() bool {
+		c := counts(sink2.snapshot())
+		for _, l := range strings.Split(strings.TrimSuffix(first, "\n"), "\n") {
+			if c[l] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestRestoredEntryWaitingForDescriptorKept: a checkpointed file shipped to
+// its end, idle for longer than forget_after (its entry's Updated is not
+// rewritten while nothing changes), is found at start-up but must wait for a
+// descriptor. Its entry is kept: it is present, not forgotten, and it is not
+// read again from 0 once it gets a descriptor.
+func TestRestoredEntryWaitingForDescriptorKept(t *testing.T) {
+	sink := &testSink{autoAck: true}
+	p := config.Pipeline{MaxOpenFiles: 1, ForgetAfter: time.Hour}
+	content := numbered("b", 0, 20)
+	h := newHarness(t, p, sink, 0, func(o *Options) {
+		path := filepath.Join(filepath.Dir(o.Pipeline.Paths[0]), "b.log")
+		writeFile(t, path, content)
+		dev, ino := inode(t, path)
+		sum, n := fp(content[:fingerprintMax])
+		o.Restore = []checkpoint.FileState{{Pipeline: "test", Path: path, Device: dev, Inode: ino, Fingerprint: sum,
+			FingerprintLen: n, Offset: int64(len(content)), Size: int64(len(content)), Updated: time.Now().Add(-2 * time.Hour)}}
+	})
+	// a.log comes first in glob order and takes the only descriptor in the
+	// first rescan.
+	writeFile(t, h.path("a.log"), numbered("a", 0, 5))
+	h.start()
+	waitFor(t, "b.log opened and acknowledged to its end", func() bool {
+		for _, st := range h.tl.Status() {
+			if st.Path == h.path("b.log") && st.State != StateNotFound && st.Offset == int64(len(content)) {
+				return true
+			}
+		}
+		return false
+	})
+	h.waitLines(5)
+	for _, r := range h.sink.snapshot() {
+		if r.src.Path == h.path("b.log") {
+			t.Fatalf("b.log read again from %d (line %q): its checkpoint entry was forgotten while it waited for a descriptor",
+				r.end-int64(len(r.data))-1, r.data)
+		}
+	}
+	if got := h.metric("logship_forgotten_unread_bytes_total"); got != 0 {
+		t.Errorf("forgotten unread bytes %v, want 0", got)
+	}
+}
+
+// TestParkedFileWaitingIsNotGone: a file closed for the descriptor budget
+// that grows while the descriptor is taken is present at its path: it is
+// never reported as gone while it waits.
+func TestParkedFileWaitingIsNotGone(t *testing.T) {
+	sink := &testSink{}
+	p := config.Pipeline{MaxOpenFiles: 1}
+	h := newHarness(t, p, sink, 0, func(o *Options) { o.MaxWindow = 10 })
+	writeFile(t, h.path("a.log"), numbered("a", 0, 5))
+	h.start()
+	h.waitLines(5)
+	// b.log takes the descriptor (a.log at EOF yields it) and keeps it for
+	// a fair slice, waiting for acknowledgements at the window cap.
+	writeFile(t, h.path("b.log"), numbered("b", 0, 100))
+	h.waitLines(15)
+	appendFile(t, h.path("a.log"), numbered("a", 5, 10))
+	waitFor(t, "a.log waits for the descriptor", func() bool { return h.metric("logship_open_budget_waits_total") >= 2 })
+	if got := h.metric("logship_discovery_errors_total", "reason", reasonGoneParked); got != 0 {
+		t.Errorf("%s counted %v times for a file present at its path", reasonGoneParked, got)
+	}
+	waitFor(t, "all lines", func() bool { sink.ackAll(); return sink.count() >= 110 })
+	checkExactlyOnce(t, sink.snapshot(), numbered("a", 0, 10)+numbered("b", 0, 100))
+}
+
+// TestStartAtEndRestartReadsCopyOfTruncated: with start_at: end, a file
+// copytruncated while the agent was stopped (the copy sorts before the
+// original) is not a new file: its copy is read from the checkpointed offset,
+// so the lines not shipped before the stop are not skipped.
+func TestStartAtEndRestartReadsCopyOfTruncated(t *testing.T) {
+	old := numbered("a", 0, 100)
+	shipped := int64(len(numbered("a", 0, 40)))
+	h := newHarness(t, config.Pipeline{StartAt: "end"}, nil, 0, func(o *Options) {
+		dir := filepath.Dir(o.Pipeline.Paths[0])
+		path := filepath.Join(dir, "app.log")
+		writeFile(t, path, old)
+		dev, ino := inode(t, path)
+		sum, n := fp(old)
+		o.Restore = []checkpoint.FileState{{Pipeline: "test", Path: path, Device: dev, Inode: ino, Fingerprint: sum,
+			FingerprintLen: n, Offset: shipped, Size: int64(len(old)), Updated: time.Now()}}
+		// copytruncate while stopped; "app-1.log" sorts before "app.log".
+		copyFile(t, path, filepath.Join(dir, "app-1.log"))
+		if err := os.Truncate(path, 0); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, numbered("b", 0, 3))
+	})
+	h.start()
+	want := numbered("a", 40, 100) + numbered("b", 0, 3)
+	waitFor(t, "the unshipped lines and the new ones", func() bool {
+		c := counts(h.sink.snapshot())
+		for _, l := range strings.Split(strings.TrimSuffix(want, "\n"), "\n") {
+			if c[l] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	checkExactlyOnce(t, h.sink.snapshot(), want)
 }

@@ -20,6 +20,10 @@ const (
 	reasonWatchAdd   = "watch_add"             // a directory watch could not be added (ENOSPC, EMFILE, ...)
 	reasonOverflow   = "watch_overflow"
 	reasonWatchError = "watch_error"
+
+	reasonDirPermission = "dir_permission" // a directory of the globs cannot be listed: permission denied
+	reasonDirEMFILE     = "dir_emfile"     // ... out of descriptors (retried at the next rescan)
+	reasonDirRead       = "dir_read"       // ... another error (I/O error, ...)
 )
 
 // metrics are one tailer's collectors; every one carries the constant label
@@ -81,7 +85,8 @@ func newMetrics(reg prometheus.Registerer, pipeline string, lag func() float64) 
 			Name: "logship_file_lag_bytes", Help: "Bytes in known files not yet acknowledged (size - committed offset, summed).", ConstLabels: cl,
 		}, lag),
 	}
-	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonGoneParked, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError} {
+	for _, r := range []string{reasonNotRegular, reasonSymlink, reasonOutside, reasonStat, reasonOpen, reasonGoneParked, reasonRead, reasonWatcher, reasonWatchAdd, reasonOverflow, reasonWatchError,
+		reasonDirPermission, reasonDirEMFILE, reasonDirRead} {
 		m.discoveryErrs.WithLabelValues(r)
 	}
 	if reg == nil {

@@ -23,10 +23,6 @@ func toFileInfo(fi fs.FileInfo) (fileInfo, error) {
 	}, nil
 }
 
-// openFlags opens for reading without blocking on a FIFO that replaced a
-// regular file between stat and open (regular files ignore O_NONBLOCK).
-const openFlags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_CLOEXEC
-
 // fdLimit is the soft RLIMIT_NOFILE of the process, or 0 when unknown.
 func fdLimit() int {
 	var rl syscall.Rlimit

@@ -52,11 +52,11 @@ func (t *Tailer) Status() []FileStatus {
 			LastAck: g.tracker.CommittedAt(),
 		}
 		switch {
-		case g.running && g.gone:
+		case g.state == genDraining:
 			fs.State = StateRotated
-		case g.running && (fs.Pending > 0 || fs.Offset < fs.Size):
+		case g.state == genOpen && (fs.Pending > 0 || fs.Offset < fs.Size):
 			fs.State = StateShipping
-		case g.running:
+		case g.state == genOpen:
 			fs.State = StateIdle
 		case g.unlinked:
 			fs.State = StateDeleted

@@ -62,8 +62,7 @@ func TestStatusAndHandover(t *testing.T) {
 	appendFile(t, path, "l4\n")
 	next := &testSink{autoAck: true}
 	h2 := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, next, 0, withRestore(handover...))
-	h2.tl.patterns = []string{filepath.Join(h.dir, "*.log")}
-	h2.tl.dirPats = []string{h.dir}
+	h2.retarget(filepath.Join(h.dir, "*.log"))
 	h2.start()
 	h2.waitLines(1)
 	waitFor(t, "successor idle at offset 12", func() bool {

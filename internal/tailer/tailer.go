@@ -69,7 +69,8 @@ type Options struct {
 	// Budget is the agent-wide byte budget; readers Acquire before reading
 	// and the trackers release bytes as lines are acknowledged.
 	Budget *checkpoint.Budget
-	// Sink receives the lines; it owns their Acks once Emit returns nil.
+	// Sink receives the lines; it owns their Acks from the call to Emit on,
+	// and abandons those it cannot deliver when Emit fails (see Sink).
 	Sink Sink
 	// Restore holds this pipeline's persisted entries; entries of other
 	// pipelines are ignored. A discovered file whose identity matches an
@@ -79,6 +80,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics (constant label pipeline); may be nil.
 	Registerer prometheus.Registerer
+	// Persist saves the checkpoint now (typically Flusher.Flush; this
+	// tailer must be one of its sources). With start_at: end, a rescan
+	// that registers files without a checkpoint entry (present at
+	// start-up, new, or a copy waiting for its original's lines) calls it
+	// before their readers start, so that a restart after a crash never
+	// takes a file this run already began for one present at start-up and
+	// skips it to its end. nil: not called (a crash within a checkpoint
+	// interval of such a file's discovery may then skip it).
+	Persist func() error
 
 	// ReadBufferBytes is each reader's read size (default 64 KiB). Lines
 	// longer than it are read with a temporary larger buffer, up to
@@ -112,7 +122,7 @@ type Tailer struct {
 	pollMax   time.Duration
 	forget    time.Duration
 	maxWindow int
-	roots     []string // static directory prefixes of the globs: symlinks must resolve inside
+	conf      confiner // resolves and opens matches inside the globs' static directories
 
 	// slots is the open-descriptor budget (capacity max_open_files): a
 	// token is taken before a file is opened and returned when its reader
@@ -125,10 +135,11 @@ type Tailer struct {
 	// during a read, so buffer memory follows concurrent reads, not files.
 	bufs sync.Pool
 
-	budget *checkpoint.Budget
-	sink   Sink
-	log    *slog.Logger
-	m      *metrics
+	budget  *checkpoint.Budget
+	sink    Sink
+	persist func() error // Options.Persist, nil unless start_at: end
+	log     *slog.Logger
+	m       *metrics
 
 	started atomic.Bool
 	wg      sync.WaitGroup // reader goroutines
@@ -140,13 +151,26 @@ type Tailer struct {
 	rescanReq   chan struct{} // capacity 1: event loop → Run loop
 	handoverReq chan struct{} // capacity 1: readers, event loop → Run loop
 
-	// mu guards the maps below. Only the Run goroutine mutates them; the
-	// event loop, Snapshot and the lag gauge read them.
+	// mu guards the maps and slices below. The Run goroutine mutates them;
+	// readers add ghosts and withdraw a generation they hand back
+	// (reconsider); the event loop, Snapshot, Status and the lag gauge read
+	// them.
+	//
+	// Lock order: t.mu, then a generation's g.mu, then the locks inside
+	// checkpoint (Tracker, Budget), which take no other lock. Nothing holds
+	// g.mu while taking t.mu. Sink.Emit, Budget.Acquire and Persist are
+	// called with no tailer lock held.
 	mu       sync.Mutex
 	gens     map[fileKey]*generation
 	byPath   map[string]*generation
 	restored map[fileKey]checkpoint.FileState
-	ghosts   []ghost // contents truncated away, for recognising their copies
+	ghosts   []ghost          // contents truncated away, for recognising their copies
+	dirErrs  []DiscoveryError // directories the last rescan could not list
+	// copyWaits are the copies of truncated contents waiting for the
+	// original's lines to be acknowledged (see copyStart): Snapshot reports
+	// each at what was acknowledged of the original, so that a restart
+	// resumes it there instead of treating it as a new file.
+	copyWaits map[fileKey]copyWait
 
 	// State owned by the Run goroutine (no lock).
 	scans       int
@@ -154,10 +178,18 @@ type Tailer struct {
 	skipped     map[string]string        // path → reason, counted and logged once
 	openFailed  map[string]bool          // path → open failure logged once
 	watchFailed map[string]bool          // directory → watch failure logged once
+	dirFailing  map[string]*dirErrState  // directory → listing failure logged and counted
 	waiting     map[string]time.Time     // path → since when it waits for a descriptor
 	copyPending map[fileKey]time.Time    // new file equal to a live one: since when deferred
 	fpIndex     map[string][]*generation // see indexFingerprints; nil until needed in a rescan
 	emfileLog   time.Time                // last EMFILE log line
+	// held start the readers of the files the current rescan registered
+	// without a checkpoint entry, once persist saved them (see
+	// startHeld); unsaved: the rescan added an entry of its own (a copy
+	// waiting for its original).
+	held       []func()
+	unsaved    bool
+	persistLog time.Time // last persist failure log line
 }
 
 // ghost is the content of a file generation that was truncated or rewritten
@@ -179,11 +211,52 @@ type ghost struct {
 	at       time.Time
 }
 
+// copyWait is a copy of a truncated content that is not read yet because
+// lines read from the original are not acknowledged yet (ghost.tracker).
+type copyWait struct {
+	path     string
+	fp       string // of its first fingerprintMax bytes
+	size     int64
+	original *checkpoint.Tracker
+	seen     time.Time
+}
+
 // pathKey is the file last seen at a path, and when.
 type pathKey struct {
 	key  fileKey
 	seen time.Time
 }
+
+// genState is where a generation is in its reader's life. Transitions, all
+// under g.mu:
+//
+//	held → open                 startReader, once Persist saved its entry
+//	parked, parkedGone, closed → open   startReader: reopened by a rescan
+//	open → draining             rescan: not found at any matched path
+//	draining → open             rescan: found again (renamed back)
+//	open → parked               the reader yields its descriptor (mayPark)
+//	open, draining → closed     the reader exits: drained after rotation or
+//	                            deletion, read error, hand-back, shutdown
+//	draining → parkedGone       the reader yielded as the rescan found it gone
+//	parked → parkedGone         rescan: not found at any matched path
+//	parkedGone → parked         rescan: found again
+type genState uint8
+
+const (
+	genHeld       genState = iota // registered, its reader not started yet (waits for Options.Persist)
+	genOpen                       // a reader owns an open descriptor; the file is at a matched path
+	genDraining                   // a reader owns an open descriptor; not at any matched path: read to its end, then closed
+	genParked                     // closed at a line boundary to free a descriptor; reopened when it changes
+	genParkedGone                 // parked, then not found at any matched path: later writes to it are not read
+	genClosed                     // its reader exited (see closed above); reopened if found again
+)
+
+// running reports whether a reader goroutine owns an open descriptor.
+func (s genState) running() bool { return s == genOpen || s == genDraining }
+
+// parked reports whether the generation was closed for the descriptor
+// budget.
+func (s genState) parked() bool { return s == genParked || s == genParkedGone }
 
 // generation is one file generation (device, inode, content since the last
 // truncation) and the state its reader shares with the tailer.
@@ -202,14 +275,16 @@ type generation struct {
 	fp        string
 	fpLen     int
 	size      int64
-	running   bool      // a reader goroutine owns an open descriptor
-	gone      bool      // not found at any matched path by the last rescan
-	goneSince time.Time // when gone was set
+	state     genState
+	goneSince time.Time // when it was last found gone (draining, parkedGone)
 	lastSeen  time.Time // last rescan that found the file
-	readEnd   int64     // where a new reader resumes; valid while !running
-	parked    bool      // closed at EOF (or after a fair slice) to free a descriptor; reopened when it changes
-	unlinked  bool      // link count was 0 when the reader closed the file
-	reported  bool      // drained, unlinked and included in a Snapshot: forget
+	readEnd   int64     // where a new reader resumes; valid while !state.running()
+	tail      []byte    // up to fingerprintMax bytes just before readEnd; valid while !state.running()
+	// Facts beside the state: unlinked, the link count was 0 when the
+	// reader closed the file; reported, closed, unlinked, drained and
+	// included in a Snapshot: forget it.
+	unlinked bool
+	reported bool
 }
 
 // signal wakes the generation's reader without blocking and asks it to
@@ -255,8 +330,10 @@ func New(opts Options) (*Tailer, error) {
 		pathKeys:    make(map[string]pathKey),
 		openFailed:  make(map[string]bool),
 		watchFailed: make(map[string]bool),
+		dirFailing:  make(map[string]*dirErrState),
 		waiting:     make(map[string]time.Time),
 		copyPending: make(map[fileKey]time.Time),
+		copyWaits:   make(map[fileKey]copyWait),
 	}
 	for _, pat := range p.Paths {
 		if !filepath.IsAbs(pat) {
@@ -272,8 +349,17 @@ func New(opts Options) (*Tailer, error) {
 		if d := filepath.Dir(pat); !slices.Contains(t.dirPats, d) {
 			t.dirPats = append(t.dirPats, d)
 		}
-		if r := staticRoot(pat); !slices.Contains(t.roots, r) {
-			t.roots = append(t.roots, r)
+		if r := staticRoot(pat); !slices.Contains(t.conf.roots, r) {
+			t.conf.roots = append(t.conf.roots, r)
+		}
+	}
+	for _, d := range p.SymlinkRoots {
+		if !filepath.IsAbs(d) || filepath.Clean(d) == "/" || hasMeta(d) {
+			bad("symlink_roots %q: want an absolute directory other than /", d)
+			continue
+		}
+		if d = filepath.Clean(d); !slices.Contains(t.conf.roots, d) {
+			t.conf.roots = append(t.conf.roots, d)
 		}
 	}
 	for _, ex := range p.Exclude {
@@ -326,6 +412,9 @@ func New(opts Options) (*Tailer, error) {
 	}
 	if opts.Sink == nil {
 		bad("sink is nil")
+	}
+	if t.startEnd {
+		t.persist = opts.Persist
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("tailer: pipeline %q: %w", p.Name, err)
@@ -474,7 +563,10 @@ func (t *Tailer) requestHandover() {
 // Snapshot returns one entry per known file generation: its identity, the
 // committed offset of its tracker (never beyond what was acknowledged) and
 // its last known size; plus the restored entries whose files have not been
-// found (yet). Entries are sorted by path. Safe from any goroutine, also
+// found (yet), and the copies of truncated contents waiting for the
+// original's lines to be acknowledged, at the original's committed offset
+// (their bytes up to the original's read offset are the same). Entries are
+// sorted by path. Safe from any goroutine, also
 // before Run and after it returned (acknowledgements may still arrive).
 //
 // Snapshot is meant for the single checkpoint writer: a drained generation of
@@ -483,7 +575,7 @@ func (t *Tailer) Snapshot() []checkpoint.FileState {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]checkpoint.FileState, 0, len(t.gens)+len(t.restored))
+	out := make([]checkpoint.FileState, 0, len(t.gens)+len(t.restored)+len(t.copyWaits))
 	for _, g := range t.gens {
 		g.mu.Lock()
 		st := checkpoint.FileState{
@@ -497,7 +589,7 @@ func (t *Tailer) Snapshot() []checkpoint.FileState {
 			Size:           g.size,
 			Updated:        g.lastSeen,
 		}
-		if g.running {
+		if g.state.running() {
 			st.Updated = now
 		} else if g.unlinked && g.tracker.Pending() == 0 {
 			g.reported = true
@@ -507,6 +599,19 @@ func (t *Tailer) Snapshot() []checkpoint.FileState {
 	}
 	for _, st := range t.restored {
 		out = append(out, st)
+	}
+	for k, cw := range t.copyWaits {
+		out = append(out, checkpoint.FileState{
+			Pipeline:       t.name,
+			Path:           cw.path,
+			Device:         k.dev,
+			Inode:          k.ino,
+			Fingerprint:    cw.fp,
+			FingerprintLen: fingerprintMax,
+			Offset:         cw.original.Committed(),
+			Size:           cw.size,
+			Updated:        cw.seen,
+		})
 	}
 	slices.SortFunc(out, func(a, b checkpoint.FileState) int {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Device, b.Device), cmp.Compare(a.Inode, b.Inode))

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -166,8 +167,7 @@ func TestResumeFromRestoredState(t *testing.T) {
 			}
 			other := checkpoint.FileState{Pipeline: "other", Path: "/x", Device: 1, Inode: 1}
 			h := newHarness(t, config.Pipeline{Paths: []string{"unused"}}, nil, 0, withRestore(st, other))
-			h.tl.patterns = []string{filepath.Join(dir, "*.log")}
-			h.tl.dirPats = []string{dir}
+			h.retarget(filepath.Join(dir, "*.log"))
 			if snap := h.tl.Snapshot(); len(snap) != 1 || snap[0] != st {
 				t.Fatalf("snapshot before Run = %+v, want the restored entry only", snap)
 			}
@@ -350,7 +350,7 @@ func TestDeletedFileHeldUntilAcked(t *testing.T) {
 		defer h.tl.mu.Unlock()
 		for _, g := range h.tl.gens {
 			g.mu.Lock()
-			gone := g.gone && time.Since(g.goneSince) > 100*time.Millisecond
+			gone := g.state == genDraining && time.Since(g.goneSince) > 100*time.Millisecond
 			g.mu.Unlock()
 			if gone {
 				return true
@@ -610,6 +610,11 @@ func TestCheckpointNeverAhead(t *testing.T) {
 	}
 }
 
+// TestRunStopsBlockedReaders: stopping returns promptly from a reader
+// blocked in Emit or in Acquire, and leaves exactly the budget the sink
+// still owns: none for a sink that failed (it abandoned the lines), the
+// received lines' for a sink that took them; the harness then checks it
+// goes back to 0 once those are acknowledged, with no double ack.
 func TestRunStopsBlockedReaders(t *testing.T) {
 	t.Run("emit", func(t *testing.T) {
 		h := newHarness(t, config.Pipeline{}, &testSink{block: true}, 0)
@@ -617,6 +622,12 @@ func TestRunStopsBlockedReaders(t *testing.T) {
 		h.start()
 		waitFor(t, "reader in Emit", func() bool { return h.budget.InUse() > 0 })
 		h.stop()
+		if u := h.budget.InUse(); u != 0 {
+			t.Fatalf("after stop: budget in use %d, want 0 (the failed Emit's lines abandoned)", u)
+		}
+		if st, ok := h.stateOf(h.path("a.log")); !ok || st.Offset != 0 {
+			t.Fatalf("after stop: checkpoint %+v, want offset 0 (the line is read again)", st)
+		}
 	})
 	t.Run("acquire", func(t *testing.T) {
 		h := newHarness(t, config.Pipeline{}, &testSink{}, 10)
@@ -624,6 +635,9 @@ func TestRunStopsBlockedReaders(t *testing.T) {
 		h.start()
 		h.waitLines(1)
 		h.stop() // the reader waits in Acquire for bytes that never come
+		if u, held := h.budget.InUse(), h.sink.heldBytes(); u != held {
+			t.Fatalf("after stop: budget in use %d, want %d (the sink's unacknowledged line only)", u, held)
+		}
 	})
 }
 
@@ -674,6 +688,7 @@ func TestNewValidation(t *testing.T) {
 		{name: "relative", mod: func(o *Options) { o.Pipeline.Paths = []string{"x/*.log"} }, want: "not absolute"},
 		{name: "bad glob", mod: func(o *Options) { o.Pipeline.Paths = []string{"/x/[.log"} }, want: "syntax error"},
 		{name: "bad exclude", mod: func(o *Options) { o.Pipeline.Exclude = []string{"["} }, want: "exclude"},
+		{name: "symlink root", mod: func(o *Options) { o.Pipeline.SymlinkRoots = []string{"/"} }, want: "symlink_roots"},
 		{name: "start_at", mod: func(o *Options) { o.Pipeline.StartAt = "middle" }, want: "start_at"},
 		{name: "policy", mod: func(o *Options) { o.Pipeline.OversizePolicy = "drop" }, want: "oversize_policy"},
 		{name: "max line", mod: func(o *Options) { o.Pipeline.MaxLineBytes = -1 }, want: "max_line_bytes"},
@@ -856,5 +871,48 @@ func testRotationUnderLoad(t *testing.T, glob string) {
 		waitFor(t, "rotated files closed", func() bool { return h.metric("logship_files_open") == 1 })
 	} else if got := h.metric("logship_files_open"); got != rotations+1 {
 		t.Errorf("%v files open, want %d", got, rotations+1)
+	}
+}
+
+// TestStartAtEndCrashKeepsFilesBegun: with start_at: end, files this run
+// began reading — one present at start-up (read from its end) and one that
+// appeared later (read from 0) — are in the checkpoint before any of their
+// lines is handed on. After a crash before the next periodic save, a
+// restart resumes them where they were; it does not skip them to their end.
+func TestStartAtEndCrashKeepsFilesBegun(t *testing.T) {
+	var mu sync.Mutex
+	var saved []checkpoint.FileState // the durable checkpoint: only what Persist saved
+	var h *harness
+	p := config.Pipeline{StartAt: "end"}
+	h = newHarness(t, p, &testSink{}, 0, func(o *Options) {
+		o.Persist = func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			saved = h.tl.Snapshot()
+			return nil
+		}
+	})
+	old := h.path("old.log")
+	writeFile(t, old, "history\n")
+	h.start()
+	waitFor(t, "old.log known", func() bool { _, ok := h.stateOf(old); return ok })
+	appendFile(t, old, "old1\n")
+	writeFile(t, h.path("new.log"), "new1\nnew2\n")
+	h.waitLines(3) // none acknowledged
+	h.stop()
+
+	mu.Lock()
+	restore := slices.Clone(saved)
+	mu.Unlock()
+	sink2 := &testSink{autoAck: true}
+	h2 := newHarness(t, config.Pipeline{Paths: []string{filepath.Join(h.dir, "*.log")}, StartAt: "end"}, sink2, 0,
+		withRestore(restore...))
+	h2.start()
+	waitFor(t, "the unacknowledged lines again", func() bool {
+		got := sink2.datas()
+		return slices.Contains(got, "old1") && slices.Contains(got, "new1") && slices.Contains(got, "new2")
+	})
+	if got := sink2.datas(); slices.Contains(got, "history") {
+		t.Errorf("restart read %q: old.log was present at the first start, its history is skipped", got)
 	}
 }

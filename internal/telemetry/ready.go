@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,7 +13,9 @@ import (
 //   - no broker has answered a request for longer than Stall (or none has
 //     answered yet): the cluster is unreachable; or
 //   - bytes have been waiting for an acknowledgement for longer than Stall
-//     and none arrived in that time: delivery is stalled.
+//     and none arrived in that time: delivery is stalled; or
+//   - one topic's delivery made no progress for longer than Stall while
+//     others may flow (SetStalled): the reason names the topic.
 //
 // Contact times come from acknowledgements (LastAck) and from the probe
 // (RunProbe), so an idle agent stays ready as long as a broker answers.
@@ -21,6 +24,8 @@ type Readiness struct {
 	inflight func() int64     // bytes read and not yet acknowledged
 	lastAck  func() time.Time // last broker acknowledgement; zero if none
 	now      func() time.Time
+
+	stalled func() []string // stalled topics, described; nil: none known
 
 	mu            sync.Mutex
 	lastContact   time.Time // last successful probe
@@ -33,6 +38,15 @@ type Readiness struct {
 // must be safe for concurrent use.
 func NewReadiness(stall time.Duration, inflight func() int64, lastAck func() time.Time) *Readiness {
 	return &Readiness{stall: stall, inflight: inflight, lastAck: lastAck, now: time.Now}
+}
+
+// SetStalled sets the source of stalled topics: fn describes each topic
+// whose delivery made no progress for longer than the stall threshold
+// (records that cannot be acknowledged, metadata unavailable); any makes
+// the agent not ready, naming them, even while other topics flow. Call it
+// before Check is used; fn must be safe for concurrent use.
+func (r *Readiness) SetStalled(fn func(stall time.Duration) []string) {
+	r.stalled = func() []string { return fn(r.stall) }
 }
 
 // Check returns nil when ready, or the reason it is not. Safe from any
@@ -57,6 +71,11 @@ func (r *Readiness) Check() error {
 	}
 	if age := now.Sub(contact); age > r.stall {
 		return fmt.Errorf("no broker answered for %s (ready_stall %s)", age.Round(time.Second), r.stall)
+	}
+	if r.stalled != nil {
+		if topics := r.stalled(); len(topics) > 0 {
+			return fmt.Errorf("delivery stalled: %s (ready_stall %s)", strings.Join(topics, "; "), r.stall)
+		}
 	}
 	if inflight > 0 {
 		since := waiting

@@ -19,12 +19,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Server is the HTTP endpoint. It is created by New and runs in Run.
+// Server is the HTTP endpoint. It is created by New, binds its address in
+// Listen and serves in Run.
 type Server struct {
 	listen string
 	srv    *http.Server
 	log    *slog.Logger
+	ln     net.Listener // set by Listen
+	// maxConns caps concurrent connections (see limitListener).
+	maxConns int
 }
+
+// Limits of the endpoint, so that local clients cannot exhaust the agent's
+// descriptors or memory (#11 item 12): a request must arrive within
+// readTimeout (its header within ReadHeaderTimeout), a response be written
+// within writeTimeout (pprofWriteTimeout with pprof on, for 60 s
+// profiles), an idle keep-alive connection is closed after idleTimeout, at
+// most maxConns connections are open at once, and a request carries at
+// most maxHeaderBytes of header and maxBodyBytes of body (every path is a
+// GET).
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	pprofWriteTimeout = 65 * time.Second
+	idleTimeout       = 30 * time.Second
+	maxConns          = 64
+	maxHeaderBytes    = 16 << 10
+	maxBodyBytes      = 4 << 10
+)
 
 // ReadyFunc reports why the agent is not ready, or nil when it is. It is
 // called from HTTP handler goroutines.
@@ -77,24 +100,47 @@ func New(o Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	write := writeTimeout
+	if o.PProf {
+		write = pprofWriteTimeout
+	}
 	return &Server{
 		listen: o.Listen,
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		log:    logger.With("component", "telemetry"),
+		srv: &http.Server{
+			Handler:           http.MaxBytesHandler(mux, maxBodyBytes),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      write,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+		},
+		log:      logger.With("component", "telemetry"),
+		maxConns: maxConns,
 	}
 }
 
-// Run listens and serves until ctx is done, then shuts the server down. A
-// listen failure is returned at once (the port is taken or not allowed).
-func (s *Server) Run(ctx context.Context) error {
+// Listen binds the endpoint's address. Call it before announcing
+// readiness: a port that is taken or not allowed fails the start, instead
+// of leaving an agent without its endpoint.
+func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return fmt.Errorf("telemetry: listen %s: %w", s.listen, err)
 	}
-	s.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	s.ln = &limitListener{Listener: ln, max: int64(s.maxConns)}
+	s.log.Info("serving metrics and health", "addr", ln.Addr().String(), "max_connections", s.maxConns)
+	return nil
+}
+
+// Run serves on the listener bound by Listen until ctx is done, then shuts
+// the server down and returns nil. A serve failure is returned at once.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		return errors.New("telemetry: Run called before Listen")
+	}
 	errc := make(chan error, 1)
-	// Exits when the server is shut down below.
-	go func() { errc <- s.srv.Serve(ln) }()
+	// Exits when the server is shut down below, or its listener fails.
+	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
 	case <-ctx.Done():
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

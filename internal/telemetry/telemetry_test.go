@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -123,13 +124,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // serve runs a Server on a free loopback port and returns its base URL.
 func serve(t *testing.T, o Options) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	o.Listen = "127.0.0.1:0"
+	s := New(o)
+	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	o.Listen = ln.Addr().String()
-	ln.Close()
-	s := New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -139,7 +138,7 @@ func serve(t *testing.T, o Options) string {
 			t.Error(err)
 		}
 	})
-	url := "http://" + o.Listen
+	url := "http://" + s.ln.Addr().String()
 	waitFor(t, "server listening", func() bool {
 		resp, err := http.Get(url + "/healthz")
 		if err == nil {
@@ -208,5 +207,136 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("/readyz = %d %q while not ready, want 503 with the reason", code, body)
 			}
 		})
+	}
+}
+
+// TestConnectionLimit: clients holding connections open get at most
+// maxConns of them; the rest are closed at once, idle ones are closed by the
+// server's timeouts, and the endpoint answers again afterwards (#11 item 12).
+func TestConnectionLimit(t *testing.T) {
+	const limit = 4
+	s := New(Options{Listen: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Ready: func() error { return nil }})
+	s.maxConns = limit
+	// Long enough that a connection closed within a second was refused by
+	// the cap, not timed out.
+	s.srv.ReadHeaderTimeout = 3 * time.Second
+	s.srv.IdleTimeout = 3 * time.Second
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ll := s.ln.(*limitListener)
+	addr := ll.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// Exits when ctx is cancelled below.
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	// closedWithin reports whether the server closes c within d (a read
+	// returning EOF or a reset rather than timing out).
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		if err := c.SetReadDeadline(time.Now().Add(d)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range limit {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	waitFor(t, "the idle connections accepted", func() bool { return ll.active.Load() == limit })
+	// The first one becomes an idle keep-alive connection after a request.
+	if _, err := held[0].Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(held[0]), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("keep-alive request: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	var excess []net.Conn
+	for range 3 * limit {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		excess = append(excess, c)
+	}
+	for i, c := range excess {
+		if !closedWithin(c, time.Second) {
+			t.Errorf("connection %d beyond the cap of %d was not closed at once", limit+i+1, limit)
+		}
+		c.Close()
+		if n := ll.active.Load(); n > limit {
+			t.Fatalf("%d connections open, cap %d", n, limit)
+		}
+	}
+	for i, c := range held {
+		if !closedWithin(c, 10*time.Second) {
+			t.Errorf("idle connection %d not closed by the server's timeouts", i)
+		}
+	}
+	waitFor(t, "the slots freed", func() bool { return ll.active.Load() == 0 })
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d after the idle connections were closed", code)
+	}
+}
+
+// TestRequestLimits: oversized headers are refused.
+func TestRequestLimits(t *testing.T) {
+	url := serve(t, Options{Gatherer: prometheus.NewRegistry(), Ready: func() error { return nil }})
+	req, err := http.NewRequest(http.MethodGet, url+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Big", strings.Repeat("x", 2*maxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a %d-byte header got %d, want 431", 2*maxHeaderBytes, resp.StatusCode)
+	}
+}
+
+// TestReadinessStalledTopic: a topic that made no progress makes the agent
+// not ready and is named, even while acknowledgements of other topics keep
+// arriving; ready again once none is stalled.
+func TestReadinessStalledTopic(t *testing.T) {
+	r := NewReadiness(time.Second, func() int64 { return 100 }, time.Now)
+	var stalled atomic.Pointer[[]string]
+	stalled.Store(&[]string{})
+	var asked time.Duration
+	r.SetStalled(func(after time.Duration) []string { asked = after; return *stalled.Load() })
+	if err := r.Check(); err != nil {
+		t.Fatalf("acks flowing, nothing stalled: %v", err)
+	}
+	stalled.Store(&[]string{"topic gone: 3 records in partitions [0] with no acknowledgement for 5s"})
+	err := r.Check()
+	if err == nil || !strings.Contains(err.Error(), "delivery stalled: topic gone:") {
+		t.Fatalf("Check = %v, want it to name the stalled topic", err)
+	}
+	if asked != time.Second {
+		t.Fatalf("stalled asked with %s, want the stall threshold 1s", asked)
 	}
 }

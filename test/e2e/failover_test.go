@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -15,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/agentid"
 	"github.com/logship/logship/internal/kafkatest"
 	"github.com/logship/logship/internal/pipeline"
+	"github.com/logship/logship/internal/producer"
 )
 
 // ---- helpers for a cluster other than the package's single node ----
@@ -501,14 +504,22 @@ func TestOversizeRecordsF30(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Source headers: the file's device:inode and the line's end offset.
+			// Source headers: the agent id, the file's device:inode and
+			// generation (the hash of its first line), and the line's end
+			// offset.
 			var st syscall.Stat_t
 			if err := syscall.Stat(filepath.Join(dir, "app-00.log"), &st); err != nil {
 				t.Fatal(err)
 			}
+			agentID, err := os.ReadFile(filepath.Join(a.dir, "data", agentid.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gen := sha256.Sum256(append(slices.Clip(lines[0]), '\n'))
 			src, _ := headerValue(msgs[0], pipeline.HeaderSource)
 			off, _ := headerValue(msgs[0], pipeline.HeaderOffset)
-			if wantSrc := fmt.Sprintf("%d:%d", st.Dev, st.Ino); src != wantSrc || off != strconv.Itoa(len(lines[0])+1) {
+			wantSrc := fmt.Sprintf("%s:%d:%d:%x", strings.TrimSpace(string(agentID)), st.Dev, st.Ino, gen[:16])
+			if src != wantSrc || off != strconv.Itoa(len(lines[0])+1) {
 				t.Fatalf("first record: %s=%q %s=%q, want %q and %d", pipeline.HeaderSource, src, pipeline.HeaderOffset, off, wantSrc, len(lines[0])+1)
 			}
 			want := map[string]float64{"logship_records_dropped_total": 0, "logship_dead_letter_errors_total": 0,
@@ -532,7 +543,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 					t.Fatalf("Kafka holds %d records, want %d", len(msgs), len(lines))
 				}
 				for i, msg := range msgs {
-					orig, marked := headerValue(msg, pipeline.HeaderTruncated)
+					orig, marked := headerValue(msg, producer.HeaderTruncated)
 					switch {
 					case i == 0 && (marked || !bytes.Equal(msg.Value, lines[0])):
 						t.Fatalf("the 512 B line was altered")
@@ -546,7 +557,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 				if len(msgs) != 1 || !bytes.Equal(msgs[0].Value, lines[0]) {
 					t.Fatalf("Kafka holds %d records, want only the 512 B line", len(msgs))
 				}
-				entries := readDeadLetter(t, filepath.Join(a.dir, "data", "dead-letter", pipeline.DeadLetterFile))
+				entries := readDeadLetter(t, filepath.Join(a.dir, "data", "dead-letter", producer.DeadLetterFile))
 				if len(entries) != 3 {
 					t.Fatalf("dead-letter file holds %d entries, want 3", len(entries))
 				}
@@ -587,7 +598,7 @@ func reassemble(t *testing.T, msgs []kafkatest.Message) [][]byte {
 	var cur []byte
 	curOff := ""
 	for _, m := range msgs {
-		part, ok := headerValue(m, pipeline.HeaderPart)
+		part, ok := headerValue(m, producer.HeaderPart)
 		off, _ := headerValue(m, pipeline.HeaderOffset)
 		if !ok {
 			out = append(out, m.Value)
@@ -606,7 +617,7 @@ func reassemble(t *testing.T, msgs []kafkatest.Message) [][]byte {
 	return out
 }
 
-func readDeadLetter(t *testing.T, path string) []pipeline.DeadLetterEntry {
+func readDeadLetter(t *testing.T, path string) []producer.DeadLetterEntry {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
@@ -619,9 +630,9 @@ func readDeadLetter(t *testing.T, path string) []pipeline.DeadLetterEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []pipeline.DeadLetterEntry
+	var out []producer.DeadLetterEntry
 	for _, l := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
-		var e pipeline.DeadLetterEntry
+		var e producer.DeadLetterEntry
 		if err := json.Unmarshal(l, &e); err != nil {
 			t.Fatalf("dead-letter line: %v", err)
 		}

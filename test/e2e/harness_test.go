@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,12 +61,17 @@ func newWriter(t testing.TB, dir string, n, payloadLen int) *writer {
 func (w *writer) write(t testing.TB, i, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var buf bytes.Buffer
+	buf := make([]byte, 0, n*(len(w.payload)+16))
 	for range n {
-		fmt.Fprintf(&buf, "%d %d %s\n", i, w.next[i], w.payload)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(w.next[i]), 10)
+		buf = append(buf, ' ')
+		buf = append(buf, w.payload...)
+		buf = append(buf, '\n')
 		w.next[i]++
 	}
-	if _, err := w.files[i].Write(buf.Bytes()); err != nil {
+	if _, err := w.files[i].Write(buf); err != nil {
 		t.Errorf("writer: %v", err)
 	}
 }
@@ -123,6 +130,10 @@ type agentProc struct {
 	exited  chan struct{}
 	exitErr error
 	runs    int
+	// cgroup, if set, is a cgroup directory (v1 memory or v2) the agent is
+	// started in: a shell writes its own pid to cgroup.procs and execs the
+	// agent, so the agent reads its cgroup limit from its first instruction.
+	cgroup string
 }
 
 type agentConfig struct {
@@ -226,6 +237,10 @@ func (a *agentProc) start() {
 	a.runs++
 	fmt.Fprintf(logf, "---- start %d ----\n", a.runs)
 	cmd := exec.Command(a.bin, "run", "-config", a.cfgPath)
+	if a.cgroup != "" {
+		cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec "$2" run -config "$3"`,
+			"sh", a.cgroup, a.bin, a.cfgPath)
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -362,13 +377,21 @@ func (a *agentProc) peakRSS() int64 {
 
 // ---- verifier ----
 
+// The verifier reads Kafka with kcat (kafkatest.Cluster.ReadAll), a client
+// that shares no code with the producer, and compares every record with the
+// writers' ledger: a line written and not in Kafka (missing), a record no
+// writer wrote (phantom), a record that is not a writer's line (malformed)
+// and extra copies (duplicates) are all found.
+
 // tally is what Kafka holds for one test topic, parsed from the writer's
 // line format.
 type tally struct {
 	count     map[[2]int]int // (file, seq) -> copies
 	order     map[int][]int  // file -> seqs in partition-offset order (one partition per file with key: source)
 	messages  int
-	malformed int
+	malformed int // records that are not "<file> <seq> <payload>" as the writers write them
+	// firstMalformed describes the first malformed record.
+	firstMalformed string
 }
 
 func readTally(t testing.TB, topic string) *tally {
@@ -385,14 +408,11 @@ func readTally(t testing.TB, topic string) *tally {
 func tallyOf(msgs []kafkatest.Message) *tally {
 	tl := &tally{count: map[[2]int]int{}, order: map[int][]int{}, messages: len(msgs)}
 	for _, m := range msgs {
-		f := bytes.SplitN(m.Value, []byte(" "), 3)
-		if len(f) < 2 {
-			tl.malformed++
-			continue
-		}
-		file, err1 := strconv.Atoi(string(f[0]))
-		seq, err2 := strconv.Atoi(string(f[1]))
-		if err1 != nil || err2 != nil {
+		file, seq, ok := parseLine(m.Value)
+		if !ok {
+			if tl.malformed == 0 {
+				tl.firstMalformed = fmt.Sprintf("partition %d offset %d: %.80q", m.Partition, m.Offset, m.Value)
+			}
 			tl.malformed++
 			continue
 		}
@@ -402,15 +422,49 @@ func tallyOf(msgs []kafkatest.Message) *tally {
 	return tl
 }
 
-// check compares the tally with the writer's ledger: it returns lines
-// missing (written, not in Kafka) and duplicate copies.
-func (tl *tally) check(written []int) (missing, dups int, firstMissing string) {
+// parseLine parses a writer's line "<file> <seq>[ <payload>]": file and seq
+// in canonical decimal, the payload one byte repeated (every writer here
+// writes such payloads), so that a corrupted, cut or merged record does not
+// pass for a line. A null value is malformed.
+func parseLine(v []byte) (file, seq int, ok bool) {
+	if v == nil {
+		return 0, 0, false
+	}
+	f := bytes.SplitN(v, []byte(" "), 3)
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	num := func(b []byte) (int, bool) {
+		n, err := strconv.Atoi(string(b))
+		return n, err == nil && n >= 0 && strconv.Itoa(n) == string(b)
+	}
+	file, ok1 := num(f[0])
+	seq, ok2 := num(f[1])
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	if len(f) == 3 && len(f[2]) > 0 {
+		p := f[2]
+		if p[0] <= ' ' || p[0] > '~' || len(bytes.Trim(p, string(p[:1]))) != 0 {
+			return 0, 0, false
+		}
+	}
+	return file, seq, true
+}
+
+// check compares the tally with the writers' ledger (lines written per
+// file). missing counts the lines written and not in Kafka plus the phantom
+// records, in Kafka but never written: either way Kafka and the ledger
+// disagree, so every caller that fails on missing lines fails on phantoms.
+// first names the first missing line or phantom record. dups counts extra
+// copies of written lines. Malformed records are counted in tl.malformed.
+func (tl *tally) check(written []int) (missing, dups int, first string) {
 	for file, n := range written {
 		for seq := range n {
 			c := tl.count[[2]int{file, seq}]
 			if c == 0 {
 				if missing == 0 {
-					firstMissing = fmt.Sprintf("file %d seq %d", file, seq)
+					first = fmt.Sprintf("file %d seq %d", file, seq)
 				}
 				missing++
 			}
@@ -419,7 +473,22 @@ func (tl *tally) check(written []int) (missing, dups int, firstMissing string) {
 			}
 		}
 	}
-	return missing, dups, firstMissing
+	var phantoms [][2]int
+	for k, c := range tl.count {
+		if k[0] >= len(written) || k[1] >= written[k[0]] {
+			for range c {
+				phantoms = append(phantoms, k)
+			}
+		}
+	}
+	if len(phantoms) > 0 {
+		slices.SortFunc(phantoms, func(a, b [2]int) int { return cmp.Or(a[0]-b[0], a[1]-b[1]) })
+		if missing == 0 {
+			first = fmt.Sprintf("phantom record file %d seq %d (never written)", phantoms[0][0], phantoms[0][1])
+		}
+		missing += len(phantoms)
+	}
+	return missing, dups, first
 }
 
 // waitFor polls cond until it returns true or the deadline passes.

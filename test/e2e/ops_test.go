@@ -78,14 +78,23 @@ func (s *notifySocket) expect(t *testing.T, want string, timeout time.Duration) 
 	}
 }
 
-// status runs `logship status` with the agent's configuration.
+// status runs `logship status` with the agent's configuration; it must
+// exit 0 (live state).
 func (a *agentProc) status(t *testing.T, args ...string) string {
+	t.Helper()
+	return a.statusExit(t, 0, args...)
+}
+
+// statusExit runs `logship status` and wants exit code want (3: the agent
+// is not reachable, the last checkpoint is shown).
+func (a *agentProc) statusExit(t *testing.T, want int, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(a.bin, append([]string{"status", "-config", a.cfgPath}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("logship status: %v\n%s", err, errb.String())
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != want {
+		t.Fatalf("logship status: exit %d (%v), want %d\n%s", code, err, want, errb.String())
 	}
 	return out.String()
 }
@@ -162,7 +171,7 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 		t.Errorf("with %.0f retries: %d records in Kafka, acked %.0f", retried, tl.messages, acked)
 	}
 
-	stopped := a.status(t)
+	stopped := a.statusExit(t, 3)
 	t.Logf("logship status (stopped agent):\n%s", stopped)
 	if !strings.Contains(stopped, "showing the last checkpoint of a stopped agent") {
 		t.Errorf("status of a stopped agent does not say so:\n%s", stopped)
@@ -451,4 +460,70 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("reload under %d lines/s per writer took %s", rate, reloadTook.Round(time.Millisecond))
+}
+
+// TestOpsReloadTimeoutCountsDuplicates (#11 item 8): with the broker
+// paused, a reload changes a pipeline and its wait for acknowledgements
+// (shutdown_timeout) expires; the successor reads the pending lines again
+// from the committed offsets while the producer still delivers the old
+// records. Those duplicates are bounded by logship_records_retried_total.
+func TestOpsReloadTimeoutCountsDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	topic := newTopic(t, 1)
+	w := newWriter(t, dir, 1, 80)
+	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
+	p := opsPipeline{"change", topic, []string{filepath.Join(dir, "*.log")}}
+	writeConfig := func() {
+		writeOpsConfig(t, a, "", p)
+		cfg := strings.Replace(mustRead(t, a.cfgPath), "shutdown_timeout: 20s", "shutdown_timeout: 1s", 1)
+		if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig()
+	a.start()
+	w.write(t, 0, 200)
+	waitShipped(t, topic, 200, time.Minute)
+
+	if err := cluster.Pause(0); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = cluster.Resume(0)
+		}
+	}()
+	w.write(t, 0, 300)
+	waitFor(t, 30*time.Second, "500 lines read", func() bool {
+		n, err := a.metric("logship_lines_read_total")
+		return err == nil && n >= 500
+	})
+	p.globs = append(p.globs, filepath.Join(dir, "*.txt")) // a changed pipeline
+	writeConfig()
+	a.signal(syscall.SIGHUP)
+	waitLog(t, a, "reload: acknowledgements still pending", 1)
+	waitLog(t, a, "configuration reloaded", 1)
+	if err := cluster.Resume(0); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	waitShipped(t, topic, 500, time.Minute)
+	waitFor(t, time.Minute, "every record acknowledged", func() bool {
+		n, err := a.metric("logship_inflight_bytes")
+		return err == nil && n == 0
+	})
+	retried := a.metricOr(t, "logship_records_retried_total")
+	a.term(30 * time.Second)
+	missing, dups, first := readTally(t, topic).check(w.written())
+	t.Logf("reload timed out with the broker paused: %d lines, missing %d, duplicates %d, retried_total %.0f", w.total(), missing, dups, retried)
+	if missing != 0 {
+		t.Fatalf("missing %d (first %s)", missing, first)
+	}
+	if dups == 0 {
+		t.Fatal("no duplicates: the scenario did not hand pending lines over")
+	}
+	if float64(dups) > retried {
+		t.Fatalf("%d duplicates, logship_records_retried_total %.0f: the counter does not bound them", dups, retried)
+	}
 }

@@ -521,16 +521,17 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("terminationGracePeriodSeconds %v leaves no 10s after shutdown_timeout %v for the final checkpoint", grace, cfg.Agent.ShutdownTimeout)
 	}
 
-	// Memory: the container limit must hold the Go soft limit the agent
-	// derives from memory_limit, and not dwarf it.
+	// Memory: the container limit must hold the agent's peak (memory_limit
+	// + memlimit.Headroom, measured through an outage and its catch-up) with
+	// a margin, and not dwarf it.
 	limit := quantity(t, c.Resources.Limits["memory"])
 	request := quantity(t, c.Resources.Requests["memory"])
-	soft := goSoftLimit(int64(cfg.Agent.MemoryLimit))
-	if limit < soft+16<<20 {
-		t.Errorf("memory limit %d bytes: below the Go soft limit %d (memory_limit %v) plus 16MiB of headroom: the agent would be OOM-killed before it collects", limit, soft, cfg.Agent.MemoryLimit)
+	peak := peakMemory(int64(cfg.Agent.MemoryLimit))
+	if limit < peak+16<<20 {
+		t.Errorf("memory limit %d bytes: below the agent's peak %d (memory_limit %v) plus 16MiB of margin: the agent could be OOM-killed in a catch-up", limit, peak, cfg.Agent.MemoryLimit)
 	}
-	if limit > 2*soft {
-		t.Errorf("memory limit %d bytes is more than twice the Go soft limit %d: raise memory_limit or lower the limit", limit, soft)
+	if limit > 2*peak {
+		t.Errorf("memory limit %d bytes is more than twice the agent's peak %d: raise memory_limit or lower the limit", limit, peak)
 	}
 	if request != limit {
 		t.Errorf("memory request %d != limit %d: the scheduler would not reserve what the agent may use", request, limit)
@@ -559,8 +560,38 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("pipeline path %s is not under a read-only hostPath mount", glob)
 		}
 	}
-	t.Logf("DaemonSet: grace %v > shutdown_timeout %v; memory limit %s >= Go soft limit %d MiB (memory_limit %v); probes on %s",
-		grace, cfg.Agent.ShutdownTimeout, c.Resources.Limits["memory"], soft>>20, cfg.Agent.MemoryLimit, cfg.HTTP.Listen)
+	// /var/log/containers is mounted for pipelines that glob it: its
+	// entries are symlinks into /var/log/pods, which the agent follows only
+	// with symlink_roots: ["/var/log/pods"]. The manifests say so, that
+	// variant of the ConfigMap loads, and what it may read is mounted.
+	for _, f := range []string{"daemonset.yaml", "configmap.yaml"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot(t), kubeDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), `symlink_roots: ["/var/log/pods"]`) {
+			t.Errorf("%s mentions /var/log/containers without the symlink_roots it needs", f)
+		}
+	}
+	podsGlob := regexp.MustCompile(`\n( *)paths: \["/var/log/pods/\*/\*/\*\.log"\]`)
+	variant := podsGlob.ReplaceAllString(agentYAML, "\n${1}paths: [\"/var/log/containers/*.log\"]\n${1}symlink_roots: [\"/var/log/pods\"]")
+	vcfg, err := config.Parse(kubeDir+"/configmap.yaml#agent.yaml (containers variant)", []byte(variant))
+	if err != nil || !podsGlob.MatchString(agentYAML) {
+		t.Fatalf("the /var/log/containers variant of the ConfigMap does not load: %v", err)
+	}
+	for _, root := range append(slices.Clone(vcfg.Pipelines[0].Paths), vcfg.Pipelines[0].SymlinkRoots...) {
+		mounted := false
+		for host, mp := range mounts {
+			if (root == host || strings.HasPrefix(root, host+"/")) && mp == host && readOnly[mp] {
+				mounted = true
+			}
+		}
+		if !mounted {
+			t.Errorf("containers variant: %s is not under a read-only hostPath mount", root)
+		}
+	}
+	t.Logf("DaemonSet: grace %v > shutdown_timeout %v; memory limit %s >= peak %d MiB + 16MiB (memory_limit %v); probes on %s",
+		grace, cfg.Agent.ShutdownTimeout, c.Resources.Limits["memory"], peak>>20, cfg.Agent.MemoryLimit, cfg.HTTP.Listen)
 }
 
 // decodeStrict decodes m into v, rejecting fields v does not declare.

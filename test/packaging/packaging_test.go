@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/logship/logship/internal/memlimit"
 )
 
 // repoRoot returns the module root (the directory holding go.mod), found by
@@ -43,6 +45,8 @@ func readRepoFile(t *testing.T, rel string) []byte {
 	return data
 }
 
-// goSoftLimit is the Go runtime memory limit the agent sets for a given
-// agent.memory_limit (cmd/agent setMemoryLimit): 2 x budget + 32MiB.
-func goSoftLimit(memoryLimit int64) int64 { return 2*memoryLimit + 32<<20 }
+// peakMemory is the most the agent uses at a given agent.memory_limit,
+// through an outage and the catch-up after it (memlimit.Headroom, measured
+// by test/e2e TestCatchUpMemoryAfterOutage); the agent refuses to start in a
+// cgroup smaller than this.
+func peakMemory(memoryLimit int64) int64 { return memoryLimit + memlimit.Headroom }

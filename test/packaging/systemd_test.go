@@ -304,15 +304,20 @@ func TestSystemdUnitMatchesAgent(t *testing.T) {
 	high := systemdBytes(t, u.one(t, "Service.MemoryHigh"))
 	max := systemdBytes(t, u.one(t, "Service.MemoryMax"))
 	for name, budget := range map[string]int64{"default": int64(config.DefaultMemoryLimit), "systemd/agent.yaml": int64(cfg.Agent.MemoryLimit)} {
-		soft := goSoftLimit(budget)
-		if high <= soft || max < high {
-			t.Errorf("%s memory_limit %d gives a Go soft limit of %d bytes: want it < MemoryHigh (%d) <= MemoryMax (%d)", name, budget, soft, high, max)
+		peak := peakMemory(budget)
+		if high <= peak || max < high {
+			t.Errorf("%s memory_limit %d gives a peak of %d bytes: want it < MemoryHigh (%d) <= MemoryMax (%d)", name, budget, peak, high, max)
 		}
-		if max > 2*soft {
-			t.Errorf("MemoryMax %d is more than twice the Go soft limit %d of the %s memory_limit: it bounds nothing", max, soft, name)
+		if max > 2*peak {
+			t.Errorf("MemoryMax %d is more than twice the peak %d of the %s memory_limit: it bounds nothing", max, peak, name)
 		}
 	}
 
+	// logship exits 2 for a bad configuration or command line: no restart
+	// loop on it.
+	if got := u.one(t, "Service.RestartPreventExitStatus"); got != "2" {
+		t.Errorf("RestartPreventExitStatus=%q, want 2 (the agent's exit code for a bad configuration)", got)
+	}
 	if wd := u.one(t, "Service.WatchdogSec"); systemdSpan(t, wd) < 10*time.Second {
 		t.Errorf("WatchdogSec=%s is too short for a Go process under GC or I/O pressure", wd)
 	}

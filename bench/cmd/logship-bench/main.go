@@ -17,6 +17,10 @@
 //	         per million lines and the ratio.
 //	files    logship following -files files each written at -files-rate
 //	         lines/s: CPU % of one core and RSS.
+//	catchup  the broker is paused, a backlog of -catchup-lines is handed
+//	         to logship (appended to a followed file once its budget is
+//	         full) and to `kcat -P -l`, the broker resumes: drain time and
+//	         peak RSS (VmRSS sampled every 100 ms, and VmHWM / ru_maxrss).
 //	profile  one logship backlog run of a binary built with -tags
 //	         benchprofile; writes cpu.pprof and allocs.pprof and their top
 //	         lists to the output directory.
@@ -58,6 +62,8 @@ type options struct {
 	filesDur   time.Duration
 	keep       bool
 	memLimit   string
+	// catchupLines is the backlog of the catch-up mode.
+	catchupLines int
 	// profileFiles runs the files mode with a benchprofile build and
 	// writes files-cpu.pprof / files-allocs.pprof.
 	profileFiles bool
@@ -73,7 +79,8 @@ func run() int {
 	quick := flag.Bool("quick", false, "small sizes for a smoke run (200k lines, 1 round, 10s latency, 100k/400k scale, 15s files)")
 	flag.IntVar(&o.lines, "lines", 2_000_000, "backlog mode: lines in the file")
 	flag.IntVar(&o.rounds, "rounds", 3, "backlog mode: runs of each tool, alternating")
-	flag.StringVar(&modes, "modes", "backlog,latency,scale,files", "comma-separated modes: backlog,latency,scale,files,profile")
+	flag.StringVar(&modes, "modes", "backlog,latency,scale,files,catchup", "comma-separated modes: backlog,latency,scale,files,catchup,profile")
+	flag.IntVar(&o.catchupLines, "catchup-lines", 1_000_000, "catchup mode: lines (200 bytes each) written while the broker is paused")
 	flag.IntVar(&o.partitions, "partitions", 3, "partitions of every topic")
 	flag.StringVar(&o.bin, "bin", "bin/logship", "logship binary (build it with make build: no race detector)")
 	flag.StringVar(&o.kcat, "kcat", "kcat", "kcat binary (reference producer and the independent consumer)")
@@ -94,7 +101,7 @@ func run() int {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range map[string]string{"lines": "200000", "rounds": "1", "latency-dur": "10s",
-			"scale-small": "100000", "scale-large": "400000", "files-dur": "15s"} {
+			"scale-small": "100000", "scale-large": "400000", "files-dur": "15s", "catchup-lines": "200000"} {
 			if !set[name] {
 				_ = flag.Set(name, v)
 			}
@@ -104,7 +111,7 @@ func run() int {
 	for _, m := range strings.Split(modes, ",") {
 		m = strings.TrimSpace(m)
 		switch m {
-		case "backlog", "latency", "scale", "files", "profile":
+		case "backlog", "latency", "scale", "files", "catchup", "profile":
 			o.modes[m] = true
 		case "":
 		default:
@@ -185,6 +192,7 @@ func bench(ctx context.Context, o options) error {
 		{"latency", runLatencyMode},
 		{"scale", runScaleMode},
 		{"files", runFilesMode},
+		{"catchup", runCatchupMode},
 		{"profile", runProfileMode},
 	}
 	var failed []string

@@ -24,6 +24,7 @@ type report struct {
 	latency  []latencyResult
 	scale    []backlogResult
 	files    *filesResult
+	catchup  []catchupResult
 	profiles []string
 	failures []string
 }
@@ -184,6 +185,20 @@ func (r *report) markdown() string {
 		w("| files | lines/s per file | measured for | CPU %% of one core | RSS MiB | peak RSS MiB | lines | verified |\n|---|---|---|---|---|---|---|---|\n")
 		w("| %d | %d | %s | %.2f | %.1f | %.1f | %s | %s |\n", f.Files, f.Rate, f.Dur, f.CPUPct, mib(f.RSS), mib(f.PeakRSS), fmtInt(int64(f.Written)), okText(f.V))
 		w("\nGoal: < 5%% of one core: %s.\n\n", yes(f.CPUPct < 5))
+	}
+	if len(r.catchup) > 0 {
+		w("## Catch-up after an outage: %s lines (%.0f MB) waiting when the broker resumes\n\n",
+			fmtInt(int64(r.catchup[0].Lines)), float64(r.catchup[0].Bytes)/1e6)
+		w("The broker is paused (SIGSTOP). logship follows a file; the backlog is appended once the first %d lines "+
+			"are shipped, and the broker resumes when logship's memory budget is full. kcat -P -l reads the same "+
+			"backlog into librdkafka's queue; the broker resumes when kcat's RSS has stopped growing. RSS is sampled "+
+			"every 100 ms; peak = VmHWM (logship) or ru_maxrss (kcat).\n\n", warmLines)
+		w("| tool | load (1m) | drain | peak RSS MiB while paused | peak RSS MiB sampled | peak RSS MiB | verified |\n|---|---|---|---|---|---|---|\n")
+		for _, x := range r.catchup {
+			w("| %s | %s | %.2f s | %.1f | %.1f | %.1f | %s |\n", x.Tool, x.Load, x.Drain.Seconds(), mib(x.PausedPeak),
+				mib(x.SampledPeak), mib(x.PeakRSS), okText(x.V))
+		}
+		w("\nGoal: logship's peak ≤ memory_limit + 40 MiB (72 MiB at the default 32MiB).\n\n")
 	}
 	if len(r.profiles) > 0 {
 		w("## Profile of one logship backlog run\n\n")

@@ -1,4 +1,4 @@
-package pipeline
+package producer
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func (a *brokerAuth) dial(ctx context.Context, network, addr string) (net.Conn, 
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("pipeline: dial %s: %w", addr, err)
+			return nil, fmt.Errorf("producer: dial %s: %w", addr, err)
 		}
 		cfg = cfg.Clone()
 		cfg.ServerName = host

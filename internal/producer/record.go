@@ -1,10 +1,11 @@
-// Package pipeline turns lines into Kafka records and delivers them: decode,
-// build a Record keyed by host or source, serialize, partition, accumulate
-// one batch per topic-partition, and send batches from background senders
-// that retry until the broker returns RecordMetadata. Every record's
-// checkpoint.Ack is resolved exactly once: after the broker acknowledged it,
-// or through an explicit, counted drop policy.
-package pipeline
+// Package producer is logship's Kafka producer: the accumulator (one open
+// batch per topic-partition, sealed on size or linger), the background
+// senders that retry each batch until the broker returns RecordMetadata,
+// the oversize and dead-letter policies, broker authentication and the
+// readiness probe. It knows nothing about files: a Record carries a
+// checkpoint.Ack, and every Ack is resolved exactly once, after the broker
+// acknowledged the record or through an explicit, counted drop policy.
+package producer
 
 import (
 	"time"

@@ -1,4 +1,4 @@
-package pipeline
+package producer
 
 import (
 	"context"
@@ -106,23 +106,23 @@ func (p *Producer) maxMessageBytes(topic string) (int, error) {
 		}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("pipeline: describe configs of topic %s: %w", topic, err)
+		return 0, fmt.Errorf("producer: describe configs of topic %s: %w", topic, err)
 	}
 	for _, r := range res.Resources {
 		if r.Error != nil {
-			return 0, fmt.Errorf("pipeline: describe configs of topic %s: %w", topic, r.Error)
+			return 0, fmt.Errorf("producer: describe configs of topic %s: %w", topic, r.Error)
 		}
 		for _, e := range r.ConfigEntries {
 			if e.ConfigName == "max.message.bytes" {
 				v, err := strconv.Atoi(e.ConfigValue)
 				if err != nil || v <= 0 {
-					return 0, fmt.Errorf("pipeline: topic %s: max.message.bytes %q", topic, e.ConfigValue)
+					return 0, fmt.Errorf("producer: topic %s: max.message.bytes %q", topic, e.ConfigValue)
 				}
 				return v, nil
 			}
 		}
 	}
-	return 0, fmt.Errorf("pipeline: topic %s: max.message.bytes not returned", topic)
+	return 0, fmt.Errorf("producer: topic %s: max.message.bytes not returned", topic)
 }
 
 // surelyTooLarge reports whether r cannot fit under the topic's exact limit
@@ -196,7 +196,7 @@ func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
 		}
 		t := Record{Key: r.Key, Value: r.Value[:min(budget, len(r.Value))], Time: r.Time,
 			Headers: withHeader(r.Headers, HeaderTruncated, orig)}
-		base, err := p.send(tp, []Record{t}, nil)
+		base, _, err := p.send(tp, []Record{t}, nil)
 		switch {
 		case err == nil:
 			p.delivered(tp, &t, base)
@@ -212,9 +212,11 @@ func (p *Producer) truncate(tp topicPartition, r *Record, cause error) bool {
 				p.drop(tp, []Record{*r}, "too_large", err)
 				return true
 			}
-		default:
+		case isRejected(err):
 			p.drop(tp, []Record{*r}, "invalid", err)
 			return true
+		default:
+			// Retried (send retries every other error itself).
 		}
 	}
 }
@@ -234,11 +236,19 @@ outer:
 		for i := range n {
 			part := Record{Key: r.Key, Value: r.Value[i*budget : min((i+1)*budget, len(r.Value))], Time: r.Time,
 				Headers: withHeader(r.Headers, HeaderPart, strconv.Itoa(i+1)+"/"+strconv.Itoa(n))}
-			base, err := p.send(tp, []Record{part}, nil)
+			base, _, err := p.send(tp, []Record{part}, nil)
+			for err != nil && !errors.Is(err, errStopped) && !isTooLarge(err) && !isRejected(err) {
+				// send retries every other error itself; were one to come
+				// back, the part is sent again, never dropped.
+				base, _, err = p.send(tp, []Record{part}, nil)
+			}
 			switch {
 			case err == nil:
 				p.delivered(tp, &part, base)
 			case errors.Is(err, errStopped):
+				// The record is read and split again after restart: the
+				// parts already stored are sent again.
+				p.m.retried.Add(float64(i))
 				return false
 			case isTooLarge(err):
 				p.m.retried.Add(float64(i)) // parts already stored are sent again
@@ -247,7 +257,7 @@ outer:
 					return true
 				}
 				continue outer
-			default:
+			default: // rejected
 				p.drop(tp, []Record{*r}, "invalid", err)
 				return true
 			}

@@ -1,4 +1,4 @@
-package pipeline
+package producer
 
 import (
 	"context"
@@ -16,10 +16,10 @@ import (
 func (p *Producer) Ping(ctx context.Context) error {
 	res, err := p.client.ApiVersions(ctx, &kafka.ApiVersionsRequest{})
 	if err != nil {
-		return fmt.Errorf("pipeline: ping: %w", err)
+		return fmt.Errorf("producer: ping: %w", err)
 	}
 	if res.Error != nil {
-		return fmt.Errorf("pipeline: ping: %w", res.Error)
+		return fmt.Errorf("producer: ping: %w", res.Error)
 	}
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -11,5 +13,5 @@ import (
 // and inode; the fingerprint is the tailer's concern).
 func sameFile(st os.FileInfo, e checkpoint.FileState) bool {
 	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && uint64(sys.Dev) == e.Device && sys.Ino == e.Inode
+	return ok && uint64(sys.Dev) == e.Device && uint64(sys.Ino) == e.Inode //nolint:unconvert // widths differ by platform
 }

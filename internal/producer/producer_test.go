@@ -1,4 +1,4 @@
-package pipeline
+package producer
 
 import (
 	"bytes"
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -88,7 +87,7 @@ func header(r kafka.Record, key string) (string, bool) {
 // newTestProducer builds a Producer whose requests go to fb. Its broker
 // address refuses connections, so DescribeConfigs fails and limits are
 // learned by halving.
-func newTestProducer(t *testing.T, fb *fakeBroker, opts ProducerOptions) (*Producer, *prometheus.Registry) {
+func newTestProducer(t *testing.T, fb *fakeBroker, opts Options) (*Producer, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts.Brokers = []string{"127.0.0.1:1"}
@@ -98,7 +97,7 @@ func newTestProducer(t *testing.T, fb *fakeBroker, opts ProducerOptions) (*Produ
 	opts.RetryBackoffMax = 5 * time.Millisecond
 	opts.RequestTimeout = 2 * time.Second
 	opts.Linger = time.Millisecond
-	p, err := NewProducer(opts)
+	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,12 +165,12 @@ func payload(n int, seed byte) []byte {
 // the original value; every Ack is resolved once, after its last part.
 func TestOversizeSplit(t *testing.T) {
 	fb := &fakeBroker{limit: 1024}
-	p, reg := newTestProducer(t, fb, ProducerOptions{Oversize: OversizeSplit})
+	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeSplit})
 	tr := checkpoint.NewTracker(0, nil)
 	small, big1, big2 := payload(512, 1), payload(10<<10, 2), payload(3000, 3)
 	recs := trackedRecords(tr, small, big1, small, big2)
 	for i := range recs {
-		recs[i].Headers = []kafka.Header{{Key: HeaderOffset, Value: []byte(strconv.Itoa(i))}}
+		recs[i].Headers = []kafka.Header{{Key: "logship.offset", Value: []byte(strconv.Itoa(i))}}
 	}
 	if err := p.Append("t", 0, recs); err != nil {
 		t.Fatal(err)
@@ -186,7 +185,7 @@ func TestOversizeSplit(t *testing.T) {
 	for i, r := range fb.log {
 		v := readAll(r.Value)
 		part, ok := header(r, HeaderPart)
-		if _, hasOff := header(r, HeaderOffset); !hasOff {
+		if _, hasOff := header(r, "logship.offset"); !hasOff {
 			t.Fatalf("record %d lost its original header", i)
 		}
 		if !ok {
@@ -233,7 +232,7 @@ func TestOversizeSplit(t *testing.T) {
 // logship.truncated = its original length; counted, acked once.
 func TestOversizeTruncate(t *testing.T) {
 	fb := &fakeBroker{limit: 1024}
-	p, reg := newTestProducer(t, fb, ProducerOptions{Oversize: OversizeTruncate})
+	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeTruncate})
 	tr := checkpoint.NewTracker(0, nil)
 	small, big := payload(300, 1), payload(5000, 2)
 	if err := p.Append("t", 0, trackedRecords(tr, small, big, small)); err != nil {
@@ -266,7 +265,7 @@ func TestOversizeTruncate(t *testing.T) {
 func TestOversizeDeadLetter(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dl")
 	fb := &fakeBroker{limit: 1024}
-	p, reg := newTestProducer(t, fb, ProducerOptions{Oversize: OversizeDeadLetter, DeadLetterDir: dir, DeadLetterMaxBytes: 12 << 10})
+	p, reg := newTestProducer(t, fb, Options{Oversize: OversizeDeadLetter, DeadLetterDir: dir, DeadLetterMaxBytes: 12 << 10})
 	tr := checkpoint.NewTracker(0, nil)
 	big1, big2 := payload(5000, 1), payload(6000, 2)
 	if err := p.Append("t", 2, trackedRecords(tr, payload(100, 0), big1, big2)); err != nil {
@@ -343,7 +342,7 @@ func TestRetriableErrorsKeepAcks(t *testing.T) {
 			fb := &fakeBroker{fail: tc.errs}
 			var acksBeforeStored int
 			tr := checkpoint.NewTracker(0, nil)
-			p, reg := newTestProducer(t, fb, ProducerOptions{Delivered: func(*Record, RecordMetadata) {
+			p, reg := newTestProducer(t, fb, Options{Delivered: func(*Record, RecordMetadata) {
 				fb.mu.Lock()
 				if len(fb.log) == 0 {
 					acksBeforeStored++
@@ -384,7 +383,7 @@ func (*netErr) Temporary() bool { return true }
 // counted.
 func TestInvalidRecordDropped(t *testing.T) {
 	fb := &fakeBroker{fail: []error{kafka.InvalidRecord, nil, kafka.InvalidRecord}}
-	p, reg := newTestProducer(t, fb, ProducerOptions{})
+	p, reg := newTestProducer(t, fb, Options{})
 	tr := checkpoint.NewTracker(0, nil)
 	if err := p.Append("t", 0, trackedRecords(tr, payload(10, 0), payload(10, 1))); err != nil {
 		t.Fatal(err)
@@ -398,45 +397,18 @@ func TestInvalidRecordDropped(t *testing.T) {
 	}
 }
 
-// TestHeaderSet: static headers sorted, then source identity and offset.
-func TestHeaderSet(t *testing.T) {
-	src := &tailer.Source{Pipeline: "p", Path: "/var/log/a.log", Device: 2049, Inode: 131}
-	lines := []tailer.Line{{Data: []byte("a"), End: 2}, {Data: []byte("bb"), End: 12345678901}}
-	for _, tc := range []struct {
-		name   string
-		static map[string]string
-		source bool
-		want   [][]string
-	}{
-		{"default", nil, true, [][]string{
-			{"logship.source", "2049:131", "logship.offset", "2"},
-			{"logship.source", "2049:131", "logship.offset", "12345678901"}}},
-		{"static and source", map[string]string{"team": "a", "env": "prod"}, true, [][]string{
-			{"env", "prod", "team", "a", "logship.source", "2049:131", "logship.offset", "2"},
-			{"env", "prod", "team", "a", "logship.source", "2049:131", "logship.offset", "12345678901"}}},
-		{"static only", map[string]string{"env": "prod"}, false, [][]string{{"env", "prod"}, {"env", "prod"}}},
-		{"none", nil, false, [][]string{nil, nil}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			recs := make([]Record, len(lines))
-			newHeaderSet(tc.static, tc.source).fill(recs, src, func(i int) int64 { return lines[i].End })
-			for i, r := range recs {
-				var got []string
-				for _, h := range r.Headers {
-					got = append(got, h.Key, string(h.Value))
-				}
-				if strings.Join(got, ",") != strings.Join(tc.want[i], ",") {
-					t.Fatalf("record %d headers %q, want %q", i, got, tc.want[i])
-				}
-			}
-			// The oversize policies add a header to a copy: the others are untouched.
-			if len(recs[0].Headers) > 0 {
-				_ = withHeader(recs[0].Headers, HeaderPart, "1/2")
-				if len(recs[1].Headers) != len(tc.want[1])/2 {
-					t.Fatal("withHeader changed another record's headers")
-				}
-			}
-		})
+// TestWithHeaderCopies: the oversize policies add a header to a copy of a
+// record's headers, whose array the pipeline shares between records.
+func TestWithHeaderCopies(t *testing.T) {
+	shared := make([]kafka.Header, 0, 4)
+	shared = append(shared, kafka.Header{Key: "env", Value: []byte("prod")}, kafka.Header{Key: "team", Value: []byte("a")})
+	a, b := shared[:1], shared[1:2] // a has spare capacity: appending in place would overwrite b
+	got := withHeader(a, HeaderPart, "1/2")
+	if len(got) != 2 || got[1].Key != HeaderPart || string(got[1].Value) != "1/2" {
+		t.Fatalf("withHeader = %v", got)
+	}
+	if b[0].Key != "team" || len(a) != 1 {
+		t.Fatal("withHeader changed another record's headers")
 	}
 }
 
@@ -444,17 +416,17 @@ func TestHeaderSet(t *testing.T) {
 // unknown policies are refused.
 func TestNewProducerOversizeOptions(t *testing.T) {
 	for _, tc := range []struct {
-		opts ProducerOptions
+		opts Options
 		want string
 	}{
-		{ProducerOptions{Oversize: OversizeDeadLetter}, "dead-letter directory"},
-		{ProducerOptions{Oversize: "drop"}, "unknown oversize policy"},
+		{Options{Oversize: OversizeDeadLetter}, "dead-letter directory"},
+		{Options{Oversize: "drop"}, "unknown oversize policy"},
 	} {
 		tc.opts.Brokers = []string{"127.0.0.1:1"}
 		tc.opts.Acks = kafka.RequireAll
-		_, err := NewProducer(tc.opts)
+		_, err := New(tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Fatalf("NewProducer(%q) = %v, want an error with %q", tc.opts.Oversize, err, tc.want)
+			t.Fatalf("New(%q) = %v, want an error with %q", tc.opts.Oversize, err, tc.want)
 		}
 	}
 }

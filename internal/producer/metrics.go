@@ -1,7 +1,8 @@
-package pipeline
+package producer
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +29,7 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 		}),
 		retried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logship_records_retried_total",
-			Help: "Records re-sent after a produce request that may have been stored (any failure but those known to precede the append), and split parts sent again: an upper bound on duplicates from retries.",
+			Help: "Records that may reach Kafka twice: re-sent after a produce request that may have been stored (any failure but those known to precede the append), split parts sent again, records of such a request abandoned by a hard stop (read and sent again after restart; also in the shutdown log's unacknowledged count), and records a reload handed over unacknowledged. An upper bound on duplicates, crashes aside.",
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logship_records_dropped_total",
@@ -77,14 +78,42 @@ func newProducerMetrics(reg prometheus.Registerer) (*producerMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.acked, m.retried, m.dropped, m.sendErrors, m.ackLatency, m.metadataRefreshes,
-		m.split, m.parts, m.truncated, m.deadLettered, m.deadLetterErrors} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
+	var err error
+	m.acked = register(reg, m.acked, &err)
+	m.retried = register(reg, m.retried, &err)
+	m.dropped = register(reg, m.dropped, &err)
+	m.sendErrors = register(reg, m.sendErrors, &err)
+	m.ackLatency = register(reg, m.ackLatency, &err)
+	m.metadataRefreshes = register(reg, m.metadataRefreshes, &err)
+	m.split = register(reg, m.split, &err)
+	m.parts = register(reg, m.parts, &err)
+	m.truncated = register(reg, m.truncated, &err)
+	m.deadLettered = register(reg, m.deadLettered, &err)
+	m.deadLetterErrors = register(reg, m.deadLetterErrors, &err)
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register registers c on reg and returns it, or, when an equal collector
+// is already registered (a producer re-created in the same process), that
+// one, so counting continues in the series the registry gathers. The first
+// other error is stored in *errp.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	if *errp != nil {
+		return c
+	}
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	*errp = fmt.Errorf("producer: register metrics: %w", err)
+	return c
 }
