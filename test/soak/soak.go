@@ -749,6 +749,9 @@ func (r *run) settle(ctx context.Context) {
 // finish heals every fault, waits for every line, stops the agent cleanly
 // and runs the final checks.
 func (r *run) finish(ctx context.Context) {
+	if ctx.Err() != nil {
+		r.fail("interrupted: %v", ctx.Err())
+	}
 	if r.failedYet() {
 		return
 	}
