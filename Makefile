@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commitHash=$(COMMIT)
 IMAGE    ?= localhost/logship:$(VERSION)
 
-.PHONY: build test lint unit demo bench bench-quick bench-profile microbench clean image image-dockerfile
+.PHONY: build test lint unit demo bench bench-quick bench-profile microbench clean image image-dockerfile soak soak-shrink
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/logship ./cmd/agent
@@ -22,7 +22,7 @@ lint:
 
 # Fast tests only (no broker).
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -vE '/test/(e2e|soak)')
 
 # The container image (static, non-root, no shell), built with buildah and
 # no registry: bin/logship + the host's CA bundle, FROM scratch. Same image
@@ -55,10 +55,27 @@ bench-profile: build
 
 # Go micro-benchmarks of every package, per stage of the hot path.
 microbench:
-	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -vE '/test/(e2e|soak)')
 
 clean:
 	rm -rf bin
+
+# The seeded multi-fault soak (TESTING.md F39) against bin/logship and a real
+# cluster: prints the seed and one summary line; a failure prints the
+# schedule and keeps the work dir. SEED= replays a schedule (empty: a fresh
+# seed), DURATION= how long the writers write, NODES=1|3, SOAKFLAGS passes
+# more (-files, -rate, -keep, -without kind,...).
+SEED     ?= 0
+DURATION ?= 10m
+NODES    ?= 1
+soak: build
+	$(GO) run ./test/soak/cmd/soak -bin bin/logship -seed $(SEED) -duration $(DURATION) -nodes $(NODES) $(SOAKFLAGS)
+
+# Shrinks a failing seed: reruns it with one fault kind removed at a time and
+# prints the smallest schedule that still fails.
+soak-shrink: build
+	@if [ "$(SEED)" = 0 ]; then echo "usage: make soak-shrink SEED=<failing seed> [DURATION=...]"; exit 2; fi
+	$(GO) run ./test/soak/cmd/soak -shrink -bin bin/logship -seed $(SEED) -duration $(DURATION) -nodes $(NODES) $(SOAKFLAGS)
 
 .PHONY: compare
 # The dependency evidence: one rename-rotation workload read by nxadm/tail
