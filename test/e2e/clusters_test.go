@@ -71,7 +71,7 @@ func readTallyOn(t testing.TB, c *kafkatest.Cluster, topic string) *tally {
 // error.
 func (a *agentProc) setKafkaYAML(yaml string) {
 	a.t.Helper()
-	b, err := os.ReadFile(a.cfgPath)
+	b, err := os.ReadFile(a.ConfigPath)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func (a *agentProc) setKafkaYAML(yaml string) {
 		a.t.Fatalf("agent config has no single kafka section:\n%s", cfg)
 	}
 	cfg = strings.Replace(cfg, "\nkafka:\n", "\nkafka:\n"+indent(yaml, "  "), 1)
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(cfg), 0o600); err != nil {
 		a.t.Fatal(err)
 	}
 }
@@ -88,7 +88,7 @@ func (a *agentProc) setKafkaYAML(yaml string) {
 // logText returns the agent's whole log output so far (every run).
 func (a *agentProc) logText() string {
 	a.t.Helper()
-	b, err := os.ReadFile(a.logPath)
+	b, err := os.ReadFile(a.LogPath)
 	if err != nil {
 		a.t.Fatal(err)
 	}
