@@ -41,6 +41,7 @@ func TestReloadRemovedPipelineSeriesDeleted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := newActors(slog.New(slog.DiscardHandler))
 	defer func() { cancel(); g.Wait() }()
+	g.Go(ctx, "producer", a.producer.Run)
 	for _, p := range a.pipes {
 		p.start(ctx, g)
 	}
