@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/checkpoint"
 )
 
@@ -37,13 +38,8 @@ func TestRunOwnsSenders(t *testing.T) {
 	done := make(chan error, 1)
 	// Exits when ctx is cancelled below.
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for tr.Pending() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("records appended before Run not acknowledged after it started (%d pending)", tr.Pending())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	agenttest.WaitFor(t, 10*time.Second, "records appended before Run acknowledged once it runs",
+		func() bool { return tr.Pending() == 0 })
 	if err := p.Run(ctx); err == nil {
 		t.Error("second Run returned nil, want an error")
 	}

@@ -142,15 +142,7 @@ func catchUp(t *testing.T, budget int64, o catchUpOptions) catchUpResult {
 		w.Write(t, i, 10)
 	}
 	waitShipped(t, topic, 10*files, time.Minute)
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
+	resume := pauseBroker(t)
 	lineLen := int64(len(fmt.Sprintf("%d %d %s\n", 0, 100000, w.Payload)))
 	for written := int64(0); written < *catchUpBytes; written += files * 2_000 * lineLen {
 		for i := range files {
@@ -162,10 +154,7 @@ func catchUp(t *testing.T, budget int64, o catchUpOptions) catchUpResult {
 		return err == nil && v >= float64(budget)*0.9
 	})
 	s.Mark()
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	drainStart := time.Now()
 	var r catchUpResult
 	if o.killInDrain {

@@ -257,6 +257,29 @@ func (tl *tally) check(written []int) (missing, dups int, first string) {
 	return missing, dups, first
 }
 
+// pauseBroker freezes the shared cluster's broker (SIGSTOP) and returns
+// the function that resumes it, failing the test if it cannot; the broker is
+// resumed when the test ends if it has not been.
+func pauseBroker(t testing.TB) (resume func()) {
+	t.Helper()
+	if err := cluster.Pause(0); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = cluster.Resume(0)
+		}
+	})
+	return func() {
+		t.Helper()
+		if err := cluster.Resume(0); err != nil {
+			t.Fatal(err)
+		}
+		resumed = true
+	}
+}
+
 // waitShipped waits until the topic's high watermarks add up to at least n
 // records.
 func waitShipped(t testing.TB, topic string, n int, timeout time.Duration) {

@@ -556,15 +556,7 @@ func TestF22DeletedWhileBrokerPaused(t *testing.T) {
 	a.start()
 	s.write(t, 10)
 	waitShipped(t, topic, 10, time.Minute)
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
+	resume := pauseBroker(t)
 	for range 40 {
 		s.write(t, 5_000) // 40 × 5,000 lines × 111 bytes ≈ 22 MB, beyond the 8 MiB budget
 	}
@@ -575,10 +567,7 @@ func TestF22DeletedWhileBrokerPaused(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	written := s.written()
 	waitShipped(t, topic, written, 3*time.Minute)
 	waitFor(t, 30*time.Second, "deleted file released", func() bool { return len(agentFDs(a, path)) == 0 })

@@ -209,26 +209,15 @@ func TestOpsReadyzBrokerPause(t *testing.T) {
 	waitFor(t, time.Minute, "/readyz 200", func() bool { return a.Readyz() == http.StatusOK })
 	waitShipped(t, topic, 200, time.Minute)
 
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
+	resume := pauseBroker(t)
 	paused := time.Now()
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
 	// The deadline is generous so a slow machine shows its figure instead
 	// of a timeout; the assertion on the figure follows.
 	waitFor(t, 30*time.Second, "/readyz failing", func() bool { return a.Readyz() == http.StatusServiceUnavailable })
 	failedAfter := time.Since(paused)
 	body := readyzBody(t, a)
 
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	resumedAt := time.Now()
 	waitFor(t, time.Minute, "/readyz 200 after resume", func() bool { return a.Readyz() == http.StatusOK })
 	recoveredAfter := time.Since(resumedAt)
@@ -485,15 +474,7 @@ func TestOpsReloadTimeoutCountsDuplicates(t *testing.T) {
 	w.Write(t, 0, 200)
 	waitShipped(t, topic, 200, time.Minute)
 
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
+	resume := pauseBroker(t)
 	w.Write(t, 0, 300)
 	waitFor(t, 30*time.Second, "500 lines read", func() bool {
 		n, err := a.Metric("logship_lines_read_total")
@@ -504,10 +485,7 @@ func TestOpsReloadTimeoutCountsDuplicates(t *testing.T) {
 	a.Signal(syscall.SIGHUP)
 	waitLog(t, a, "reload: acknowledgements still pending", 1)
 	waitLog(t, a, "configuration reloaded", 1)
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	waitShipped(t, topic, 500, time.Minute)
 	waitFor(t, time.Minute, "every record acknowledged", func() bool {
 		n, err := a.Metric("logship_inflight_bytes")

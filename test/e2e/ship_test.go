@@ -343,15 +343,7 @@ func TestMemoryBoundedWhileBrokerPaused(t *testing.T) {
 	a.start()
 	w.Write(t, 0, 10)
 	waitShipped(t, topic, 10, time.Minute)
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
+	resume := pauseBroker(t)
 	lineLen := 1012
 	for written := 0; written < target; written += 4 * 2_000 * lineLen {
 		for i := range 4 {
@@ -368,10 +360,7 @@ func TestMemoryBoundedWhileBrokerPaused(t *testing.T) {
 	if peak <= 0 || peak > 100<<20 {
 		t.Fatalf("peak RSS %d bytes, want under 100 MiB", peak)
 	}
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	waitShipped(t, topic, w.Total(), 5*time.Minute)
 	peak = a.PeakRSS()
 	a.term(30 * time.Second)
