@@ -55,13 +55,7 @@ func waitShippedOn(t testing.TB, c *kafkatest.Cluster, topic string, n int, time
 // readTallyOn reads all of topic from c.
 func readTallyOn(t testing.TB, c *kafkatest.Cluster, topic string) *tally {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := c.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatalf("read topic %s: %v", topic, err)
-	}
-	return tallyOf(msgs)
+	return tallyOf(readAllOn(t, c, topic))
 }
 
 // setKafkaYAML inserts yaml (lines at the level of the kafka: keys) into

@@ -76,12 +76,7 @@ func TestSymlinkFlipF35(t *testing.T) {
 	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	a.term(30 * time.Second)
 
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel2()
-	msgs, err := cluster.ReadAll(ctx2, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	leaked := 0
 	for _, m := range msgs {
 		leaked += bytes.Count(m.Value, []byte(secret)) * len(secret)

@@ -19,7 +19,6 @@ import (
 
 	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/kafkatest"
 )
 
 // ---- container-format writers: the ledger is the logical lines ----
@@ -249,12 +248,7 @@ func TestCRIKubeletRotation(t *testing.T) {
 	})
 	a.term(30 * time.Second)
 
-	ctx2, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx2, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	count := map[[2]int]int{}
 	bad := 0
 	for _, m := range msgs {
@@ -373,17 +367,6 @@ func TestDockerPartialsRejoined(t *testing.T) {
 	if missing != 0 || dups != 0 || errs != 0 {
 		t.Fatalf("missing %d, duplicates %d, decode errors %.0f", missing, dups, errs)
 	}
-}
-
-func readAllMessages(t *testing.T, topic string) []kafkatest.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msgs
 }
 
 // traceWriter writes multiline events: "<file> <seq> <payload>" followed by

@@ -65,17 +65,6 @@ func hwOn(t *testing.T, c *kafkatest.Cluster, topic string) int64 {
 	return s
 }
 
-func tallyOn(t *testing.T, c *kafkatest.Cluster, topic string) *tally {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := c.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatalf("read topic %s: %v", topic, err)
-	}
-	return tallyOf(msgs)
-}
-
 // waitHW waits until topic's high watermarks add up to more than n.
 func waitHW(t *testing.T, c *kafkatest.Cluster, topic string, n int64, timeout time.Duration, what string) {
 	t.Helper()
@@ -219,7 +208,7 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 	refreshes := a.metricOr(t, "logship_metadata_refreshes_total")
 	dropped := a.metricOr(t, "logship_records_dropped_total")
 	a.term(30 * time.Second)
-	tl := tallyOn(t, c, topic)
+	tl := readTallyOn(t, c, topic)
 	missing, dups, first := tl.check(w.Written())
 	backward := backwardSteps(tl)
 	t.Logf("%s: %d rounds, %d lines at %.0f lines/s while writing, %d records in Kafka, missing %d, duplicates %d, backward steps %d, retried %.0f, metadata refreshes %.0f, fault-to-delivery %s, of which new-leader-to-delivery %s",
@@ -296,7 +285,7 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 		}
 		return stable
 	})
-	before := tallyOn(t, c, topic)
+	before := readTallyOn(t, c, topic)
 	lctx, lcancel := context.WithTimeout(context.Background(), time.Minute)
 	leader, err := c.Leader(lctx, topic, 0)
 	lcancel()
@@ -357,7 +346,7 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 	waitHW(t, c, topic, int64(w.Total())-1, 5*time.Minute, "every line in Kafka")
 	retried := a.metricOr(t, "logship_records_retried_total")
 	a.term(30 * time.Second)
-	tl := tallyOn(t, c, topic)
+	tl := readTallyOn(t, c, topic)
 	missing, dups, first := tl.check(w.Written())
 	t.Logf("F11: %d lines (%d by the end of the outage), Kafka held %d when 2 of 3 nodes died; %d checkpoint snapshots in %s covered %d..%d lines, all in Kafka; records acked during the outage %.0f; delivery resumed %s after the nodes were back; missing %d, duplicates %d, retried %.0f",
 		w.Total(), writtenInOutage, before.messages, snapshots, outage, firstCovered, lastCovered, ackedInOutage,
@@ -498,12 +487,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 			if len(learned) != 1 || learned[0]["limit_bytes"] != 1024.0 || learned[0]["exact"] != true {
 				t.Fatalf("limit learned: %v, want one line with limit_bytes 1024, exact true", learned)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			msgs, err := cluster.ReadAll(ctx, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
+			msgs := readAllMessages(t, topic)
 			// Source headers: the agent id, the file's device:inode and
 			// generation (the hash of its first line), and the line's end
 			// offset.

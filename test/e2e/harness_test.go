@@ -162,13 +162,25 @@ type tally struct {
 
 func readTally(t testing.TB, topic string) *tally {
 	t.Helper()
+	return readTallyOn(t, cluster, topic)
+}
+
+// readAllMessages reads all of topic from the package's shared cluster.
+func readAllMessages(t testing.TB, topic string) []kafkatest.Message {
+	t.Helper()
+	return readAllOn(t, cluster, topic)
+}
+
+// readAllOn reads all of topic from c with kcat, within three minutes.
+func readAllOn(t testing.TB, c *kafkatest.Cluster, topic string) []kafkatest.Message {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
+	msgs, err := c.ReadAll(ctx, topic)
 	if err != nil {
 		t.Fatalf("read topic %s: %v", topic, err)
 	}
-	return tallyOf(msgs)
+	return msgs
 }
 
 func tallyOf(msgs []kafkatest.Message) *tally {

@@ -685,12 +685,7 @@ func TestHugeLine50MiB(t *testing.T) {
 	waitShipped(t, topic, parts+normal, 2*time.Minute)
 	peak := a.PeakRSS()
 	a.term(30 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	tl := tallyOf(msgs)
 	hugeBytes := 0
 	for _, m := range msgs {

@@ -36,12 +36,7 @@ func TestShipFilesKeyedAndPartitioned(t *testing.T) {
 	waitShipped(t, topic, files*perFile, 3*time.Minute)
 	a.term(30 * time.Second)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	tl := tallyOf(msgs)
 	missing, dups, first := tl.check(w.Written())
 	if missing != 0 || dups != 0 || tl.malformed != 0 {

@@ -35,6 +35,26 @@ type catchupResult struct {
 // topic's partitions (it asks the broker before it reads).
 const warmLines = 1000
 
+// pauseBroker freezes the broker (SIGSTOP) and returns the function that
+// resumes it; resume does nothing once it has succeeded, so callers both
+// call it and defer it.
+func (e *env) pauseBroker() (resume func() error, err error) {
+	if err := e.cluster.Pause(0); err != nil {
+		return nil, err
+	}
+	resumed := false
+	return func() error {
+		if resumed {
+			return nil
+		}
+		if err := e.cluster.Resume(0); err != nil {
+			return err
+		}
+		resumed = true
+		return nil
+	}, nil
+}
+
 // peaks stops s and returns the peak RSS before Mark and over the whole
 // run.
 func peaks(s *agenttest.RSSSampler) (before, all int64) {
@@ -98,15 +118,11 @@ func runLogshipCatchup(ctx context.Context, e *env, file string, n int, size int
 	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, warmLines, 50*time.Millisecond, time.Minute, a.Alive); err != nil {
 		return r, err
 	}
-	if err := e.cluster.Pause(0); err != nil {
+	resume, err := e.pauseBroker()
+	if err != nil {
 		return r, err
 	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = e.cluster.Resume(0)
-		}
-	}()
+	defer resume()
 	if _, err := io.Copy(dst, src); err != nil {
 		return r, err
 	}
@@ -121,10 +137,9 @@ func runLogshipCatchup(ctx context.Context, e *env, file string, n int, size int
 		return r, err
 	}
 	s.Mark()
-	if err := e.cluster.Resume(0); err != nil {
+	if err := resume(); err != nil {
 		return r, err
 	}
-	resumed = true
 	t0 := time.Now()
 	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(n), 50*time.Millisecond, backlogTimeout(n), a.Alive); err != nil {
 		return r, err
@@ -158,15 +173,11 @@ func runKcatCatchup(ctx context.Context, e *env, file string, n int, size int64)
 	if err != nil {
 		return r, err
 	}
-	if err := e.cluster.Pause(0); err != nil {
+	resume, err := e.pauseBroker()
+	if err != nil {
 		return r, err
 	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = e.cluster.Resume(0)
-		}
-	}()
+	defer resume()
 	args := append(kcatProducerArgs(e.broker.bootstrap, topic), "-l", file)
 	cctx, cancel := context.WithTimeout(ctx, backlogTimeout(n)+time.Minute)
 	defer cancel()
@@ -194,10 +205,9 @@ func runKcatCatchup(ctx context.Context, e *env, file string, n int, size int64)
 		}
 	}
 	s.Mark()
-	if err := e.cluster.Resume(0); err != nil {
+	if err := resume(); err != nil {
 		return r, err
 	}
-	resumed = true
 	t0 := time.Now()
 	err = <-exited
 	r.Drain = time.Since(t0)
