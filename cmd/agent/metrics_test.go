@@ -66,6 +66,7 @@ func checkReloadRemovesSeries(t *testing.T, match func(name string) bool, want .
 	ctx, cancel := context.WithCancel(context.Background())
 	g := newActors(slog.New(slog.DiscardHandler))
 	defer func() { cancel(); g.Wait() }()
+	g.Go(ctx, "producer", a.producer.Run)
 	for _, p := range a.pipes {
 		p.start(ctx, g)
 	}

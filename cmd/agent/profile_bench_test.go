@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // TestBenchProfileHookShortRun: `make bench-profile` asks the benchprofile
@@ -25,7 +26,7 @@ func TestBenchProfileHookShortRun(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	_, cfgPath := testConfig(t, dir, freeLoopbackAddr(t))
+	_, cfgPath := testConfig(t, dir, agenttest.MustFreeAddr(t))
 	cpu, allocs, heap, tr := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "allocs.pprof"),
 		filepath.Join(dir, "heap.pprof"), filepath.Join(dir, "trace.out")
 	cmd := exec.Command(bin, "run", "-config", cfgPath)
@@ -45,11 +46,11 @@ func TestBenchProfileHookShortRun(t *testing.T) {
 		_ = cmd.Process.Kill()
 		<-exited
 	}()
-	waitForCond(t, "the agent running", func() bool { return strings.Contains(logs.String(), "pipelines running") })
+	agenttest.WaitFor(t, 30*time.Second, "the agent running", func() bool { return strings.Contains(logs.String(), "pipelines running") })
 	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitForCond(t, "cpu.pprof.done", func() bool { _, err := os.Stat(cpu + ".done"); return err == nil })
+	agenttest.WaitFor(t, 30*time.Second, "cpu.pprof.done", func() bool { _, err := os.Stat(cpu + ".done"); return err == nil })
 	for _, f := range []string{cpu, allocs, heap, tr} {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("profile %s after SIGUSR1: %v (want it written)", filepath.Base(f), err)
@@ -66,26 +67,5 @@ func TestBenchProfileHookShortRun(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("agent did not exit after SIGTERM:\n%s", logs.String())
-	}
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitForCond(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

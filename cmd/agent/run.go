@@ -404,14 +404,17 @@ func (a *agent) run(ctx context.Context) error {
 	}
 
 	g := newActors(a.log)
-	// The flusher, the readiness probe, the HTTP endpoint and the watchdog
-	// run under serviceCtx: they outlive the readers until the drain below
-	// is done.
+	// The producer, the flusher, the readiness probe, the HTTP endpoint
+	// and the watchdog run under serviceCtx: they outlive the readers until
+	// the drain below is done.
 	serviceCtx, stopServices := context.WithCancel(context.Background())
 	defer func() {
 		stopServices()
 		g.Wait()
 	}()
+	// Close drains through the producer's senders before stopServices
+	// ends them.
+	g.Go(serviceCtx, "producer", a.producer.Run)
 	g.Go(serviceCtx, "checkpoint flusher", a.flusher.Run)
 	g.Go(serviceCtx, "readiness probe", func(ctx context.Context) error { return a.ready.RunProbe(ctx, a.producer.Ping) })
 	if a.http != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/sdnotify"
@@ -214,7 +215,7 @@ func TestReloadValidationRegistersNothing(t *testing.T) {
 // written) and fails it with the part's name.
 func TestRunStopsWhenAnActorFails(t *testing.T) {
 	dir := t.TempDir()
-	cfg, path := testConfig(t, dir, freeLoopbackAddr(t))
+	cfg, path := testConfig(t, dir, agenttest.MustFreeAddr(t))
 	logs := &syncWriter{w: new(strings.Builder)}
 	a, err := wire(cfg, runEnv{path: path}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
@@ -234,7 +235,7 @@ func TestRunStopsWhenAnActorFails(t *testing.T) {
 	done := make(chan error, 1)
 	// Exits when the agent stops: after the failure below, or cancel.
 	go func() { done <- a.run(ctx) }()
-	waitForCond(t, "pipelines running", func() bool { return strings.Contains(logs.String(), "pipelines running") })
+	agenttest.WaitFor(t, 30*time.Second, "pipelines running", func() bool { return strings.Contains(logs.String(), "pipelines running") })
 	close(broken)
 	select {
 	case err := <-done:

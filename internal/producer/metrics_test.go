@@ -21,6 +21,7 @@ func TestMetricsSharedRegistry(t *testing.T) {
 			t.Fatalf("producer %d: %v", i, err)
 		}
 		p.produceFn = fb.produce
+		runProducer(t, p)
 		tr := checkpoint.NewTracker(0, nil)
 		if err := p.Append("t", 0, trackedRecords(tr, payload(10, 0), payload(10, 1))); err != nil {
 			t.Fatal(err)

@@ -79,7 +79,10 @@ type Producer struct {
 	mu      sync.Mutex
 	closing bool
 	queues  map[topicPartition]*partitionQueue
-	wg      sync.WaitGroup // one per partition sender goroutine
+	wg      sync.WaitGroup // one per partition sender, counted before Run starts it
+	run     runState
+	pending []*partitionQueue // senders for Run to start
+	spawn   chan struct{}     // capacity 1: pending has grown
 
 	metaMu      sync.Mutex
 	partCounts  map[string]partitionCount
@@ -175,6 +178,7 @@ func New(opts Options) (*Producer, error) {
 		sendCtx:    ctx,
 		hardStop:   cancel,
 		queues:     make(map[topicPartition]*partitionQueue),
+		spawn:      make(chan struct{}, 1),
 		partCounts: make(map[string]partitionCount),
 		limits:     make(map[string]topicLimit),
 		deadLetter: dl,
@@ -197,7 +201,8 @@ func setDefault[T comparable](v *T, def T) {
 // by the checkpoint budget). After Close has begun it returns ErrClosed and
 // takes none of the records; records it took are delivered or, after a
 // hard stop, counted by Close as left unacknowledged. Safe to call
-// concurrently with Close.
+// concurrently with Close. It starts no goroutine: a new partition's
+// sender is started by Run.
 func (p *Producer) Append(topic string, partition int, recs []Record) error {
 	return p.append(topicPartition{topic, partition}, recs, false)
 }
@@ -215,10 +220,7 @@ func (p *Producer) append(tp topicPartition, recs []Record, owned bool) error {
 	if q == nil {
 		q = &partitionQueue{tp: tp, wake: make(chan struct{}, 1), closing: p.closing}
 		p.queues[tp] = q
-		p.wg.Add(1)
-		// Exits when the producer is closing and the queue is empty, or on
-		// a hard stop.
-		go p.runSender(q)
+		p.startSender(q)
 	}
 	p.mu.Unlock()
 	// Close may have begun since the check above: the queue itself
@@ -229,9 +231,9 @@ func (p *Producer) append(tp topicPartition, recs []Record, owned bool) error {
 	// have passed.
 	taken, restart := q.append(recs, p.opts.BatchBytes, owned)
 	if restart {
-		p.wg.Add(1)
-		// Exits like the first sender of the queue.
-		go p.runSender(q)
+		p.mu.Lock()
+		p.startSender(q)
+		p.mu.Unlock()
 	}
 	if !taken {
 		return ErrClosed
@@ -283,7 +285,7 @@ func (p *Producer) Close(ctx context.Context) int {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		p.hardStop()
+		p.stop()
 		<-done
 	}
 	p.hardStop()

@@ -136,7 +136,23 @@ func newTestProducer(t *testing.T, fb *fakeBroker, opts Options) (*Producer, *pr
 		t.Fatal(err)
 	}
 	p.produceFn = fb.produce
+	runProducer(t, p)
 	return p, reg
+}
+
+// runProducer runs p.Run until the test ends (after the test's own Close).
+func runProducer(t *testing.T, p *Producer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// Exits when the test's cleanup cancels ctx.
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }
 
 // trackedRecords registers one record per value on a tracker and returns them with their Acks.

@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // catchUpBytes is the backlog written while the broker is paused. The CI
@@ -84,7 +84,7 @@ func TestF27BudgetOverCgroupRefused(t *testing.T) {
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: "unused", Glob: filepath.Join(t.TempDir(), "*.log"),
 		MemoryLimit: "32MiB"})
 	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec "$2" run -config "$3"`,
-		"sh", cg.dir, agentBinPlain, a.cfgPath)
+		"sh", cg.dir, agentBinPlain, a.ConfigPath)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -131,82 +131,71 @@ func catchUp(t *testing.T, budget int64, o catchUpOptions) catchUpResult {
 	w := newWriter(t, dir, files, 188) // "<f> <seq> <188 x>\n": about 200 bytes
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log"),
 		Key: "none", MemoryLimit: fmt.Sprintf("%dMiB", budget>>20)})
-	a.bin = agentBinPlain
+	a.Bin = agentBinPlain
 	if cg != nil {
-		a.cgroup = cg.dir
+		a.Cgroup = cg.dir
 	}
 	a.start()
-	s := startRSSSampler(a.cmd.Process.Pid)
-	defer s.stop()
+	s := agenttest.SampleRSS(a.Pid())
+	defer s.Stop()
 	for i := range files {
-		w.write(t, i, 10)
+		w.Write(t, i, 10)
 	}
 	waitShipped(t, topic, 10*files, time.Minute)
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
-	lineLen := int64(len(fmt.Sprintf("%d %d %s\n", 0, 100000, w.payload)))
+	resume := pauseBroker(t)
+	lineLen := int64(len(fmt.Sprintf("%d %d %s\n", 0, 100000, w.Payload)))
 	for written := int64(0); written < *catchUpBytes; written += files * 2_000 * lineLen {
 		for i := range files {
-			w.write(t, i, 2_000)
+			w.Write(t, i, 2_000)
 		}
 	}
 	waitFor(t, time.Minute, "the memory budget to fill", func() bool {
-		v, err := a.metric("logship_inflight_bytes")
+		v, err := a.Metric("logship_inflight_bytes")
 		return err == nil && v >= float64(budget)*0.9
 	})
-	s.mark(phaseDrain)
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	s.Mark()
+	resume()
 	drainStart := time.Now()
 	var r catchUpResult
 	if o.killInDrain {
-		waitShipped(t, topic, w.total()/5, 2*time.Minute)
-		if !a.running() {
-			t.Fatalf("agent exited during the drain: %v", a.exitErr)
+		waitShipped(t, topic, w.Total()/5, 2*time.Minute)
+		if !a.Running() {
+			t.Fatalf("agent exited during the drain: %v", a.ExitErr())
 		}
-		r.hwm = a.peakRSS()
-		a.kill()
-		s.stop()
-		r.sampled, r.pausedPeak = max(s.peak[phaseDrain], s.peak[phasePaused]), s.peak[phasePaused]
+		r.hwm = a.PeakRSS()
+		a.Kill()
+		paused, drain := s.Stop()
+		r.sampled, r.pausedPeak = max(drain, paused), paused
 		a.start() // in the same cgroup
-		s = startRSSSampler(a.cmd.Process.Pid)
-		s.mark(phaseDrain)
-		defer s.stop()
+		s = agenttest.SampleRSS(a.Pid())
+		s.Mark()
+		defer s.Stop()
 	}
-	waitShipped(t, topic, w.total(), 2*time.Minute+time.Duration(*catchUpBytes>>20)*300*time.Millisecond)
+	waitShipped(t, topic, w.Total(), 2*time.Minute+time.Duration(*catchUpBytes>>20)*300*time.Millisecond)
 	if o.killInDrain {
 		// The re-sent lines count in the high watermarks too: caught up is
 		// when the restarted agent has nothing left to acknowledge.
 		waitFor(t, 2*time.Minute, "the restarted agent to catch up", func() bool {
-			lag, err1 := a.metric("logship_file_lag_bytes")
-			inflight, err2 := a.metric("logship_inflight_bytes")
+			lag, err1 := a.Metric("logship_file_lag_bytes")
+			inflight, err2 := a.Metric("logship_inflight_bytes")
 			return err1 == nil && err2 == nil && lag == 0 && inflight == 0
 		})
 	}
 	drain := time.Since(drainStart)
-	if !a.running() {
-		t.Fatalf("agent exited during the drain: %v", a.exitErr)
+	if !a.Running() {
+		t.Fatalf("agent exited during the drain: %v", a.ExitErr())
 	}
-	r.hwm = max(r.hwm, a.peakRSS())
-	s.stop()
-	r.pausedPeak = max(r.pausedPeak, s.peak[phasePaused])
-	r.sampled = max(r.sampled, s.peak[phaseDrain], r.pausedPeak)
+	r.hwm = max(r.hwm, a.PeakRSS())
+	paused, drainPeak := s.Stop()
+	r.pausedPeak = max(r.pausedPeak, paused)
+	r.sampled = max(r.sampled, drainPeak, r.pausedPeak)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	t.Logf("memory_limit %d MiB, %d lines (%.0f MB) written while paused, drained in %.1fs: "+
 		"peak RSS sampled %.1f MiB (paused %.1f, drain %.1f), VmHWM %.1f MiB; missing %d, duplicates %d; RSS per second of the drain (MiB): %s",
-		budget>>20, w.total(), float64(w.total())*float64(lineLen)/1e6, drain.Seconds(),
-		mibOf(r.sampled), mibOf(r.pausedPeak), mibOf(s.peak[phaseDrain]), mibOf(r.hwm), missing, dups, s.curve())
+		budget>>20, w.Total(), float64(w.Total())*float64(lineLen)/1e6, drain.Seconds(),
+		mibOf(r.sampled), mibOf(r.pausedPeak), mibOf(drainPeak), mibOf(r.hwm), missing, dups, mibCurve(s.PerSecond()))
 	if missing != 0 {
 		t.Fatalf("%d lines missing after the drain (first %s)", missing, first)
 	}
@@ -215,87 +204,13 @@ func catchUp(t *testing.T, budget int64, o catchUpOptions) catchUpResult {
 
 func mibOf(b int64) float64 { return float64(b) / (1 << 20) }
 
-const (
-	phasePaused = iota
-	phaseDrain
-)
-
-// rssSampler reads a process's VmRSS every 100 ms and keeps the peak of
-// each phase and, for the report, the largest sample of each second.
-type rssSampler struct {
-	phase atomic.Int32
-	done  chan struct{}
-	quit  chan struct{}
-	once  sync.Once
-	// Written by the sampling goroutine; read after stop.
-	peak      [2]int64
-	perSecond []int64
-}
-
-func startRSSSampler(pid int) *rssSampler {
-	s := &rssSampler{done: make(chan struct{}), quit: make(chan struct{})}
-	// Exits on stop or when the process is gone.
-	go func() {
-		defer close(s.done)
-		tk := time.NewTicker(100 * time.Millisecond)
-		defer tk.Stop()
-		for n := 0; ; n++ {
-			rss, ok := statusKiB(pid, "VmRSS:")
-			if !ok {
-				return
-			}
-			ph := s.phase.Load()
-			s.peak[ph] = max(s.peak[ph], rss<<10)
-			if ph == phaseDrain {
-				if n%10 == 0 || len(s.perSecond) == 0 {
-					s.perSecond = append(s.perSecond, 0)
-				}
-				last := &s.perSecond[len(s.perSecond)-1]
-				*last = max(*last, rss<<10)
-			}
-			select {
-			case <-s.quit:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rssSampler) mark(phase int32) { s.phase.Store(phase) }
-
-func (s *rssSampler) stop() {
-	s.once.Do(func() { close(s.quit) })
-	<-s.done
-}
-
-// curve renders the per-second drain peaks (call after stop).
-func (s *rssSampler) curve() string {
-	parts := make([]string, len(s.perSecond))
-	for i, v := range s.perSecond {
+// mibCurve renders per-second RSS peaks in whole MiB.
+func mibCurve(perSecond []int64) string {
+	parts := make([]string, len(perSecond))
+	for i, v := range perSecond {
 		parts[i] = strconv.Itoa(int(v >> 20))
 	}
 	return strings.Join(parts, " ")
-}
-
-// statusKiB reads one kB field of /proc/PID/status.
-func statusKiB(pid int, field string) (int64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field) {
-			f := strings.Fields(l)
-			if len(f) < 2 {
-				return 0, false
-			}
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb, err == nil
-		}
-	}
-	return 0, false
 }
 
 // memCgroup is a child memory cgroup of the test's own, created for one

@@ -55,13 +55,7 @@ func waitShippedOn(t testing.TB, c *kafkatest.Cluster, topic string, n int, time
 // readTallyOn reads all of topic from c.
 func readTallyOn(t testing.TB, c *kafkatest.Cluster, topic string) *tally {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := c.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatalf("read topic %s: %v", topic, err)
-	}
-	return tallyOf(msgs)
+	return tallyOf(readAllOn(t, c, topic))
 }
 
 // setKafkaYAML inserts yaml (lines at the level of the kafka: keys) into
@@ -71,7 +65,7 @@ func readTallyOn(t testing.TB, c *kafkatest.Cluster, topic string) *tally {
 // error.
 func (a *agentProc) setKafkaYAML(yaml string) {
 	a.t.Helper()
-	b, err := os.ReadFile(a.cfgPath)
+	b, err := os.ReadFile(a.ConfigPath)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -80,7 +74,7 @@ func (a *agentProc) setKafkaYAML(yaml string) {
 		a.t.Fatalf("agent config has no single kafka section:\n%s", cfg)
 	}
 	cfg = strings.Replace(cfg, "\nkafka:\n", "\nkafka:\n"+indent(yaml, "  "), 1)
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(cfg), 0o600); err != nil {
 		a.t.Fatal(err)
 	}
 }
@@ -88,7 +82,7 @@ func (a *agentProc) setKafkaYAML(yaml string) {
 // logText returns the agent's whole log output so far (every run).
 func (a *agentProc) logText() string {
 	a.t.Helper()
-	b, err := os.ReadFile(a.logPath)
+	b, err := os.ReadFile(a.LogPath)
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -39,13 +39,13 @@ func TestCodecsReadBackByKcat(t *testing.T) {
 			dir := t.TempDir()
 			w := newWriter(t, dir, files, 200)
 			for i := range files {
-				w.write(t, i, perFile)
+				w.Write(t, i, perFile)
 			}
 			a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 			a.setKafkaYAML("compression: " + codec + "\n")
 			a.start()
-			waitShipped(t, topic, w.total(), 2*time.Minute)
-			retried, err := a.metric("logship_records_retried_total")
+			waitShipped(t, topic, w.Total(), 2*time.Minute)
+			retried, err := a.Metric("logship_records_retried_total")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,17 +53,17 @@ func TestCodecsReadBackByKcat(t *testing.T) {
 
 			msgs := kcatReadAll(t, kcat, cluster.Bootstrap(), topic)
 			tl := tallyOf(msgs)
-			missing, dups, first := tl.check(w.written())
+			missing, dups, first := tl.check(w.Written())
 			batches, wrong := segmentCodecs(t, cluster.Node(0).Dir, topic, codecIDs[codec])
 			t.Logf("%s: %d lines written, kcat read %d records: missing %d, duplicates %d, malformed %d; %d batches on disk, %d with another codec",
-				codec, w.total(), len(msgs), missing, dups, tl.malformed, batches, wrong)
+				codec, w.Total(), len(msgs), missing, dups, tl.malformed, batches, wrong)
 			if missing != 0 || tl.malformed != 0 || float64(dups) > retried {
 				t.Fatalf("kcat read back: missing %d (first %s), malformed %d, duplicates %d with %.0f records re-sent",
 					missing, first, tl.malformed, dups, retried)
 			}
 			for _, m := range msgs {
 				file, err := strconv.Atoi(string(bytes.SplitN(m.Value, []byte(" "), 2)[0]))
-				if err != nil || string(m.Key) != w.paths[file] {
+				if err != nil || string(m.Key) != w.Paths()[file] {
 					t.Fatalf("kcat read key %q for value %.40q, want the source path", m.Key, m.Value)
 				}
 			}

@@ -15,12 +15,12 @@ import (
 // setRescan sets the pipeline's rescan_interval (500ms by default).
 func (a *agentProc) setRescan(d string) {
 	a.t.Helper()
-	b, err := os.ReadFile(a.cfgPath)
+	b, err := os.ReadFile(a.ConfigPath)
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	cfg := strings.Replace(string(b), "    rescan_interval: 500ms\n", "    rescan_interval: "+d+"\n", 1)
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(cfg), 0o600); err != nil {
 		a.t.Fatal(err)
 	}
 }
@@ -35,7 +35,7 @@ func TestSymlinkFlipF35(t *testing.T) {
 	topic := newTopic(t, 2)
 	dir := t.TempDir()
 	w := newWriter(t, dir, 1, 60)
-	w.write(t, 0, 100)
+	w.Write(t, 0, 100)
 	outside := filepath.Join(t.TempDir(), "secret.log")
 	if err := os.WriteFile(outside, []byte(strings.Repeat(secret+"\n", 1000)), 0o644); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestSymlinkFlipF35(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
-	writing := w.run(t, ctx, 200)
+	writing := w.Run(t, ctx, 200)
 	var flippers sync.WaitGroup
 	flips := make([]int, 4)
 	for i := range flips {
@@ -54,7 +54,7 @@ func TestSymlinkFlipF35(t *testing.T) {
 		// Exits when ctx is done.
 		flippers.Go(func() {
 			for ; ctx.Err() == nil; flips[i]++ {
-				target := w.paths[0]
+				target := w.Paths()[0]
 				if flips[i]%2 == 1 {
 					target = outside
 				}
@@ -73,27 +73,22 @@ func TestSymlinkFlipF35(t *testing.T) {
 	<-ctx.Done()
 	<-writing
 	flippers.Wait()
-	waitShipped(t, topic, w.total(), 2*time.Minute)
+	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	a.term(30 * time.Second)
 
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel2()
-	msgs, err := cluster.ReadAll(ctx2, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	leaked := 0
 	for _, m := range msgs {
 		leaked += bytes.Count(m.Value, []byte(secret)) * len(secret)
 	}
 	tl := tallyOf(msgs)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	total := 0
 	for _, n := range flips {
 		total += n
 	}
 	t.Logf("%d flips over %d links at rescan_interval 10ms: %d inside lines written, %d records in Kafka, "+
-		"outside bytes in Kafka %d, missing %d, duplicates %d", total, len(flips), w.total(), len(msgs), leaked, missing, dups)
+		"outside bytes in Kafka %d, missing %d, duplicates %d", total, len(flips), w.Total(), len(msgs), leaked, missing, dups)
 	if leaked != 0 {
 		t.Fatalf("F35: %d bytes of the outside file reached Kafka", leaked)
 	}

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/kafkatest"
 )
 
 // ---- container-format writers: the ledger is the logical lines ----
@@ -168,28 +168,19 @@ func (w *criWriter) total() int {
 
 // agentHasOpen reports whether the agent process holds a descriptor on path.
 func agentHasOpen(a *agentProc, path string) bool {
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", a.cmd.Process.Pid))
-	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", a.cmd.Process.Pid, fd.Name())); err == nil && target == path {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(agentFDs(a, path), path)
 }
 
-// agentDeletedFDs counts the agent's descriptors on unlinked files under dir.
+// agentDeletedFDs counts the agent's descriptors on unlinked files under
+// dir, -1 if they cannot be listed.
 func agentDeletedFDs(a *agentProc, dir string) int {
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", a.cmd.Process.Pid))
+	targets, err := agenttest.FDTargets(a.Pid())
 	if err != nil {
 		return -1
 	}
 	n := 0
-	for _, fd := range fds {
-		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", a.cmd.Process.Pid, fd.Name()))
-		if err == nil && strings.HasPrefix(target, dir) && strings.HasSuffix(target, " (deleted)") {
+	for _, target := range targets {
+		if strings.HasPrefix(target, dir) && strings.HasSuffix(target, " (deleted)") {
 			n++
 		}
 	}
@@ -236,22 +227,11 @@ func TestCRIKubeletRotation(t *testing.T) {
 	// all), rotating each pod's log once the agent has opened the current
 	// one — the rate kubelet rotates at is one the agent keeps up with.
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(10 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				for i := range w.pods {
-					w.write(t, i, perTick)
-				}
-			}
+	done := agenttest.Tick(t, ctx, 10*time.Millisecond, func(time.Time) {
+		for i := range w.pods {
+			w.write(t, i, perTick)
 		}
-	}()
+	})
 	for round := range rounds {
 		i := round % len(w.pods)
 		cur := filepath.Join(w.pods[i].dir, "0.log")
@@ -268,12 +248,7 @@ func TestCRIKubeletRotation(t *testing.T) {
 	})
 	a.term(30 * time.Second)
 
-	ctx2, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx2, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	count := map[[2]int]int{}
 	bad := 0
 	for _, m := range msgs {
@@ -366,7 +341,7 @@ func TestDockerPartialsRejoined(t *testing.T) {
 		Extra: "format: docker"})
 	a.start()
 	waitShipped(t, topic, lines, 2*time.Minute)
-	errs, err := a.metric("logship_decode_errors_total")
+	errs, err := a.Metric("logship_decode_errors_total")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,17 +367,6 @@ func TestDockerPartialsRejoined(t *testing.T) {
 	if missing != 0 || dups != 0 || errs != 0 {
 		t.Fatalf("missing %d, duplicates %d, decode errors %.0f", missing, dups, errs)
 	}
-}
-
-func readAllMessages(t *testing.T, topic string) []kafkatest.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msgs
 }
 
 // traceWriter writes multiline events: "<file> <seq> <payload>" followed by
@@ -480,9 +444,9 @@ func TestMultilineKill9(t *testing.T) {
 	}()
 	defer func() { stop(); <-done }()
 	waitShipped(t, topic, 2000, time.Minute)
-	a.kill()
+	a.Kill()
 	hw := hwSum(t, topic)
-	entries, err := checkpoint.ReadFile(filepath.Join(a.dir, "data", checkpoint.FileName))
+	entries, err := checkpoint.ReadFile(filepath.Join(a.Dir, "data", checkpoint.FileName))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("checkpoint unreadable after kill -9: %v", err)
 	}
@@ -524,7 +488,7 @@ func TestMultilineKill9(t *testing.T) {
 		count, records = tally()
 		return !slices.Contains(count, 0)
 	})
-	flushes, err := a.metric("logship_decode_timeout_flushes_total")
+	flushes, err := a.Metric("logship_decode_timeout_flushes_total")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,17 +65,6 @@ func hwOn(t *testing.T, c *kafkatest.Cluster, topic string) int64 {
 	return s
 }
 
-func tallyOn(t *testing.T, c *kafkatest.Cluster, topic string) *tally {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := c.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatalf("read topic %s: %v", topic, err)
-	}
-	return tallyOf(msgs)
-}
-
 // waitHW waits until topic's high watermarks add up to more than n.
 func waitHW(t *testing.T, c *kafkatest.Cluster, topic string, n int64, timeout time.Duration, what string) {
 	t.Helper()
@@ -98,7 +87,7 @@ func waitHW(t *testing.T, c *kafkatest.Cluster, topic string, n int64, timeout t
 // bootstrap broker, and extra lines under kafka:.
 func (a *agentProc) setKafka(t *testing.T, c *kafkatest.Cluster, extra string) {
 	t.Helper()
-	b, err := os.ReadFile(a.cfgPath)
+	b, err := os.ReadFile(a.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +104,14 @@ func (a *agentProc) setKafka(t *testing.T, c *kafkatest.Cluster, extra string) {
 			}
 		}
 	}
-	if err := os.WriteFile(a.cfgPath, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (a *agentProc) metricOr(t *testing.T, name string) float64 {
 	t.Helper()
-	v, err := a.metric(name)
+	v, err := a.Metric(name)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", name, err)
 	}
@@ -159,9 +148,9 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 	writing := time.Duration(0)
 	for round := range rounds {
 		ctx, stop := context.WithCancel(context.Background())
-		before := w.total()
+		before := w.Total()
 		t0 := time.Now()
-		done := w.run(t, ctx, rate)
+		done := w.Run(t, ctx, rate)
 		hw := hwOn(t, c, topic)
 		waitHW(t, c, topic, hw+5000, 2*time.Minute, "shipping under load before the fault")
 		lctx, lcancel := context.WithTimeout(context.Background(), time.Minute)
@@ -200,7 +189,7 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 		<-done
 		writing += time.Since(t0)
 		t.Logf("round %d: node %d down, new leader after %s, 2,000 new records stored %s later; %d lines written this round",
-			round, leader, elected.Round(time.Millisecond), (time.Since(tf) - elected).Round(time.Millisecond), w.total()-before)
+			round, leader, elected.Round(time.Millisecond), (time.Since(tf) - elected).Round(time.Millisecond), w.Total()-before)
 		rctx, rcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		if err := c.Restart(rctx, leader); err != nil {
 			rcancel()
@@ -214,16 +203,16 @@ func leaderRounds(t *testing.T, c *kafkatest.Cluster, hard bool) {
 			return err == nil && len(ps) == 1 && len(ps[0].ISR) == 3
 		})
 	}
-	waitHW(t, c, topic, int64(w.total())-1, 5*time.Minute, "every line in Kafka")
+	waitHW(t, c, topic, int64(w.Total())-1, 5*time.Minute, "every line in Kafka")
 	retried := a.metricOr(t, "logship_records_retried_total")
 	refreshes := a.metricOr(t, "logship_metadata_refreshes_total")
 	dropped := a.metricOr(t, "logship_records_dropped_total")
 	a.term(30 * time.Second)
-	tl := tallyOn(t, c, topic)
-	missing, dups, first := tl.check(w.written())
+	tl := readTallyOn(t, c, topic)
+	missing, dups, first := tl.check(w.Written())
 	backward := backwardSteps(tl)
 	t.Logf("%s: %d rounds, %d lines at %.0f lines/s while writing, %d records in Kafka, missing %d, duplicates %d, backward steps %d, retried %.0f, metadata refreshes %.0f, fault-to-delivery %s, of which new-leader-to-delivery %s",
-		t.Name(), rounds, w.total(), float64(w.total())/writing.Seconds(), tl.messages, missing, dups, backward, retried, refreshes,
+		t.Name(), rounds, w.Total(), float64(w.Total())/writing.Seconds(), tl.messages, missing, dups, backward, retried, refreshes,
 		spread(failovers), spread(reroutes))
 	if missing != 0 {
 		t.Fatalf("C1: %d lines missing (first %s)", missing, first)
@@ -278,14 +267,14 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 	a.setKafka(t, c, "")
 	a.start()
 	ctx, stop := context.WithCancel(context.Background())
-	done := w.run(t, ctx, rate)
+	done := w.Run(t, ctx, rate)
 	defer func() { stop(); <-done }()
 	waitHW(t, c, topic, 5000, 2*time.Minute, "shipping before the outage")
 
 	// Freeze the agent; once the high watermark is stable (a request sent
 	// before the freeze may still be committing), Kafka's content is what
 	// the checkpoint may cover for the whole outage.
-	a.signal(syscall.SIGSTOP)
+	a.Signal(syscall.SIGSTOP)
 	prev := int64(-1)
 	waitFor(t, time.Minute, "a stable high watermark", func() bool {
 		hw := hwOn(t, c, topic)
@@ -296,7 +285,7 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 		}
 		return stable
 	})
-	before := tallyOn(t, c, topic)
+	before := readTallyOn(t, c, topic)
 	lctx, lcancel := context.WithTimeout(context.Background(), time.Minute)
 	leader, err := c.Leader(lctx, topic, 0)
 	lcancel()
@@ -309,14 +298,14 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 			t.Fatal(err)
 		}
 	}
-	a.signal(syscall.SIGCONT)
+	a.Signal(syscall.SIGCONT)
 	outageStart := time.Now()
 	ackedAtStart := a.metricOr(t, "logship_records_acked_total")
 	coveredAt := func() int {
-		a.signal(syscall.SIGSTOP)
-		defer a.signal(syscall.SIGCONT)
+		a.Signal(syscall.SIGSTOP)
+		defer a.Signal(syscall.SIGCONT)
 		ck := snapshotCheckpoint(t, a, w)
-		written := w.written()
+		written := w.Written()
 		covered := 0
 		for i := range files {
 			n := linesCovered(lineEnds(i, written[i], payload), ck[i])
@@ -337,9 +326,9 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 		snapshots++
 	}
 	ackedInOutage := a.metricOr(t, "logship_records_acked_total") - ackedAtStart
-	writtenInOutage := w.total()
-	if !a.running() {
-		t.Fatalf("agent exited during the outage: %v", a.exitErr)
+	writtenInOutage := w.Total()
+	if !a.Running() {
+		t.Fatalf("agent exited during the outage: %v", a.ExitErr())
 	}
 	for _, n := range down {
 		rctx, rcancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -354,13 +343,13 @@ func belowMinISR(t *testing.T, c *kafkatest.Cluster) {
 	resumed := time.Since(back)
 	stop()
 	<-done
-	waitHW(t, c, topic, int64(w.total())-1, 5*time.Minute, "every line in Kafka")
+	waitHW(t, c, topic, int64(w.Total())-1, 5*time.Minute, "every line in Kafka")
 	retried := a.metricOr(t, "logship_records_retried_total")
 	a.term(30 * time.Second)
-	tl := tallyOn(t, c, topic)
-	missing, dups, first := tl.check(w.written())
+	tl := readTallyOn(t, c, topic)
+	missing, dups, first := tl.check(w.Written())
 	t.Logf("F11: %d lines (%d by the end of the outage), Kafka held %d when 2 of 3 nodes died; %d checkpoint snapshots in %s covered %d..%d lines, all in Kafka; records acked during the outage %.0f; delivery resumed %s after the nodes were back; missing %d, duplicates %d, retried %.0f",
-		w.total(), writtenInOutage, before.messages, snapshots, outage, firstCovered, lastCovered, ackedInOutage,
+		w.Total(), writtenInOutage, before.messages, snapshots, outage, firstCovered, lastCovered, ackedInOutage,
 		resumed.Round(time.Millisecond), missing, dups, retried)
 	if missing != 0 {
 		t.Fatalf("C1: %d lines missing (first %s)", missing, first)
@@ -378,7 +367,7 @@ func TestTopicMissingThenCreated(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, 3, 80)
 	for i := range 3 {
-		w.write(t, i, 2000)
+		w.Write(t, i, 2000)
 	}
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.start()
@@ -387,11 +376,11 @@ func TestTopicMissingThenCreated(t *testing.T) {
 		return len(errorLines(t, a, "topic metadata unavailable, waiting", topic)) > 0
 	})
 	for i := range 3 {
-		w.write(t, i, 2000)
+		w.Write(t, i, 2000)
 	}
 	time.Sleep(10 * time.Second) // the topic stays missing: the fault itself
-	if !a.running() {
-		t.Fatalf("agent exited while the topic was missing: %v", a.exitErr)
+	if !a.Running() {
+		t.Fatalf("agent exited while the topic was missing: %v", a.ExitErr())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -400,14 +389,14 @@ func TestTopicMissingThenCreated(t *testing.T) {
 	}
 	outage := time.Since(missingSince)
 	created := time.Now()
-	waitShipped(t, topic, w.total(), 2*time.Minute)
+	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	resumed := time.Since(created)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	errs := errorLines(t, a, "topic metadata unavailable, waiting", topic)
 	t.Logf("F29: topic missing for %s: %d error lines naming it; %d lines shipped %s after it was created; missing %d, duplicates %d",
-		outage.Round(time.Millisecond), len(errs), w.total(), resumed.Round(time.Millisecond), missing, dups)
+		outage.Round(time.Millisecond), len(errs), w.Total(), resumed.Round(time.Millisecond), missing, dups)
 	if missing != 0 || dups != 0 {
 		t.Fatalf("missing %d (first %s), duplicates %d", missing, first, dups)
 	}
@@ -433,7 +422,7 @@ func errorLines(t *testing.T, a *agentProc, msg, topic string) []map[string]any 
 // logLines returns the agent's JSON log lines with message msg.
 func logLines(t *testing.T, a *agentProc, msg string) []map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(a.logPath)
+	b, err := os.ReadFile(a.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,8 +471,8 @@ func TestOversizeRecordsF30(t *testing.T) {
 			a.setKafka(t, cluster, "compression: none\noversize_record: "+policy)
 			a.start()
 			waitFor(t, 5*time.Minute, "every line handled", func() bool {
-				acked, err1 := a.metric("logship_records_acked_total")
-				dl, err2 := a.metric("logship_dead_letter_records_total")
+				acked, err1 := a.Metric("logship_records_acked_total")
+				dl, err2 := a.Metric("logship_dead_letter_records_total")
 				return err1 == nil && err2 == nil && acked+dl >= float64(len(lines))
 			})
 			m := map[string]float64{}
@@ -498,12 +487,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 			if len(learned) != 1 || learned[0]["limit_bytes"] != 1024.0 || learned[0]["exact"] != true {
 				t.Fatalf("limit learned: %v, want one line with limit_bytes 1024, exact true", learned)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			msgs, err := cluster.ReadAll(ctx, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
+			msgs := readAllMessages(t, topic)
 			// Source headers: the agent id, the file's device:inode and
 			// generation (the hash of its first line), and the line's end
 			// offset.
@@ -511,7 +495,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 			if err := syscall.Stat(filepath.Join(dir, "app-00.log"), &st); err != nil {
 				t.Fatal(err)
 			}
-			agentID, err := os.ReadFile(filepath.Join(a.dir, "data", agentid.File))
+			agentID, err := os.ReadFile(filepath.Join(a.Dir, "data", agentid.File))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -557,7 +541,7 @@ func TestOversizeRecordsF30(t *testing.T) {
 				if len(msgs) != 1 || !bytes.Equal(msgs[0].Value, lines[0]) {
 					t.Fatalf("Kafka holds %d records, want only the 512 B line", len(msgs))
 				}
-				entries := readDeadLetter(t, filepath.Join(a.dir, "data", "dead-letter", producer.DeadLetterFile))
+				entries := readDeadLetter(t, filepath.Join(a.Dir, "data", "dead-letter", producer.DeadLetterFile))
 				if len(entries) != 3 {
 					t.Fatalf("dead-letter file holds %d entries, want 3", len(entries))
 				}

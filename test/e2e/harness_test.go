@@ -1,139 +1,36 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/kafkatest"
 )
 
-// ---- writer: the ground truth ----
+// ---- writer: the ground truth (agenttest.Writer) ----
 
-// writer appends "<file_id> <seq> <payload>\n" lines to N files and keeps
-// the ledger of what it wrote.
-type writer struct {
-	mu      sync.Mutex
-	paths   []string
-	files   []*os.File
-	next    []int // next sequence number per file
-	payload string
-}
+type writer = agenttest.Writer
 
-func newWriter(t testing.TB, dir string, n, payloadLen int) *writer {
-	t.Helper()
-	w := &writer{payload: strings.Repeat("x", payloadLen)}
-	for i := range n {
-		p := filepath.Join(dir, fmt.Sprintf("app-%02d.log", i))
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.paths = append(w.paths, p)
-		w.files = append(w.files, f)
-		w.next = append(w.next, 0)
-	}
-	t.Cleanup(func() {
-		for _, f := range w.files {
-			f.Close()
-		}
-	})
-	return w
-}
-
-// write appends n lines to file i in one write call.
-func (w *writer) write(t testing.TB, i, n int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	buf := make([]byte, 0, n*(len(w.payload)+16))
-	for range n {
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, int64(w.next[i]), 10)
-		buf = append(buf, ' ')
-		buf = append(buf, w.payload...)
-		buf = append(buf, '\n')
-		w.next[i]++
-	}
-	if _, err := w.files[i].Write(buf); err != nil {
-		t.Errorf("writer: %v", err)
-	}
-}
-
-// run writes rate lines per second spread over all files until ctx is done
-// (or the test ends).
-func (w *writer) run(t testing.TB, ctx context.Context, rate int) <-chan struct{} {
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(func() { cancel(); <-done })
-	const tick = 10 * time.Millisecond
-	per := max(rate/int(time.Second/tick)/len(w.files), 1)
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(tick)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				for i := range w.files {
-					w.write(t, i, per)
-				}
-			}
-		}
-	}()
-	return done
-}
-
-// written returns the ledger: lines written per file.
-func (w *writer) written() []int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]int(nil), w.next...)
-}
-
-func (w *writer) total() int {
-	n := 0
-	for _, c := range w.written() {
-		n += c
-	}
-	return n
-}
+var newWriter = agenttest.NewWriter
 
 // ---- agent under test ----
 
+// agentProc is the agent under test of one test: agenttest.Agent with the
+// test's configuration, killed when the test ends, its log printed if the
+// test failed.
 type agentProc struct {
-	t       testing.TB
-	bin     string
-	dir     string
-	cfgPath string
-	logPath string
-	http    string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	exitErr error
-	runs    int
-	// cgroup, if set, is a cgroup directory (v1 memory or v2) the agent is
-	// started in: a shell writes its own pid to cgroup.procs and execs the
-	// agent, so the agent reads its cgroup limit from its first instruction.
-	cgroup string
+	*agenttest.Agent
+	t testing.TB
 }
 
 type agentConfig struct {
@@ -150,9 +47,11 @@ type agentConfig struct {
 
 func newAgent(t testing.TB, c agentConfig) *agentProc {
 	t.Helper()
-	dir := t.TempDir()
-	a := &agentProc{t: t, bin: agentBin, dir: dir, cfgPath: filepath.Join(dir, "agent.yaml"),
-		logPath: filepath.Join(dir, "agent.log"), http: freeAddr(t)}
+	ag, err := agenttest.New(agentBin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agentProc{Agent: ag, t: t}
 	if c.Key == "" {
 		c.Key = "source"
 	}
@@ -188,19 +87,19 @@ pipelines:
     partitioner: %s
     serializer: %s
     rescan_interval: 500ms
-%s`, filepath.Join(dir, "data"), c.MemoryLimit, indent(c.AgentExtra, "  "), a.http, c.Brokers, c.Glob, c.Topic,
+%s`, a.DataDir(), c.MemoryLimit, indent(c.AgentExtra, "  "), a.HTTP, c.Brokers, c.Glob, c.Topic,
 		c.Key, c.Partitioner, c.Serializer, indent(c.Extra, "    "))
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := a.WriteConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		a.kill()
+		a.Kill()
 		if t.Failed() {
-			b, _ := os.ReadFile(a.logPath)
+			b, _ := os.ReadFile(a.LogPath)
 			if len(b) > 20000 {
 				b = b[len(b)-20000:]
 			}
-			t.Logf("agent log tail (%s):\n%s", a.logPath, b)
+			t.Logf("agent log tail (%s):\n%s", a.LogPath, b)
 		}
 	})
 	return a
@@ -217,162 +116,29 @@ func indent(s, prefix string) string {
 	return b.String()
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+var (
+	freeAddr = agenttest.MustFreeAddr
+	waitFor  = agenttest.WaitFor
+)
 
-// start launches the agent; its stderr (logs) is appended to logPath.
+// start launches the agent and waits until /healthz answers; its output is
+// appended to LogPath.
 func (a *agentProc) start() {
 	a.t.Helper()
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := a.Start(); err != nil {
 		a.t.Fatal(err)
 	}
-	a.runs++
-	fmt.Fprintf(logf, "---- start %d ----\n", a.runs)
-	cmd := exec.Command(a.bin, "run", "-config", a.cfgPath)
-	if a.cgroup != "" {
-		cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec "$2" run -config "$3"`,
-			"sh", a.cgroup, a.bin, a.cfgPath)
-	}
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := a.WaitHealthy(30 * time.Second); err != nil {
 		a.t.Fatal(err)
 	}
-	a.cmd = cmd
-	a.exited = make(chan struct{})
-	go func() {
-		a.exitErr = cmd.Wait()
-		logf.Close()
-		close(a.exited)
-	}()
-	waitFor(a.t, 30*time.Second, "agent /healthz", func() bool {
-		if !a.running() {
-			a.t.Fatalf("agent exited during start-up: %v", a.exitErr)
-		}
-		resp, err := http.Get("http://" + a.http + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
-func (a *agentProc) running() bool {
-	if a.cmd == nil {
-		return false
-	}
-	select {
-	case <-a.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits.
-func (a *agentProc) kill() {
-	if !a.running() {
-		return
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGCONT)
-	_ = a.cmd.Process.Kill()
-	<-a.exited
 }
 
 // term sends SIGTERM and waits for a clean exit.
 func (a *agentProc) term(timeout time.Duration) {
 	a.t.Helper()
-	if !a.running() {
-		a.t.Fatalf("agent not running (exit: %v)", a.exitErr)
+	if err := a.Term(timeout); err != nil {
+		a.t.Fatal(err)
 	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-		if a.exitErr != nil {
-			a.t.Fatalf("agent exited with %v after SIGTERM", a.exitErr)
-		}
-	case <-time.After(timeout):
-		a.t.Fatalf("agent did not exit within %s of SIGTERM", timeout)
-	}
-}
-
-func (a *agentProc) signal(sig syscall.Signal) {
-	if a.running() {
-		_ = a.cmd.Process.Signal(sig)
-	}
-}
-
-// readyz returns the status code of /readyz (0 when unreachable).
-func (a *agentProc) readyz() int {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + a.http + "/readyz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// metric scrapes /metrics and returns the sum of all series of name.
-func (a *agentProc) metric(name string) (float64, error) {
-	resp, err := http.Get("http://" + a.http + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	return sumMetric(resp.Body, name)
-}
-
-func sumMetric(r io.Reader, name string) (float64, error) {
-	sc := bufio.NewScanner(r)
-	sum, found := 0.0, false
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, err
-		}
-		sum += v
-		found = true
-	}
-	if !found {
-		return 0, fmt.Errorf("metric %s not found", name)
-	}
-	return sum, sc.Err()
-}
-
-// rss returns the agent's peak resident set (VmHWM) in bytes.
-func (a *agentProc) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return -1
 }
 
 // ---- verifier ----
@@ -396,13 +162,25 @@ type tally struct {
 
 func readTally(t testing.TB, topic string) *tally {
 	t.Helper()
+	return readTallyOn(t, cluster, topic)
+}
+
+// readAllMessages reads all of topic from the package's shared cluster.
+func readAllMessages(t testing.TB, topic string) []kafkatest.Message {
+	t.Helper()
+	return readAllOn(t, cluster, topic)
+}
+
+// readAllOn reads all of topic from c with kcat, within three minutes.
+func readAllOn(t testing.TB, c *kafkatest.Cluster, topic string) []kafkatest.Message {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
+	msgs, err := c.ReadAll(ctx, topic)
 	if err != nil {
 		t.Fatalf("read topic %s: %v", topic, err)
 	}
-	return tallyOf(msgs)
+	return msgs
 }
 
 func tallyOf(msgs []kafkatest.Message) *tally {
@@ -491,15 +269,26 @@ func (tl *tally) check(written []int) (missing, dups int, first string) {
 	return missing, dups, first
 }
 
-// waitFor polls cond until it returns true or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// pauseBroker freezes the shared cluster's broker (SIGSTOP) and returns
+// the function that resumes it, failing the test if it cannot; the broker is
+// resumed when the test ends if it has not been.
+func pauseBroker(t testing.TB) (resume func()) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	if err := cluster.Pause(0); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = cluster.Resume(0)
 		}
-		time.Sleep(50 * time.Millisecond)
+	})
+	return func() {
+		t.Helper()
+		if err := cluster.Resume(0); err != nil {
+			t.Fatal(err)
+		}
+		resumed = true
 	}
 }
 

@@ -2,23 +2,23 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // fdCount is the number of descriptors process pid holds.
 func fdCount(t testing.TB, pid int) int {
 	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	targets, err := agenttest.FDTargets(pid)
 	if err != nil {
 		t.Fatalf("count descriptors: %v", err)
 	}
-	return len(ents)
+	return len(targets)
 }
 
 // TestF36HTTPConnectionFlood: thousands of idle and slow loopback connections
@@ -40,9 +40,9 @@ func TestF36HTTPConnectionFlood(t *testing.T) {
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.start()
 	ctx, stopWriting := context.WithCancel(context.Background())
-	written := w.run(t, ctx, rate)
+	written := w.Run(t, ctx, rate)
 	waitShipped(t, topic, rate/2, time.Minute)
-	pid := a.cmd.Process.Pid
+	pid := a.Pid()
 	base := fdCount(t, pid)
 
 	// The flood: dial conns connections over a few seconds and hold them
@@ -60,7 +60,7 @@ func TestF36HTTPConnectionFlood(t *testing.T) {
 	peak := base
 	flood := time.Now()
 	for i := range conns {
-		c, err := net.DialTimeout("tcp", a.http, 2*time.Second)
+		c, err := net.DialTimeout("tcp", a.HTTP, 2*time.Second)
 		if err != nil {
 			refused++
 			continue
@@ -73,8 +73,8 @@ func TestF36HTTPConnectionFlood(t *testing.T) {
 		mu.Unlock()
 		if i%100 == 0 {
 			peak = max(peak, fdCount(t, pid))
-			if !a.running() {
-				t.Fatalf("agent exited during the flood: %v", a.exitErr)
+			if !a.Running() {
+				t.Fatalf("agent exited during the flood: %v", a.ExitErr())
 			}
 		}
 	}
@@ -85,7 +85,7 @@ func TestF36HTTPConnectionFlood(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // sampling period, not a wait for a condition
 	}
 	t.Logf("flood: %d connections dialed in %s (%d refused at dial), agent descriptors %d before, peak %d; peak RSS %d MiB (race build)",
-		conns, time.Since(flood).Round(time.Millisecond), refused, base, peak, a.peakRSS()>>20)
+		conns, time.Since(flood).Round(time.Millisecond), refused, base, peak, a.PeakRSS()>>20)
 	if peak > base+fdSlack {
 		t.Errorf("agent descriptors peaked at %d during the flood, %d before: the connection cap does not hold", peak, base)
 	}
@@ -97,11 +97,11 @@ func TestF36HTTPConnectionFlood(t *testing.T) {
 
 	stopWriting()
 	<-written
-	total := w.total()
+	total := w.Total()
 	waitShipped(t, topic, total, 2*time.Minute)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	if missing != 0 || tl.malformed != 0 {
 		t.Fatalf("missing %d (first: %s), duplicates %d, malformed %d of %d lines", missing, first, dups, tl.malformed, total)
 	}

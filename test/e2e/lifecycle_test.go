@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/checkpoint"
 )
 
@@ -98,49 +99,29 @@ func (s *stream) written() int {
 // ticks), performing the pending reopens, until ctx is done; the returned
 // channel closes when it stopped.
 func (s *stream) run(t testing.TB, ctx context.Context, rate int) <-chan struct{} {
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(func() { cancel(); <-done })
-	const tick = 10 * time.Millisecond
 	start, sent := time.Now(), 0
-	// Exits when ctx is done (the test stops it or ends).
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(tick)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-tk.C:
-				s.mu.Lock()
-				for len(s.reopens) > 0 && !s.reopens[0].After(now) {
-					s.reopens = s.reopens[1:]
-					s.reopenNow(t)
-				}
-				s.mu.Unlock()
-				// Catch up on ticks lost to a busy machine: the rate holds
-				// over the run, not per tick.
-				due := int(float64(rate) * now.Sub(start).Seconds())
-				s.write(t, due-sent)
-				sent = due
-			}
+	return agenttest.Tick(t, ctx, 10*time.Millisecond, func(now time.Time) {
+		s.mu.Lock()
+		for len(s.reopens) > 0 && !s.reopens[0].After(now) {
+			s.reopens = s.reopens[1:]
+			s.reopenNow(t)
 		}
-	}()
-	return done
+		s.mu.Unlock()
+		// Catch up on ticks lost to a busy machine: the rate holds over the
+		// run, not per tick.
+		due := int(float64(rate) * now.Sub(start).Seconds())
+		s.write(t, due-sent)
+		sent = due
+	})
 }
 
 // agentFDs lists the targets of the agent's descriptors that start with
 // prefix ("(deleted)" suffixes kept).
 func agentFDs(a *agentProc, prefix string) []string {
-	dir := fmt.Sprintf("/proc/%d/fd", a.cmd.Process.Pid)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
+	targets, _ := agenttest.FDTargets(a.Pid())
 	var out []string
-	for _, e := range ents {
-		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(target, prefix) {
+	for _, target := range targets {
+		if strings.HasPrefix(target, prefix) {
 			out = append(out, target)
 		}
 	}
@@ -150,7 +131,7 @@ func agentFDs(a *agentProc, prefix string) []string {
 // metricNow scrapes a metric; absent or unreachable reads as -1 so a
 // comparison against a real value fails visibly.
 func metricNow(a *agentProc, name string) float64 {
-	v, err := a.metric(name)
+	v, err := a.Metric(name)
 	if err != nil {
 		return -1
 	}
@@ -270,7 +251,7 @@ func TestF15Copytruncate(t *testing.T) {
 	// Everything the agent knows of is acknowledged: the copies and the
 	// file are read to their end.
 	waitFor(t, 2*time.Minute, "no unacknowledged bytes", func() bool {
-		v, err := a.metric("logship_file_lag_bytes")
+		v, err := a.Metric("logship_file_lag_bytes")
 		return err == nil && v == 0
 	})
 	lostMetric := metricNow(a, "logship_truncation_lost_bytes_total")
@@ -575,29 +556,18 @@ func TestF22DeletedWhileBrokerPaused(t *testing.T) {
 	a.start()
 	s.write(t, 10)
 	waitShipped(t, topic, 10, time.Minute)
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
+	resume := pauseBroker(t)
 	for range 40 {
 		s.write(t, 5_000) // 40 × 5,000 lines × 111 bytes ≈ 22 MB, beyond the 8 MiB budget
 	}
 	waitFor(t, time.Minute, "the memory budget to fill", func() bool {
-		v, err := a.metric("logship_inflight_bytes")
+		v, err := a.Metric("logship_inflight_bytes")
 		return err == nil && v >= 6<<20
 	})
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	written := s.written()
 	waitShipped(t, topic, written, 3*time.Minute)
 	waitFor(t, 30*time.Second, "deleted file released", func() bool { return len(agentFDs(a, path)) == 0 })
@@ -637,7 +607,7 @@ func TestManyFilesLowFDLimit(t *testing.T) {
 		appendLines(i, 0, first)
 	}
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
-	a.bin = prlimitWrapper(t, agentBinPlain, 1024)
+	a.Bin = prlimitWrapper(t, agentBinPlain, 1024)
 	start := time.Now()
 	a.start()
 	waitShipped(t, topic, files*first, 5*time.Minute)
@@ -646,10 +616,10 @@ func TestManyFilesLowFDLimit(t *testing.T) {
 		appendLines(i, first, first+second)
 	}
 	waitShipped(t, topic, files*(first+second), 5*time.Minute)
-	peak := a.peakRSS()
+	peak := a.PeakRSS()
 	waits := metricNow(a, "logship_open_budget_waits_total")
 	emfile := metricNow(a, "logship_open_emfile_total")
-	limits, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", a.cmd.Process.Pid))
+	limits, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", a.Pid()))
 	a.term(30 * time.Second)
 	if !strings.Contains(string(limits), "Max open files            1024") {
 		t.Fatalf("the agent did not run under the 1024 fd limit:\n%s", limits)
@@ -690,7 +660,7 @@ func TestHugeLine50MiB(t *testing.T) {
 	path := filepath.Join(dir, "a.log")
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log"),
 		Extra: "max_line_bytes: 256KiB"})
-	a.bin = agentBinPlain
+	a.Bin = agentBinPlain
 	a.start()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -713,14 +683,9 @@ func TestHugeLine50MiB(t *testing.T) {
 	}
 	s.write(t, normal)
 	waitShipped(t, topic, parts+normal, 2*time.Minute)
-	peak := a.peakRSS()
+	peak := a.PeakRSS()
 	a.term(30 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	tl := tallyOf(msgs)
 	hugeBytes := 0
 	for _, m := range msgs {
@@ -779,12 +744,12 @@ func TestF32CopytruncateClosedFileRestart(t *testing.T) {
 			a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log*"),
 				Extra: "max_open_files: 1"})
 			if stop == "shutdown_timeout" {
-				cfg, err := os.ReadFile(a.cfgPath)
+				cfg, err := os.ReadFile(a.ConfigPath)
 				if err != nil {
 					t.Fatal(err)
 				}
 				cfg = bytes.Replace(cfg, []byte("shutdown_timeout: 20s"), []byte("shutdown_timeout: 1s"), 1)
-				if err := os.WriteFile(a.cfgPath, cfg, 0o600); err != nil {
+				if err := os.WriteFile(a.ConfigPath, cfg, 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -803,24 +768,24 @@ func TestF32CopytruncateClosedFileRestart(t *testing.T) {
 			}()
 			app.write(t, 200)
 			waitFor(t, time.Minute, "app.log read to its end", func() bool {
-				v, err := a.metric("logship_lines_read_total")
+				v, err := a.Metric("logship_lines_read_total")
 				return err == nil && v >= acked+200
 			})
 			other.write(t, 5) // takes the only descriptor: app.log is closed
 			waitFor(t, time.Minute, "other.log read", func() bool {
-				v, err := a.metric("logship_lines_read_total")
+				v, err := a.Metric("logship_lines_read_total")
 				return err == nil && v >= acked+205
 			})
 			copyTruncate(t, path, path+".1")
 			app.write(t, 5)
 			waitFor(t, time.Minute, "the copy in the checkpoint", func() bool {
-				entries, err := checkpoint.ReadFile(filepath.Join(a.dir, "data", checkpoint.FileName))
+				entries, err := checkpoint.ReadFile(filepath.Join(a.Dir, "data", checkpoint.FileName))
 				return err == nil && slices.ContainsFunc(entries, func(e checkpoint.FileState) bool { return e.Path == path+".1" })
 			})
 			// C3: Kafka holds app.log's first `acked` lines and nothing else.
-			a.signal(syscall.SIGSTOP)
-			entries, err := checkpoint.ReadFile(filepath.Join(a.dir, "data", checkpoint.FileName))
-			a.signal(syscall.SIGCONT)
+			a.Signal(syscall.SIGSTOP)
+			entries, err := checkpoint.ReadFile(filepath.Join(a.Dir, "data", checkpoint.FileName))
+			a.Signal(syscall.SIGCONT)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -837,7 +802,7 @@ func TestF32CopytruncateClosedFileRestart(t *testing.T) {
 			}
 
 			if stop == "kill9" {
-				a.kill()
+				a.Kill()
 			} else {
 				a.term(30 * time.Second) // acknowledgements never come: the 1 s shutdown_timeout expires
 			}
@@ -881,17 +846,17 @@ func TestStartAtEndCrashNewFile(t *testing.T) {
 	history.write(t, 50) // before the first start: skipped by start_at: end
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log"),
 		Extra: "start_at: end"})
-	cfg, err := os.ReadFile(a.cfgPath)
+	cfg, err := os.ReadFile(a.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg = bytes.Replace(cfg, []byte("checkpoint_interval: 200ms"), []byte("checkpoint_interval: 1h"), 1)
-	if err := os.WriteFile(a.cfgPath, cfg, 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a.start()
 	waitFor(t, time.Minute, "old.log opened", func() bool {
-		v, err := a.metric("logship_files_open")
+		v, err := a.Metric("logship_files_open")
 		return err == nil && v >= 1
 	})
 	if err := cluster.Pause(0); err != nil {
@@ -906,10 +871,10 @@ func TestStartAtEndCrashNewFile(t *testing.T) {
 	fresh := newStream(t, filepath.Join(dir, "new.log"), 1, 20)
 	fresh.write(t, 100)
 	waitFor(t, time.Minute, "new.log read", func() bool {
-		v, err := a.metric("logship_lines_read_total")
+		v, err := a.Metric("logship_lines_read_total")
 		return err == nil && v >= 100
 	})
-	a.kill()
+	a.Kill()
 	// Killed paused, the broker never processes the requests buffered in
 	// its sockets: those lines are only in the files now.
 	if err := cluster.Kill(0); err != nil {
@@ -919,8 +884,8 @@ func TestStartAtEndCrashNewFile(t *testing.T) {
 	healed = true
 	a.start()
 	waitFor(t, 2*time.Minute, "both files open and every known byte acknowledged", func() bool {
-		open, err1 := a.metric("logship_files_open")
-		lag, err2 := a.metric("logship_file_lag_bytes")
+		open, err1 := a.Metric("logship_files_open")
+		lag, err2 := a.Metric("logship_file_lag_bytes")
 		return err1 == nil && err2 == nil && open >= 2 && lag == 0
 	})
 	a.term(30 * time.Second)

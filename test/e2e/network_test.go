@@ -44,7 +44,7 @@ func TestNetworkFaultsF13(t *testing.T) {
 	a := newAgent(t, agentConfig{Brokers: c.ListenerAddr(0, "PROXIED"), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.start()
 	ctx, stop := context.WithCancel(context.Background())
-	done := w.run(t, ctx, rate)
+	done := w.Run(t, ctx, rate)
 	defer func() { stop(); <-done }()
 	waitShippedOn(t, c, topic, 1000, time.Minute)
 
@@ -53,10 +53,10 @@ func TestNetworkFaultsF13(t *testing.T) {
 	caughtUp := func(what string) time.Duration {
 		t.Helper()
 		t0 := time.Now()
-		want := w.total()
+		want := w.Total()
 		waitShippedOn(t, c, topic, want, resumeWithin)
-		if !a.running() {
-			t.Fatalf("agent exited during %s: %v", what, a.exitErr)
+		if !a.Running() {
+			t.Fatalf("agent exited during %s: %v", what, a.ExitErr())
 		}
 		return time.Since(t0)
 	}
@@ -85,7 +85,7 @@ func TestNetworkFaultsF13(t *testing.T) {
 	time.Sleep(5 * time.Second) // requests already past the proxy settle
 	hwIn := hwSumOn(c, topic)
 	waitFor(t, blackholeFor-10*time.Second, "/readyz to report the stall during the black hole", func() bool {
-		return a.readyz() == http.StatusServiceUnavailable
+		return a.Readyz() == http.StatusServiceUnavailable
 	})
 	unready := time.Since(holeStart)
 	time.Sleep(blackholeFor - time.Since(holeStart)) // the rest of the black hole
@@ -97,7 +97,7 @@ func TestNetworkFaultsF13(t *testing.T) {
 	proxy.Heal()
 	resumed := caughtUp("black hole")
 	waitFor(t, 30*time.Second, "/readyz to report ready again", func() bool {
-		return a.readyz() == http.StatusOK
+		return a.Readyz() == http.StatusOK
 	})
 	report = append(report, fmt.Sprintf("black hole %s: 0 records passed, %d connections held, /readyz unready after %s; caught up %s after heal, ready again",
 		blackholeFor, conns, unready.Round(time.Millisecond), resumed.Round(time.Millisecond)))
@@ -117,19 +117,19 @@ func TestNetworkFaultsF13(t *testing.T) {
 
 	stop()
 	<-done
-	waitShippedOn(t, c, topic, w.total(), 2*time.Minute)
-	retried, err := a.metric("logship_records_retried_total")
+	waitShippedOn(t, c, topic, w.Total(), 2*time.Minute)
+	retried, err := a.Metric("logship_records_retried_total")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendErrors, _ := a.metric("logship_send_errors_total")
+	sendErrors, _ := a.Metric("logship_send_errors_total")
 	a.term(30 * time.Second)
 	tl := readTallyOn(t, c, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	for _, r := range report {
 		t.Log("F13 " + r)
 	}
-	t.Logf("F13: %d lines, missing %d, duplicates %d, retried %.0f, send errors %.0f", w.total(), missing, dups, retried, sendErrors)
+	t.Logf("F13: %d lines, missing %d, duplicates %d, retried %.0f, send errors %.0f", w.Total(), missing, dups, retried, sendErrors)
 	if missing != 0 || tl.malformed != 0 {
 		t.Fatalf("C1: %d missing (first %s), %d malformed", missing, first, tl.malformed)
 	}

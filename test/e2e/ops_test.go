@@ -89,7 +89,7 @@ func (a *agentProc) status(t *testing.T, args ...string) string {
 // is not reachable, the last checkpoint is shown).
 func (a *agentProc) statusExit(t *testing.T, want int, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(a.bin, append([]string{"status", "-config", a.cfgPath}, args...)...)
+	cmd := exec.Command(a.Bin, append([]string{"status", "-config", a.ConfigPath}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -116,12 +116,12 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, files, 80)
 	for i := range files {
-		w.write(t, i, perFile)
+		w.Write(t, i, perFile)
 	}
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.start()
 	sock.expect(t, "READY=1\n", 30*time.Second)
-	waitShipped(t, topic, w.total(), 2*time.Minute)
+	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	// The checkpoint catches up after the acknowledgements: wait until
 	// status shows nothing unshipped.
 	var live string
@@ -131,17 +131,17 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 	})
 	t.Logf("logship status (running agent):\n%s", live)
 
-	a.signal(syscall.SIGHUP)
+	a.Signal(syscall.SIGHUP)
 	reloading := sock.expect(t, "RELOADING=1\nMONOTONIC_USEC=", 30*time.Second)
 	sock.expect(t, "READY=1\n", 30*time.Second)
 
-	acked, err := a.metric("logship_records_acked_total")
+	acked, err := a.Metric("logship_records_acked_total")
 	if err != nil {
 		t.Fatal(err)
 	}
-	read, _ := a.metric("logship_lines_read_total")
-	retried, _ := a.metric("logship_records_retried_total")
-	dropped, _ := a.metric("logship_records_dropped_total")
+	read, _ := a.Metric("logship_lines_read_total")
+	retried, _ := a.Metric("logship_records_retried_total")
+	dropped, _ := a.Metric("logship_records_dropped_total")
 	a.term(30 * time.Second)
 	sock.expect(t, "STOPPING=1\n", 5*time.Second)
 	if n := sock.watchdog.Load(); n == 0 {
@@ -149,14 +149,14 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 	}
 
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	t.Logf("written %d, read %.0f, acked %.0f (metrics), in Kafka %d, retried %.0f, dropped %.0f, missing %d, duplicates %d; reload sent %q; %d watchdog keep-alives",
-		w.total(), read, acked, tl.messages, retried, dropped, missing, dups, reloading, sock.watchdog.Load())
+		w.Total(), read, acked, tl.messages, retried, dropped, missing, dups, reloading, sock.watchdog.Load())
 	if missing != 0 || tl.malformed != 0 {
 		t.Fatalf("missing %d (first %s), malformed %d", missing, first, tl.malformed)
 	}
-	if read != float64(w.total()) {
-		t.Errorf("logship_lines_read_total %.0f, want the %d lines written", read, w.total())
+	if read != float64(w.Total()) {
+		t.Errorf("logship_lines_read_total %.0f, want the %d lines written", read, w.Total())
 	}
 	if dropped != 0 || read != acked+dropped {
 		t.Errorf("C7: read %.0f != acked %.0f + dropped %.0f", read, acked, dropped)
@@ -176,8 +176,8 @@ func TestOpsNotifyMetricsStatus(t *testing.T) {
 	if !strings.Contains(stopped, "showing the last checkpoint of a stopped agent") {
 		t.Errorf("status of a stopped agent does not say so:\n%s", stopped)
 	}
-	for i, p := range w.paths {
-		size := strconv.FormatInt(lineEnds(i, perFile, w.payloadLen())[perFile-1], 10)
+	for i, p := range w.Paths() {
+		size := strconv.FormatInt(lineEnds(i, perFile, len(w.Payload))[perFile-1], 10)
 		row := ""
 		for _, l := range strings.Split(stopped, "\n") {
 			if strings.Contains(l, p+" ") {
@@ -199,47 +199,36 @@ func TestOpsReadyzBrokerPause(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, 2, 80)
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
-	if err := os.WriteFile(a.cfgPath, []byte(strings.Replace(mustRead(t, a.cfgPath), "http:\n",
+	if err := os.WriteFile(a.ConfigPath, []byte(strings.Replace(mustRead(t, a.ConfigPath), "http:\n",
 		fmt.Sprintf("http:\n  ready_stall: %s\n", stall), 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a.start()
 	ctx, stop := context.WithCancel(context.Background())
-	done := w.run(t, ctx, 500)
-	waitFor(t, time.Minute, "/readyz 200", func() bool { return a.readyz() == http.StatusOK })
+	done := w.Run(t, ctx, 500)
+	waitFor(t, time.Minute, "/readyz 200", func() bool { return a.Readyz() == http.StatusOK })
 	waitShipped(t, topic, 200, time.Minute)
 
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
+	resume := pauseBroker(t)
 	paused := time.Now()
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
 	// The deadline is generous so a slow machine shows its figure instead
 	// of a timeout; the assertion on the figure follows.
-	waitFor(t, 30*time.Second, "/readyz failing", func() bool { return a.readyz() == http.StatusServiceUnavailable })
+	waitFor(t, 30*time.Second, "/readyz failing", func() bool { return a.Readyz() == http.StatusServiceUnavailable })
 	failedAfter := time.Since(paused)
 	body := readyzBody(t, a)
 
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	resumedAt := time.Now()
-	waitFor(t, time.Minute, "/readyz 200 after resume", func() bool { return a.readyz() == http.StatusOK })
+	waitFor(t, time.Minute, "/readyz 200 after resume", func() bool { return a.Readyz() == http.StatusOK })
 	recoveredAfter := time.Since(resumedAt)
 	stop()
 	<-done
-	waitShipped(t, topic, w.total(), 2*time.Minute)
+	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	t.Logf("ready_stall %s: /readyz failed %s after the pause (%q), ready again %s after resume; %d lines, missing %d, duplicates %d",
-		stall, failedAfter.Round(10*time.Millisecond), body, recoveredAfter.Round(10*time.Millisecond), w.total(), missing, dups)
+		stall, failedAfter.Round(10*time.Millisecond), body, recoveredAfter.Round(10*time.Millisecond), w.Total(), missing, dups)
 	// The probe's last answer predates the pause, so /readyz must fail
 	// within ready_stall; one second covers polling and the HTTP round trip.
 	if failedAfter > stall+time.Second {
@@ -253,7 +242,7 @@ func TestOpsReadyzBrokerPause(t *testing.T) {
 func readyzBody(t *testing.T, a *agentProc) string {
 	t.Helper()
 	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + a.http + "/readyz")
+	resp, err := c.Get("http://" + a.HTTP + "/readyz")
 	if err != nil {
 		return err.Error()
 	}
@@ -298,14 +287,14 @@ kafka:
   retry_backoff_max: 1s
 %s
 pipelines:
-`, filepath.Join(a.dir, "data"), a.http, cluster.Bootstrap(), kafkaExtra)
+`, filepath.Join(a.Dir, "data"), a.HTTP, cluster.Bootstrap(), kafkaExtra)
 	for _, p := range ps {
 		fmt.Fprintf(&b, "  - name: %s\n    topic: %s\n    key: source\n    rescan_interval: 500ms\n    paths:\n", p.name, p.topic)
 		for _, g := range p.globs {
 			fmt.Fprintf(&b, "      - %q\n", g)
 		}
 	}
-	if err := os.WriteFile(a.cfgPath, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -314,7 +303,7 @@ pipelines:
 func waitLog(t *testing.T, a *agentProc, s string, n int) {
 	t.Helper()
 	waitFor(t, time.Minute, fmt.Sprintf("%d × %q in the agent log", n, s), func() bool {
-		return strings.Count(mustRead(t, a.logPath), s) >= n
+		return strings.Count(mustRead(t, a.LogPath), s) >= n
 	})
 }
 
@@ -360,8 +349,8 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 	wDrop := newWriter(t, dirs["drop"], 2, 80)
 	wAdded := newWriter(t, dirs["added"], 2, 80)
 	wExtra := newWriter(t, dirs["extra"], 1, 80)
-	wAdded.write(t, 0, 1000)
-	wExtra.write(t, 0, 1000)
+	wAdded.Write(t, 0, 1000)
+	wExtra.Write(t, 0, 1000)
 
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topics["keep"], Glob: filepath.Join(dirs["keep"], "*.log")})
 	keep := opsPipeline{"keep", topics["keep"], []string{filepath.Join(dirs["keep"], "*.log")}}
@@ -372,18 +361,18 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	doneKeep := wKeep.run(t, ctx, rate)
-	doneChange := wChange.run(t, ctx, rate)
-	wDrop.write(t, 0, 500)
-	wDrop.write(t, 1, 500)
+	doneKeep := wKeep.Run(t, ctx, rate)
+	doneChange := wChange.Run(t, ctx, rate)
+	wDrop.Write(t, 0, 500)
+	wDrop.Write(t, 1, 500)
 	waitShipped(t, topics["drop"], 1000, time.Minute)
 	waitShipped(t, topics["change"], 1000, time.Minute)
 
 	// An invalid configuration is rejected; the running one keeps going.
-	if err := os.WriteFile(a.cfgPath, []byte(mustRead(t, a.cfgPath)+"bogus_key: 1\n"), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(mustRead(t, a.ConfigPath)+"bogus_key: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a.signal(syscall.SIGHUP)
+	a.Signal(syscall.SIGHUP)
 	waitLog(t, a, "configuration reload rejected", 1)
 	before := hw(t, topics["keep"])
 	waitShipped(t, topics["keep"], int(before)+1000, time.Minute)
@@ -393,10 +382,10 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 	added := opsPipeline{"added", topics["added"], []string{filepath.Join(dirs["added"], "*.log")}}
 	writeOpsConfig(t, a, "  client_id: logship-reloaded", keep, change, added)
 	reloadAt := time.Now()
-	a.signal(syscall.SIGHUP)
+	a.Signal(syscall.SIGHUP)
 	waitLog(t, a, "configuration reloaded", 1)
 	reloadTook := time.Since(reloadAt)
-	log := mustRead(t, a.logPath)
+	log := mustRead(t, a.LogPath)
 	if !strings.Contains(log, "configuration change requires restart") || !strings.Contains(log, "kafka.client_id") {
 		t.Errorf("the kafka.client_id change was not reported as requiring a restart")
 	}
@@ -404,16 +393,16 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 	// Lines for the removed pipeline, and a marker for the added one written
 	// at the same time: once the marker is in Kafka the agent has scanned
 	// after these writes.
-	wDrop.write(t, 0, 100)
-	wAdded.write(t, 1, 1)
+	wDrop.Write(t, 0, 100)
+	wAdded.Write(t, 1, 1)
 
 	time.Sleep(2 * time.Second) // load continues after the reload
 	stop()
 	<-doneKeep
 	<-doneChange
-	waitShipped(t, topics["keep"], wKeep.total(), 2*time.Minute)
-	waitShipped(t, topics["change"], wChange.total()+wExtra.total(), 2*time.Minute)
-	waitShipped(t, topics["added"], wAdded.total(), 2*time.Minute)
+	waitShipped(t, topics["keep"], wKeep.Total(), 2*time.Minute)
+	waitShipped(t, topics["change"], wChange.Total()+wExtra.Total(), 2*time.Minute)
+	waitShipped(t, topics["added"], wAdded.Total(), 2*time.Minute)
 	statusOut := a.status(t)
 	a.term(30 * time.Second)
 
@@ -444,10 +433,10 @@ func TestOpsReloadUnderLoad(t *testing.T) {
 		tl      *tally
 		written []int
 	}{
-		{"keep (unchanged)", readTally(t, topics["keep"]), wKeep.written()},
-		{"change (in both configs, globs changed)", tallyOf(fromChange), wChange.written()},
-		{"change's new glob", tallyOf(fromExtra), wExtra.written()},
-		{"added pipeline", readTally(t, topics["added"]), wAdded.written()},
+		{"keep (unchanged)", readTally(t, topics["keep"]), wKeep.Written()},
+		{"change (in both configs, globs changed)", tallyOf(fromChange), wChange.Written()},
+		{"change's new glob", tallyOf(fromExtra), wExtra.Written()},
+		{"added pipeline", readTally(t, topics["added"]), wAdded.Written()},
 	} {
 		missing, dups, first := c.tl.check(c.written)
 		written := 0
@@ -475,48 +464,37 @@ func TestOpsReloadTimeoutCountsDuplicates(t *testing.T) {
 	p := opsPipeline{"change", topic, []string{filepath.Join(dir, "*.log")}}
 	writeConfig := func() {
 		writeOpsConfig(t, a, "", p)
-		cfg := strings.Replace(mustRead(t, a.cfgPath), "shutdown_timeout: 20s", "shutdown_timeout: 1s", 1)
-		if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+		cfg := strings.Replace(mustRead(t, a.ConfigPath), "shutdown_timeout: 20s", "shutdown_timeout: 1s", 1)
+		if err := os.WriteFile(a.ConfigPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	writeConfig()
 	a.start()
-	w.write(t, 0, 200)
+	w.Write(t, 0, 200)
 	waitShipped(t, topic, 200, time.Minute)
 
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
-	w.write(t, 0, 300)
+	resume := pauseBroker(t)
+	w.Write(t, 0, 300)
 	waitFor(t, 30*time.Second, "500 lines read", func() bool {
-		n, err := a.metric("logship_lines_read_total")
+		n, err := a.Metric("logship_lines_read_total")
 		return err == nil && n >= 500
 	})
 	p.globs = append(p.globs, filepath.Join(dir, "*.txt")) // a changed pipeline
 	writeConfig()
-	a.signal(syscall.SIGHUP)
+	a.Signal(syscall.SIGHUP)
 	waitLog(t, a, "reload: acknowledgements still pending", 1)
 	waitLog(t, a, "configuration reloaded", 1)
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	waitShipped(t, topic, 500, time.Minute)
 	waitFor(t, time.Minute, "every record acknowledged", func() bool {
-		n, err := a.metric("logship_inflight_bytes")
+		n, err := a.Metric("logship_inflight_bytes")
 		return err == nil && n == 0
 	})
 	retried := a.metricOr(t, "logship_records_retried_total")
 	a.term(30 * time.Second)
-	missing, dups, first := readTally(t, topic).check(w.written())
-	t.Logf("reload timed out with the broker paused: %d lines, missing %d, duplicates %d, retried_total %.0f", w.total(), missing, dups, retried)
+	missing, dups, first := readTally(t, topic).check(w.Written())
+	t.Logf("reload timed out with the broker paused: %d lines, missing %d, duplicates %d, retried_total %.0f", w.Total(), missing, dups, retried)
 	if missing != 0 {
 		t.Fatalf("missing %d (first %s)", missing, first)
 	}

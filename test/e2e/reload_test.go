@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // pendingWriter writes logical lines in one of three formats so that an
@@ -136,8 +138,8 @@ func TestReloadPendingEvents(t *testing.T) {
 	writeConfig := func(gen int) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "agent:\n  host: test-host\n  data_dir: %s\n  memory_limit: 32MiB\n  shutdown_timeout: 20s\n  checkpoint_interval: 200ms\n  log_level: debug\n",
-			filepath.Join(a.dir, "data"))
-		fmt.Fprintf(&b, "http:\n  listen: %q\nkafka:\n  brokers: [%q]\n  linger: 5ms\n  request_timeout: 10s\n  retry_backoff_max: 1s\npipelines:\n", a.http, cluster.Bootstrap())
+			filepath.Join(a.Dir, "data"))
+		fmt.Fprintf(&b, "http:\n  listen: %q\nkafka:\n  brokers: [%q]\n  linger: 5ms\n  request_timeout: 10s\n  retry_backoff_max: 1s\npipelines:\n", a.HTTP, cluster.Bootstrap())
 		for _, f := range formats {
 			fmt.Fprintf(&b, "  - name: %s\n    topic: %s\n    key: source\n    serializer: json\n    rescan_interval: 200ms\n    paths: [%q]\n    fields: {gen: \"%d\"}\n",
 				f, topics[f], filepath.Join(root, f, "*.log"), gen)
@@ -148,7 +150,7 @@ func TestReloadPendingEvents(t *testing.T) {
 				fmt.Fprintf(&b, "    format: %s\n", f)
 			}
 		}
-		if err := os.WriteFile(a.cfgPath, []byte(b.String()), 0o600); err != nil {
+		if err := os.WriteFile(a.ConfigPath, []byte(b.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,24 +158,13 @@ func TestReloadPendingEvents(t *testing.T) {
 	a.start()
 
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(10 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				for _, w := range writers {
-					for i := range w.files {
-						w.tick(t, i, perTick, false)
-					}
-				}
+	done := agenttest.Tick(t, ctx, 10*time.Millisecond, func(time.Time) {
+		for _, w := range writers {
+			for i := range w.files {
+				w.tick(t, i, perTick, false)
 			}
 		}
-	}()
+	})
 	defer func() { stop(); <-done }()
 
 	took := regexp.MustCompile(`"msg":"configuration reloaded".*"took":([0-9]+)`) // JSON log, nanoseconds
@@ -186,12 +177,12 @@ func TestReloadPendingEvents(t *testing.T) {
 		}
 		writeConfig(gen)
 		at := time.Now()
-		a.signal(syscall.SIGHUP)
+		a.Signal(syscall.SIGHUP)
 		waitFor(t, 30*time.Second, fmt.Sprintf("reload %d", gen), func() bool {
-			return strings.Count(mustRead(t, a.logPath), "configuration reloaded") >= gen
+			return strings.Count(mustRead(t, a.LogPath), "configuration reloaded") >= gen
 		})
 		seen := time.Since(at) // includes SIGHUP delivery and up to one 50 ms poll of the log
-		log := mustRead(t, a.logPath)
+		log := mustRead(t, a.LogPath)
 		m := took.FindAllStringSubmatch(log, -1)
 		if len(m) < gen {
 			t.Fatalf("reload %d: %d reload durations in the agent log", gen, len(m))
@@ -228,7 +219,7 @@ func TestReloadPendingEvents(t *testing.T) {
 	}
 	var inflight float64
 	waitFor(t, 30*time.Second, "logship_inflight_bytes back to 0", func() bool {
-		v, err := a.metric("logship_inflight_bytes")
+		v, err := a.Metric("logship_inflight_bytes")
 		inflight = v
 		return err == nil && v == 0
 	})

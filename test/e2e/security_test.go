@@ -132,23 +132,23 @@ func TestSecurity(t *testing.T) {
 		dir := t.TempDir()
 		w := newWriter(t, dir, files, 80)
 		for i := range files {
-			w.write(t, i, perFile)
+			w.Write(t, i, perFile)
 		}
 		a := newAgent(t, agentConfig{Brokers: env.c.ListenerAddr(0, listener), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 		a.setKafkaYAML(kafkaYAML)
 		t0 := time.Now()
 		a.start()
-		waitShippedOn(t, env.c, topic, w.total(), 2*time.Minute)
+		waitShippedOn(t, env.c, topic, w.Total(), 2*time.Minute)
 		took := time.Since(t0)
-		retried, err := a.metric("logship_records_retried_total")
+		retried, err := a.Metric("logship_records_retried_total")
 		if err != nil {
 			t.Fatal(err)
 		}
 		a.term(30 * time.Second)
 		tl := readTallyOn(t, env.c, topic)
-		missing, dups, first := tl.check(w.written())
+		missing, dups, first := tl.check(w.Written())
 		t.Logf("%s via %s listener: %d lines shipped in %s, missing %d, duplicates %d, retried %.0f",
-			t.Name(), listener, w.total(), took.Round(time.Millisecond), missing, dups, retried)
+			t.Name(), listener, w.Total(), took.Round(time.Millisecond), missing, dups, retried)
 		if missing != 0 || tl.malformed != 0 {
 			t.Fatalf("C1: missing %d (first %s), malformed %d", missing, first, tl.malformed)
 		}
@@ -189,7 +189,7 @@ func TestSecurity(t *testing.T) {
 		a.setKafkaYAML(clear)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, a.bin, "run", "-config", a.cfgPath).CombinedOutput()
+		out, err := exec.CommandContext(ctx, a.Bin, "run", "-config", a.ConfigPath).CombinedOutput()
 		if err == nil {
 			t.Fatalf("agent accepted PLAIN without TLS:\n%s", out)
 		}
@@ -216,7 +216,7 @@ func testWrongCA(t *testing.T, env *secureEnv) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, files, 80)
 	for i := range files {
-		w.write(t, i, perFile)
+		w.Write(t, i, perFile)
 	}
 	a := newAgent(t, agentConfig{Brokers: env.c.ListenerAddr(0, lnSSL), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.setKafkaYAML(fmt.Sprintf("tls:\n  ca_file: %s\n  server_name: 127.0.0.1\n", env.otherCAFile))
@@ -233,37 +233,37 @@ func testWrongCA(t *testing.T, env *secureEnv) {
 		}
 	}
 	waitFor(t, 90*time.Second, "/readyz to report not ready", func() bool {
-		return a.readyz() == http.StatusServiceUnavailable
+		return a.Readyz() == http.StatusServiceUnavailable
 	})
 	unready := time.Since(t0)
-	if !a.running() {
-		t.Fatalf("agent exited with the wrong CA: %v", a.exitErr)
+	if !a.Running() {
+		t.Fatalf("agent exited with the wrong CA: %v", a.ExitErr())
 	}
 	if n := hwSumOn(env.c, topic); n != 0 {
 		t.Fatalf("%d records reached Kafka through a connection that failed verification", n)
 	}
 	a.term(30 * time.Second)
 
-	cfg, err := os.ReadFile(a.cfgPath)
+	cfg, err := os.ReadFile(a.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(a.cfgPath, []byte(strings.ReplaceAll(string(cfg), env.otherCAFile, env.caFile)), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(strings.ReplaceAll(string(cfg), env.otherCAFile, env.caFile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for i := range files {
-		w.write(t, i, perFile) // more lines while the agent was down
+		w.Write(t, i, perFile) // more lines while the agent was down
 	}
 	a.start()
-	waitShippedOn(t, env.c, topic, w.total(), 2*time.Minute)
-	if st := a.readyz(); st != http.StatusOK {
+	waitShippedOn(t, env.c, topic, w.Total(), 2*time.Minute)
+	if st := a.Readyz(); st != http.StatusOK {
 		t.Fatalf("/readyz = %d after everything was shipped, want 200", st)
 	}
 	a.term(30 * time.Second)
 	tl := readTallyOn(t, env.c, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	t.Logf("wrong CA: TLS error logged after %s, /readyz unready after %s, 0 records shipped; right CA after restart: %d lines, missing %d, duplicates %d",
-		logged.Round(time.Millisecond), unready.Round(time.Millisecond), w.total(), missing, dups)
+		logged.Round(time.Millisecond), unready.Round(time.Millisecond), w.Total(), missing, dups)
 	if missing != 0 || dups != 0 {
 		t.Fatalf("missing %d (first %s), duplicates %d", missing, first, dups)
 	}
@@ -292,7 +292,7 @@ func testF28(t *testing.T, env *secureEnv) {
 	a := newAgent(t, agentConfig{Brokers: env.c.ListenerAddr(0, lnSASLSSL), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.setKafkaYAML(fmt.Sprintf("tls:\n  ca_file: %s\nsasl:\n  mechanism: scram-sha-512\n  username: dave\n  password: ${LOGSHIP_E2E_F28_PASSWORD}\n", env.caFile))
 	ctx, stop := context.WithCancel(context.Background())
-	done := w.run(t, ctx, 500)
+	done := w.Run(t, ctx, 500)
 	defer func() { stop(); <-done }()
 	authFailuresBefore := brokerAuthFailures(t, env)
 	t0 := time.Now()
@@ -307,8 +307,8 @@ func testF28(t *testing.T, env *secureEnv) {
 	if n := hwSumOn(env.c, topic); n != 0 {
 		t.Fatalf("%d records shipped with a wrong password", n)
 	}
-	if !a.running() {
-		t.Fatalf("agent exited on an authentication failure: %v", a.exitErr)
+	if !a.Running() {
+		t.Fatalf("agent exited on an authentication failure: %v", a.ExitErr())
 	}
 	authLines := a.countLogLines("kafka authentication failed, retrying")
 	// Retried with backoff, not in a tight loop: the broker logs every
@@ -336,21 +336,21 @@ func testF28(t *testing.T, env *secureEnv) {
 		return hwSumOn(env.c, topic) > 0
 	})
 	resumed := time.Since(fixed)
-	if !a.running() {
-		t.Fatalf("agent exited: %v", a.exitErr)
+	if !a.Running() {
+		t.Fatalf("agent exited: %v", a.ExitErr())
 	}
 	time.Sleep(2 * time.Second) // lines keep coming after the fix
 	stop()
 	<-done
-	waitShippedOn(t, env.c, topic, w.total(), 2*time.Minute)
-	retried, _ := a.metric("logship_records_retried_total")
+	waitShippedOn(t, env.c, topic, w.Total(), 2*time.Minute)
+	retried, _ := a.Metric("logship_records_retried_total")
 	a.term(30 * time.Second)
 	tl := readTallyOn(t, env.c, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	log := a.logText()
 	leaked := strings.Count(log, agentPw)
 	t.Logf("F28: wrong SCRAM-SHA-512 password for %s: %d failed authentications on the broker, %d agent error line(s) (max %d), 0 shipped; fixed on the broker, first record %s later without restart; %d lines, missing %d, duplicates %d, retried %.0f; password found %d times in %d bytes of agent log",
-		failed.Round(time.Second), attempts, authLines, maxLines, resumed.Round(time.Millisecond), w.total(), missing, dups, retried, leaked, len(log))
+		failed.Round(time.Second), attempts, authLines, maxLines, resumed.Round(time.Millisecond), w.Total(), missing, dups, retried, leaked, len(log))
 	if leaked != 0 {
 		t.Fatalf("the password appears %d times in the agent log", leaked)
 	}

@@ -28,7 +28,7 @@ func TestShipFilesKeyedAndPartitioned(t *testing.T) {
 	w := newWriter(t, dir, files, 100)
 	for i := range files {
 		for range perFile / 5000 {
-			w.write(t, i, 5000)
+			w.Write(t, i, 5000)
 		}
 	}
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log"), Key: "source"})
@@ -36,14 +36,9 @@ func TestShipFilesKeyedAndPartitioned(t *testing.T) {
 	waitShipped(t, topic, files*perFile, 3*time.Minute)
 	a.term(30 * time.Second)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	msgs, err := cluster.ReadAll(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := readAllMessages(t, topic)
 	tl := tallyOf(msgs)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	if missing != 0 || dups != 0 || tl.malformed != 0 {
 		t.Fatalf("missing %d (first: %s), duplicates %d, malformed %d", missing, first, dups, tl.malformed)
 	}
@@ -55,8 +50,8 @@ func TestShipFilesKeyedAndPartitioned(t *testing.T) {
 	wrong := 0
 	for _, m := range msgs {
 		file, _ := strconv.Atoi(strings.SplitN(string(m.Value), " ", 2)[0])
-		if string(m.Key) != w.paths[file] {
-			t.Fatalf("record of file %d keyed %q, want %q", file, m.Key, w.paths[file])
+		if string(m.Key) != w.Paths()[file] {
+			t.Fatalf("record of file %d keyed %q, want %q", file, m.Key, w.Paths()[file])
 		}
 		if want := java.Balance(kafka.Message{Key: m.Key}, ids...); m.Partition != want {
 			wrong++
@@ -87,24 +82,24 @@ func TestSIGTERMRestartNoDuplicates(t *testing.T) {
 	w := newWriter(t, dir, 4, 80)
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	ctx, stop := context.WithCancel(context.Background())
-	done := w.run(t, ctx, 8000)
+	done := w.Run(t, ctx, 8000)
 	for range 3 {
 		a.start()
-		waitShipped(t, topic, w.total()/2, time.Minute)
+		waitShipped(t, topic, w.Total()/2, time.Minute)
 		a.term(30 * time.Second)
 	}
 	stop()
 	<-done
 	a.start()
-	waitShipped(t, topic, w.total(), 2*time.Minute)
+	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	if missing != 0 || dups != 0 {
 		t.Fatalf("after SIGTERM restarts: missing %d (first %s), duplicates %d", missing, first, dups)
 	}
 	checkOrder(t, tl)
-	t.Logf("%d lines, 3 SIGTERM restarts under load: 0 missing, 0 duplicates", w.total())
+	t.Logf("%d lines, 3 SIGTERM restarts under load: 0 missing, 0 duplicates", w.Total())
 }
 
 // lineEnds returns, for a writer file, the end offset of every line: the
@@ -129,7 +124,7 @@ func linesCovered(ends []int64, offset int64) int {
 // or dead) and returns the committed offset per writer file.
 func snapshotCheckpoint(t *testing.T, a *agentProc, w *writer) map[int]int64 {
 	t.Helper()
-	entries, err := checkpoint.ReadFile(filepath.Join(a.dir, "data", checkpoint.FileName))
+	entries, err := checkpoint.ReadFile(filepath.Join(a.Dir, "data", checkpoint.FileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[int]int64{}
 	}
@@ -138,7 +133,7 @@ func snapshotCheckpoint(t *testing.T, a *agentProc, w *writer) map[int]int64 {
 	}
 	out := map[int]int64{}
 	for _, e := range entries {
-		for i, p := range w.paths {
+		for i, p := range w.Paths() {
 			if p == e.Path {
 				out[i] = e.Offset
 			}
@@ -180,7 +175,7 @@ func TestKill9Rounds(t *testing.T) {
 	w := newWriter(t, dir, files, payload)
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	ctx, stop := context.WithCancel(context.Background())
-	done := w.run(t, ctx, rate)
+	done := w.Run(t, ctx, rate)
 	defer func() { stop(); <-done }()
 
 	prevCovered := 0
@@ -190,7 +185,7 @@ func TestKill9Rounds(t *testing.T) {
 	for round := range rounds {
 		a.start()
 		waitFor(t, 30*time.Second, "agent metrics endpoint", func() bool {
-			_, err := a.metric("logship_records_acked_total")
+			_, err := a.Metric("logship_records_acked_total")
 			return err == nil
 		})
 		time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond) // the random kill moment
@@ -198,12 +193,12 @@ func TestKill9Rounds(t *testing.T) {
 			checkNotAhead(t, a, w, topic)
 			c3checks++
 		}
-		if v, err := a.metric("logship_records_retried_total"); err == nil {
+		if v, err := a.Metric("logship_records_retried_total"); err == nil {
 			retried += v
 		}
-		a.kill()
+		a.Kill()
 		ck := snapshotCheckpoint(t, a, w)
-		written := w.written()
+		written := w.Written()
 		covered := 0
 		for i := range files {
 			covered += linesCovered(lineEnds(i, written[i], payload), ck[i])
@@ -217,17 +212,17 @@ func TestKill9Rounds(t *testing.T) {
 	stop()
 	<-done
 	a.start()
-	waitShipped(t, topic, w.total(), 3*time.Minute)
+	waitShipped(t, topic, w.Total(), 3*time.Minute)
 	waitFor(t, time.Minute, "all lines acknowledged", func() bool {
 		tl := readTally(t, topic)
-		m, _, _ := tl.check(w.written())
+		m, _, _ := tl.check(w.Written())
 		return m == 0
 	})
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	t.Logf("F01: %d rounds, %d lines written, %d records in Kafka, missing %d, duplicates %d, bound %d (+%.0f retried), %d C3 snapshots",
-		rounds, w.total(), tl.messages, missing, dups, bound, retried, c3checks)
+		rounds, w.Total(), tl.messages, missing, dups, bound, retried, c3checks)
 	if missing != 0 {
 		t.Fatalf("C1: %d lines missing (first %s)", missing, first)
 	}
@@ -240,13 +235,13 @@ func TestKill9Rounds(t *testing.T) {
 // that every line the checkpoint covers is in Kafka.
 func checkNotAhead(t *testing.T, a *agentProc, w *writer, topic string) {
 	t.Helper()
-	a.signal(syscall.SIGSTOP)
-	defer a.signal(syscall.SIGCONT)
+	a.Signal(syscall.SIGSTOP)
+	defer a.Signal(syscall.SIGCONT)
 	ck := snapshotCheckpoint(t, a, w)
-	written := w.written()
+	written := w.Written()
 	tl := readTally(t, topic)
-	for i := range w.paths {
-		ends := lineEnds(i, written[i], w.payloadLen())
+	for i := range w.Paths() {
+		ends := lineEnds(i, written[i], len(w.Payload))
 		n := linesCovered(ends, ck[i])
 		for seq := range n {
 			if tl.count[[2]int{i, seq}] == 0 {
@@ -255,8 +250,6 @@ func checkNotAhead(t *testing.T, a *agentProc, w *writer, topic string) {
 		}
 	}
 }
-
-func (w *writer) payloadLen() int { return len(w.payload) }
 
 // TestBrokerFaults (F05, F06, F07): broker clean restart, kill -9 and
 // restart, and SIGSTOP for 60 s while lines keep coming: 0 missing, and
@@ -299,7 +292,7 @@ func TestBrokerFaults(t *testing.T) {
 			a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 			a.start()
 			ctx, stop := context.WithCancel(context.Background())
-			done := w.run(t, ctx, 4000)
+			done := w.Run(t, ctx, 4000)
 			waitShipped(t, topic, 2000, time.Minute)
 			fault.inject(t)
 			// The writer goes on for a while after the fault heals; C5 is
@@ -307,12 +300,12 @@ func TestBrokerFaults(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			stop()
 			<-done
-			waitShipped(t, topic, w.total(), 3*time.Minute)
-			retried, _ := a.metric("logship_records_retried_total")
+			waitShipped(t, topic, w.Total(), 3*time.Minute)
+			retried, _ := a.Metric("logship_records_retried_total")
 			a.term(30 * time.Second)
 			tl := readTally(t, topic)
-			missing, dups, first := tl.check(w.written())
-			t.Logf("%s: %d lines, missing %d, duplicates %d, retried %.0f", fault.name, w.total(), missing, dups, retried)
+			missing, dups, first := tl.check(w.Written())
+			t.Logf("%s: %d lines, missing %d, duplicates %d, retried %.0f", fault.name, w.Total(), missing, dups, retried)
 			if missing != 0 {
 				t.Fatalf("C1: %d missing (first %s)", missing, first)
 			}
@@ -341,48 +334,37 @@ func TestMemoryBoundedWhileBrokerPaused(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, 4, 1000)
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
-	a.bin = agentBinPlain
+	a.Bin = agentBinPlain
 	a.start()
-	w.write(t, 0, 10)
+	w.Write(t, 0, 10)
 	waitShipped(t, topic, 10, time.Minute)
-	if err := cluster.Pause(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = cluster.Resume(0)
-		}
-	}()
+	resume := pauseBroker(t)
 	lineLen := 1012
 	for written := 0; written < target; written += 4 * 2_000 * lineLen {
 		for i := range 4 {
-			w.write(t, i, 2_000)
+			w.Write(t, i, 2_000)
 		}
 	}
 	waitFor(t, time.Minute, "the memory budget to fill", func() bool {
-		v, err := a.metric("logship_inflight_bytes")
+		v, err := a.Metric("logship_inflight_bytes")
 		return err == nil && v >= 30<<20
 	})
 	time.Sleep(5 * time.Second) // observation window while the broker stays paused
-	peak := a.peakRSS()
-	t.Logf("peak RSS with the broker paused and %d lines (%.2f GB) waiting: %.1f MiB", w.total(), float64(target)/1e9, float64(peak)/(1<<20))
+	peak := a.PeakRSS()
+	t.Logf("peak RSS with the broker paused and %d lines (%.2f GB) waiting: %.1f MiB", w.Total(), float64(target)/1e9, float64(peak)/(1<<20))
 	if peak <= 0 || peak > 100<<20 {
 		t.Fatalf("peak RSS %d bytes, want under 100 MiB", peak)
 	}
-	if err := cluster.Resume(0); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
-	waitShipped(t, topic, w.total(), 5*time.Minute)
-	peak = a.peakRSS()
+	resume()
+	waitShipped(t, topic, w.Total(), 5*time.Minute)
+	peak = a.PeakRSS()
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, _, first := tl.check(w.written())
+	missing, _, first := tl.check(w.Written())
 	if missing != 0 {
 		t.Fatalf("%d missing after resume (first %s)", missing, first)
 	}
-	t.Logf("all %d lines shipped after resume; peak RSS overall %.1f MiB", w.total(), float64(peak)/(1<<20))
+	t.Logf("all %d lines shipped after resume; peak RSS overall %.1f MiB", w.Total(), float64(peak)/(1<<20))
 }
 
 // TestBrokerUnreachableAtStart: the agent starts while the cluster is down,
@@ -393,7 +375,7 @@ func TestBrokerUnreachableAtStart(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, 3, 80)
 	for i := range 3 {
-		w.write(t, i, 1000)
+		w.Write(t, i, 1000)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -403,19 +385,19 @@ func TestBrokerUnreachableAtStart(t *testing.T) {
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.start() // waits for /healthz: the agent runs without a broker
 	for i := range 3 {
-		w.write(t, i, 1000)
+		w.Write(t, i, 1000)
 	}
 	time.Sleep(3 * time.Second) // the outage, with the agent up and files growing
-	if !a.running() {
-		t.Fatalf("agent exited while the broker was unreachable: %v", a.exitErr)
+	if !a.Running() {
+		t.Fatalf("agent exited while the broker was unreachable: %v", a.ExitErr())
 	}
 	restart(t)
-	waitShipped(t, topic, w.total(), 2*time.Minute)
+	waitShipped(t, topic, w.Total(), 2*time.Minute)
 	a.term(30 * time.Second)
 	tl := readTally(t, topic)
-	missing, _, first := tl.check(w.written())
+	missing, _, first := tl.check(w.Written())
 	if missing != 0 {
 		t.Fatalf("%d missing (first %s)", missing, first)
 	}
-	t.Logf("agent started with the broker down; all %d lines shipped once it came back", w.total())
+	t.Logf("agent started with the broker down; all %d lines shipped once it came back", w.Total())
 }

@@ -61,23 +61,23 @@ pipelines:
     key: source
     rescan_interval: 200ms
     paths: [%q]
-`, filepath.Join(a.dir, "data"), a.http, cluster.Bootstrap(), gone, filepath.Join(dirs["gone"], "*.log"),
+`, filepath.Join(a.Dir, "data"), a.HTTP, cluster.Bootstrap(), gone, filepath.Join(dirs["gone"], "*.log"),
 		other, filepath.Join(dirs["other"], "*.log"))
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(a.ConfigPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for i := range goneFiles {
-		wGone.write(t, i, 50)
+		wGone.Write(t, i, 50)
 	}
 	a.start()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	doneOther := wOther.run(t, ctx, 500)
-	waitShipped(t, gone, wGone.total(), time.Minute)
+	doneOther := wOther.Run(t, ctx, 500)
+	waitShipped(t, gone, wGone.Total(), time.Minute)
 
 	// Everything written so far is in the old topic and checkpointed;
 	// what follows must reach the recreated one.
-	mark := wGone.written()
+	mark := wGone.Written()
 	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := cluster.DeleteTopic(dctx, gone); err != nil {
@@ -85,7 +85,7 @@ pipelines:
 	}
 	deleted := time.Now()
 	for i := range goneFiles {
-		wGone.write(t, i, burst) // ~6 MB of budget in all (128 B per line on top): more than the whole 2 MiB
+		wGone.Write(t, i, burst) // ~6 MB of budget in all (128 B per line on top): more than the whole 2 MiB
 	}
 
 	// The other pipeline keeps flowing while the topic is gone.
@@ -108,27 +108,27 @@ pipelines:
 		t.Fatal(err)
 	}
 	after := 0
-	for i, n := range wGone.written() {
+	for i, n := range wGone.Written() {
 		after += n - mark[i]
 	}
 	waitShipped(t, gone, after, 2*time.Minute)
 	stop()
 	<-doneOther
-	waitShipped(t, other, wOther.total(), time.Minute)
+	waitShipped(t, other, wOther.Total(), time.Minute)
 	waitFor(t, 30*time.Second, "logship_inflight_bytes back to 0", func() bool {
-		v, err := a.metric("logship_inflight_bytes")
+		v, err := a.Metric("logship_inflight_bytes")
 		return err == nil && v == 0
 	})
-	waitFor(t, 30*time.Second, "/readyz ready again", func() bool { return a.readyz() == http.StatusOK })
+	waitFor(t, 30*time.Second, "/readyz ready again", func() bool { return a.Readyz() == http.StatusOK })
 	a.term(30 * time.Second)
 
-	missing, dups, first := readTally(t, other).check(wOther.written())
-	t.Logf("other: %d lines written, missing %d, duplicates %d", wOther.total(), missing, dups)
+	missing, dups, first := readTally(t, other).check(wOther.Written())
+	t.Logf("other: %d lines written, missing %d, duplicates %d", wOther.Total(), missing, dups)
 	if missing != 0 || dups != 0 {
 		t.Errorf("other pipeline: missing %d (first %s), duplicates %d", missing, first, dups)
 	}
 	tl := readTally(t, gone)
-	written := wGone.written()
+	written := wGone.Written()
 	goneMissing, goneDups, early := 0, 0, 0
 	for i := range goneFiles {
 		for seq := range written[i] {

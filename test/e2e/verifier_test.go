@@ -44,7 +44,7 @@ func TestVerifierFailsOnPhantomAndMalformed(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(t, dir, files, 20)
 	for i := range files {
-		w.write(t, i, lines)
+		w.Write(t, i, lines)
 	}
 	a := newAgent(t, agentConfig{Brokers: cluster.Bootstrap(), Topic: topic, Glob: filepath.Join(dir, "*.log")})
 	a.start()
@@ -52,7 +52,7 @@ func TestVerifierFailsOnPhantomAndMalformed(t *testing.T) {
 	a.term(30 * time.Second)
 
 	tl := readTally(t, topic)
-	if missing, dups, first := tl.check(w.written()); missing != 0 || dups != 0 || tl.malformed != 0 {
+	if missing, dups, first := tl.check(w.Written()); missing != 0 || dups != 0 || tl.malformed != 0 {
 		t.Fatalf("clean run: missing %d (first %s), duplicates %d, malformed %d (first %s)",
 			missing, first, dups, tl.malformed, tl.firstMalformed)
 	}
@@ -60,7 +60,7 @@ func TestVerifierFailsOnPhantomAndMalformed(t *testing.T) {
 	payload := strings.Repeat("x", 20)
 	plant(t, topic, 1, "1 "+strconv.Itoa(lines)+" "+payload) // one past file 1's last line
 	tl = readTally(t, topic)
-	missing, dups, first := tl.check(w.written())
+	missing, dups, first := tl.check(w.Written())
 	if missing != 1 || first != "phantom record file 1 seq 200 (never written)" {
 		t.Errorf("after planting a phantom: missing %d (first %q), want the phantom reported", missing, first)
 	}
@@ -69,7 +69,7 @@ func TestVerifierFailsOnPhantomAndMalformed(t *testing.T) {
 	}
 
 	plant(t, topic, 0, "7 0 "+payload) // a file no writer has
-	if missing, _, _ := readTally(t, topic).check(w.written()); missing != 2 {
+	if missing, _, _ := readTally(t, topic).check(w.Written()); missing != 2 {
 		t.Errorf("after planting a record of an unknown file: missing %d, want 2", missing)
 	}
 
@@ -89,7 +89,7 @@ func TestVerifierFailsOnPhantomAndMalformed(t *testing.T) {
 	if !strings.Contains(tl.firstMalformed, "partition 0") {
 		t.Errorf("first malformed record not located: %s", tl.firstMalformed)
 	}
-	if _, dups, _ := tl.check(w.written()); dups != 0 {
+	if _, dups, _ := tl.check(w.Written()); dups != 0 {
 		t.Errorf("malformed records counted as duplicates: %d", dups)
 	}
 	var null, nul int

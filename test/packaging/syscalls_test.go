@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // TestSystemdSyscallFilterCoversAgent runs the real agent under strace
@@ -57,13 +59,13 @@ func TestSystemdSyscallFilterCoversAgent(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(logs, "app.log"), []byte("first line\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := agenttest.MustFreeAddr(t)
 	cfg := fmt.Sprintf(`agent: { data_dir: %q, shutdown_timeout: 2s }
 http: { listen: %q }
 kafka: { brokers: [%q] }
 pipelines:
   - { name: app, paths: [%q], topic: logs.app }
-`, filepath.Join(dir, "data"), addr, freeAddr(t), filepath.Join(logs, "*.log"))
+`, filepath.Join(dir, "data"), addr, agenttest.MustFreeAddr(t), filepath.Join(logs, "*.log"))
 	if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +116,16 @@ pipelines:
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	waitFor(t, 30*time.Second, "/healthz answering", func() bool { c, _ := get("/healthz"); return c == 200 })
+	agenttest.WaitFor(t, 30*time.Second, "/healthz answering", func() bool { c, _ := get("/healthz"); return c == 200 })
 	var last string
 	// Without a broker the pipeline holds the first record until topic
 	// metadata arrives (backpressure), so one line read is the whole file
 	// path: discovery, inotify watch, open, read, checkpoint directory.
-	waitFor(t, 30*time.Second, "the line read", func() bool {
+	agenttest.WaitFor(t, 30*time.Second, "the line read", func() bool {
 		c, body := get("/metrics")
 		last = body
-		return c == 200 && metricAtLeast(body, "logship_lines_read_total", 1)
+		n, err := agenttest.SumMetric(strings.NewReader(body), "logship_lines_read_total")
+		return c == 200 && err == nil && n >= 1
 	}, func() string { return last + agentLog.String() })
 	get("/readyz")
 
@@ -280,49 +283,4 @@ func childPID(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return child
-}
-
-// freeAddr returns a loopback host:port nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// metricAtLeast reports whether the Prometheus text exposition body has a
-// sample of metric (any labels) with a value >= min.
-func metricAtLeast(body, metric string, min float64) bool {
-	var total float64
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, metric+" ") && !strings.HasPrefix(line, metric+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			total += v
-		}
-	}
-	return total >= min
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-// Optional detail functions add context to the failure.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			var more []string
-			for _, f := range detail {
-				more = append(more, f())
-			}
-			t.Fatalf("timed out after %v waiting for %s\n%s", d, what, strings.Join(more, "\n"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

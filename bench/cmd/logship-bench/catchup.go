@@ -8,9 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // catchupResult is one tool's run of the catch-up case: the broker is
@@ -34,60 +35,31 @@ type catchupResult struct {
 // topic's partitions (it asks the broker before it reads).
 const warmLines = 1000
 
-// rssSampler records the largest VmRSS of a process, sampled every 100 ms,
-// separately before and after mark.
-type rssSampler struct {
-	mu          sync.Mutex
-	before, all int64
-	marked      bool
-	quit, done  chan struct{}
-}
-
-func sampleRSS(pid int) *rssSampler {
-	s := &rssSampler{quit: make(chan struct{}), done: make(chan struct{})}
-	// Exits on stop or when the process is gone.
-	go func() {
-		defer close(s.done)
-		tk := time.NewTicker(100 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			u, err := procUsage(pid)
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.all = max(s.all, u.RSS)
-			if !s.marked {
-				s.before = max(s.before, u.RSS)
-			}
-			s.mu.Unlock()
-			select {
-			case <-s.quit:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rssSampler) mark() {
-	s.mu.Lock()
-	s.marked = true
-	s.mu.Unlock()
-}
-
-// stop ends sampling and returns the peak before mark and overall.
-func (s *rssSampler) stop() (before, all int64) {
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit)
+// pauseBroker freezes the broker (SIGSTOP) and returns the function that
+// resumes it; resume does nothing once it has succeeded, so callers both
+// call it and defer it.
+func (e *env) pauseBroker() (resume func() error, err error) {
+	if err := e.cluster.Pause(0); err != nil {
+		return nil, err
 	}
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.before, s.all
+	resumed := false
+	return func() error {
+		if resumed {
+			return nil
+		}
+		if err := e.cluster.Resume(0); err != nil {
+			return err
+		}
+		resumed = true
+		return nil
+	}, nil
+}
+
+// peaks stops s and returns the peak RSS before Mark and over the whole
+// run.
+func peaks(s *agenttest.RSSSampler) (before, all int64) {
+	before, after := s.Stop()
+	return before, max(before, after)
 }
 
 func runCatchupMode(ctx context.Context, e *env) error {
@@ -140,21 +112,17 @@ func runLogshipCatchup(ctx context.Context, e *env, file string, n int, size int
 	if err != nil {
 		return r, err
 	}
-	defer a.kill()
-	s := sampleRSS(a.cmd.Process.Pid)
-	defer s.stop()
-	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, warmLines, 50*time.Millisecond, time.Minute, a.alive); err != nil {
+	defer a.Kill()
+	s := agenttest.SampleRSS(a.Pid())
+	defer s.Stop()
+	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, warmLines, 50*time.Millisecond, time.Minute, a.Alive); err != nil {
 		return r, err
 	}
-	if err := e.cluster.Pause(0); err != nil {
+	resume, err := e.pauseBroker()
+	if err != nil {
 		return r, err
 	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = e.cluster.Resume(0)
-		}
-	}()
+	defer resume()
 	if _, err := io.Copy(dst, src); err != nil {
 		return r, err
 	}
@@ -168,22 +136,21 @@ func runLogshipCatchup(ctx context.Context, e *env, file string, n int, size int
 	if err := a.waitMetric("logship_inflight_bytes", 0.9*budget, 100*time.Millisecond, time.Minute); err != nil {
 		return r, err
 	}
-	s.mark()
-	if err := e.cluster.Resume(0); err != nil {
+	s.Mark()
+	if err := resume(); err != nil {
 		return r, err
 	}
-	resumed = true
 	t0 := time.Now()
-	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(n), 50*time.Millisecond, backlogTimeout(n), a.alive); err != nil {
+	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(n), 50*time.Millisecond, backlogTimeout(n), a.Alive); err != nil {
 		return r, err
 	}
 	r.Drain = time.Since(t0)
-	u, err := procUsage(a.cmd.Process.Pid)
+	u, err := agenttest.ProcUsage(a.Pid())
 	if err != nil {
 		return r, err
 	}
 	r.PeakRSS = u.PeakRSS
-	r.PausedPeak, r.SampledPeak = s.stop()
+	r.PausedPeak, r.SampledPeak = peaks(s)
 	if _, err := a.stop(60 * time.Second); err != nil {
 		return r, err
 	}
@@ -206,15 +173,11 @@ func runKcatCatchup(ctx context.Context, e *env, file string, n int, size int64)
 	if err != nil {
 		return r, err
 	}
-	if err := e.cluster.Pause(0); err != nil {
+	resume, err := e.pauseBroker()
+	if err != nil {
 		return r, err
 	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = e.cluster.Resume(0)
-		}
-	}()
+	defer resume()
 	args := append(kcatProducerArgs(e.broker.bootstrap, topic), "-l", file)
 	cctx, cancel := context.WithTimeout(ctx, backlogTimeout(n)+time.Minute)
 	defer cancel()
@@ -227,13 +190,13 @@ func runKcatCatchup(ctx context.Context, e *env, file string, n int, size int64)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }() // exits with kcat
-	s := sampleRSS(cmd.Process.Pid)
-	defer s.stop()
+	s := agenttest.SampleRSS(cmd.Process.Pid)
+	defer s.Stop()
 	var last int64
 	stable := time.Now()
 	for deadline := time.Now().Add(time.Minute); time.Since(stable) < 2*time.Second && time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
-		u, err := procUsage(cmd.Process.Pid)
+		u, err := agenttest.ProcUsage(cmd.Process.Pid)
 		if err != nil {
 			break
 		}
@@ -241,19 +204,18 @@ func runKcatCatchup(ctx context.Context, e *env, file string, n int, size int64)
 			last, stable = u.RSS, time.Now()
 		}
 	}
-	s.mark()
-	if err := e.cluster.Resume(0); err != nil {
+	s.Mark()
+	if err := resume(); err != nil {
 		return r, err
 	}
-	resumed = true
 	t0 := time.Now()
 	err = <-exited
 	r.Drain = time.Since(t0)
-	r.PausedPeak, r.SampledPeak = s.stop()
+	r.PausedPeak, r.SampledPeak = peaks(s)
 	if err != nil {
 		return r, fmt.Errorf("kcat: %w: %s", err, lastLines(stderr.String(), 10))
 	}
-	r.PeakRSS = exitUsage(cmd.ProcessState).PeakRSS
+	r.PeakRSS = agenttest.ExitUsage(cmd.ProcessState).PeakRSS
 	r.V, err = verify(ctx, e.o.kcat, e.broker, topic, e.o.partitions, n, false, 0)
 	if err != nil {
 		return r, err

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/logship/logship/internal/agenttest"
 )
 
 // backlogResult is one backlog run of one tool.
@@ -56,36 +58,36 @@ func runLogshipBacklog(ctx context.Context, e *env, file string, n int, size int
 	if err != nil {
 		return r, err
 	}
-	defer a.kill()
+	defer a.Kill()
 	if os.Getenv("BENCH_DEBUG") != "" {
 		go func() {
-			for a.alive() == nil {
+			for a.Alive() == nil {
 				time.Sleep(500 * time.Millisecond)
-				inf, _ := a.metric("logship_inflight_bytes")
-				acked, _ := a.metric("logship_records_acked_total")
-				lat, _ := a.metric("logship_ack_latency_seconds_sum")
-				u, _ := procUsage(a.cmd.Process.Pid)
-				ss, _ := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", a.cmd.Process.Pid))
-				gcs, _ := a.metric("go_gc_duration_seconds_count")
+				inf, _ := a.Metric("logship_inflight_bytes")
+				acked, _ := a.Metric("logship_records_acked_total")
+				lat, _ := a.Metric("logship_ack_latency_seconds_sum")
+				u, _ := agenttest.ProcUsage(a.Pid())
+				ss, _ := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", a.Pid()))
+				gcs, _ := a.Metric("go_gc_duration_seconds_count")
 				logf("debug: inflight %.1f MiB acked %.0f avg ack latency %.3f s cpu %v gc cycles %.0f schedstat %s",
 					inf/(1<<20), acked, lat/max(acked, 1), u.CPU, gcs, bytes.TrimSpace(ss))
 			}
 		}()
 	}
-	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(n), 50*time.Millisecond, backlogTimeout(n), a.alive); err != nil {
+	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(n), 50*time.Millisecond, backlogTimeout(n), a.Alive); err != nil {
 		return r, err
 	}
 	if err := a.waitMetric("logship_records_acked_total", float64(n), 10*time.Millisecond, 30*time.Second); err != nil {
 		return r, err
 	}
 	r.Wall = time.Since(t0)
-	u, err := procUsage(a.cmd.Process.Pid)
+	u, err := agenttest.ProcUsage(a.Pid())
 	if err != nil {
 		return r, err
 	}
 	r.CPU, r.PeakRSS = u.CPU, u.PeakRSS
-	dropped, _ := a.metric("logship_records_dropped_total")
-	retried, _ := a.metric("logship_records_retried_total")
+	dropped, _ := a.Metric("logship_records_dropped_total")
+	retried, _ := a.Metric("logship_records_retried_total")
 	if profileDone != "" {
 		if err := a.finishProfiles(profileDone, 30*time.Second); err != nil {
 			return r, err
@@ -138,7 +140,7 @@ func runKcatBacklog(ctx context.Context, e *env, file string, n int, size int64,
 	if err != nil {
 		return r, fmt.Errorf("kcat: %w: %s", err, lastLines(stderr.String(), 10))
 	}
-	u := exitUsage(cmd.ProcessState)
+	u := agenttest.ExitUsage(cmd.ProcessState)
 	r.CPU, r.PeakRSS = u.CPU, u.PeakRSS
 	r.V, err = verify(ctx, e.o.kcat, e.broker, topic, e.o.partitions, n, false, 0)
 	if err != nil {
@@ -237,14 +239,14 @@ func runLatency(ctx context.Context, e *env, tool string,
 	// Let the producer start and connect before the clock matters; the
 	// first latencyWarmup of lines is excluded from the percentiles too.
 	time.Sleep(time.Second)
-	u0, _ := procUsage(pid)
+	u0, _ := agenttest.ProcUsage(pid)
 	t0 := time.Now()
 	skipBefore := t0.Add(latencyWarmup).UnixNano()
 	written, err := liveWriter(ctx, []*os.File{f}, e.o.rate, e.o.latencyDur, 2*time.Millisecond)
 	if err != nil {
 		return res, err
 	}
-	u1, _ := procUsage(pid)
+	u1, _ := agenttest.ProcUsage(pid)
 	res.CPUPct = 100 * (u1.CPU - u0.CPU).Seconds() / time.Since(t0).Seconds()
 	res.Written = written
 	alive := func() error { return nil }
@@ -289,11 +291,11 @@ func runLatencyMode(ctx context.Context, e *env) error {
 		if err != nil {
 			return 0, nil, err
 		}
-		if err := a.waitHealthy(30 * time.Second); err != nil {
-			a.kill()
+		if err := a.WaitHealthy(30 * time.Second); err != nil {
+			a.Kill()
 			return 0, nil, err
 		}
-		return a.cmd.Process.Pid, func() error { _, err := a.stop(60 * time.Second); return err }, nil
+		return a.Pid(), func() error { _, err := a.stop(60 * time.Second); return err }, nil
 	}
 	// kcat has no file follower: `tail -F` pipes the live file into
 	// `kcat -P` (stdin, one message per line), the way a user would do it.
@@ -421,12 +423,12 @@ func runFilesMode(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer a.kill()
-	if err := a.waitHealthy(30 * time.Second); err != nil {
+	defer a.Kill()
+	if err := a.WaitHealthy(30 * time.Second); err != nil {
 		return err
 	}
 	type sample struct {
-		u usage
+		u agenttest.Usage
 		t time.Time
 	}
 	var s0, s1 sample
@@ -440,14 +442,14 @@ func runFilesMode(ctx context.Context, e *env) error {
 		case <-ctx.Done():
 			return
 		}
-		s0.u, _ = procUsage(a.cmd.Process.Pid)
+		s0.u, _ = agenttest.ProcUsage(a.Pid())
 		s0.t = time.Now()
 		select {
 		case <-time.After(e.o.filesDur):
 		case <-ctx.Done():
 			return
 		}
-		s1.u, _ = procUsage(a.cmd.Process.Pid)
+		s1.u, _ = agenttest.ProcUsage(a.Pid())
 		s1.t = time.Now()
 	}()
 	total := e.o.files * e.o.filesRate
@@ -462,7 +464,7 @@ func runFilesMode(ctx context.Context, e *env) error {
 	res.Written = written
 	res.CPUPct = 100 * (s1.u.CPU - s0.u.CPU).Seconds() / s1.t.Sub(s0.t).Seconds()
 	res.RSS, res.PeakRSS = s1.u.RSS, s1.u.PeakRSS
-	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(written), 100*time.Millisecond, 2*time.Minute, a.alive); err != nil {
+	if err := e.broker.waitHighWater(ctx, topic, e.o.partitions, int64(written), 100*time.Millisecond, 2*time.Minute, a.Alive); err != nil {
 		return err
 	}
 	if done != "" {
