@@ -9,6 +9,7 @@ import (
 
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
+	"github.com/logship/logship/internal/tailer"
 )
 
 // Reload on SIGHUP.
@@ -154,7 +155,7 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 	// Phase 1: build what is new without registering anything, so an error
 	// rejects the reload before anything was stopped.
 	for _, name := range slices.Concat(plan.added, plan.changed) {
-		p, err := a.newPipeline(nextByName[name], nil, nil)
+		p, err := a.newPipeline(nextByName[name], nil, tailer.Handover{}, nil)
 		if err != nil {
 			log.Error("configuration reload rejected; the running configuration is kept", "errors", []string{err.Error()})
 			return
@@ -207,12 +208,13 @@ func (a *agent) reload(readCtx context.Context, g *actors) {
 	var started []*runningPipeline
 	for _, name := range slices.Concat(plan.added, plan.changed) {
 		var restore []checkpoint.FileState
+		var handover tailer.Handover
 		if prev := byName[name]; prev != nil {
-			restore = prev.tailer.Snapshot()
+			restore, handover = prev.tailer.Snapshot(), prev.tailer.Handover()
 		} else if kept, ok := a.retired[name]; ok {
 			restore = kept
 		}
-		p, err := a.newPipeline(nextByName[name], restore, a.reg)
+		p, err := a.newPipeline(nextByName[name], restore, handover, a.reg)
 		if err != nil {
 			// Validated in phase 1; only a registration conflict gets here.
 			// Keep its state for the next reload.

@@ -246,7 +246,7 @@ func wire(cfg *config.Config, env runEnv, log *slog.Logger) (*agent, error) {
 				restore = append(restore, fs)
 			}
 		}
-		p, err := a.newPipeline(pc, restore, reg)
+		p, err := a.newPipeline(pc, restore, tailer.Handover{}, reg)
 		if err != nil {
 			return nil, err
 		}
@@ -292,10 +292,11 @@ func (a *agent) stalledTopics(after time.Duration) []string {
 }
 
 // newPipeline builds one pipeline (record building over the shared producer)
-// and its tailer, restoring the given checkpoint entries. It starts nothing.
+// and its tailer, restoring the given checkpoint entries and what a predecessor
+// handed over (a reload). It starts nothing.
 // reg nil builds the pipeline only to validate pc (a reload's first
 // phase): nothing is registered, so a rejected reload leaves no series.
-func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, reg prometheus.Registerer) (rp *runningPipeline, err error) {
+func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, handover tailer.Handover, reg prometheus.Registerer) (rp *runningPipeline, err error) {
 	var pm *pipeline.Metrics
 	var dm *decode.Metrics
 	var tm *tailer.Metrics
@@ -333,6 +334,7 @@ func (a *agent) newPipeline(pc config.Pipeline, restore []checkpoint.FileState, 
 		Budget:   share,
 		Sink:     sink,
 		Restore:  restore,
+		Handover: handover,
 		Logger:   a.log,
 		Metrics:  tm,
 		// With start_at: end, files begun are saved before they are read.

@@ -18,6 +18,7 @@ import (
 	"github.com/logship/logship/internal/checkpoint"
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/sdnotify"
+	"github.com/logship/logship/internal/tailer"
 )
 
 // notifySocket listens like systemd for sd_notify datagrams and returns the
@@ -192,7 +193,7 @@ func TestReloadValidationRegistersNothing(t *testing.T) {
 	pc := cfg.Pipelines[0]
 	pc.Name = "candidate"
 	pc.Topic = "logs.candidate"
-	if _, err := a.newPipeline(pc, nil, nil); err != nil {
+	if _, err := a.newPipeline(pc, nil, tailer.Handover{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := a.reg.Gather()

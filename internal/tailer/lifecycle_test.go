@@ -1122,11 +1122,25 @@ func TestCopytruncateCopyOfParkedFileBeforeTruncation(t *testing.T) {
 	writeFile(t, path, first)
 	h.start()
 	h.waitLines(100)
-	writeFile(t, h.path("busy.log"), "busy\n") // takes the descriptor once app.log yields it
-	h.waitLines(101)
-	if got := parkedPath(t, h); got != path {
-		t.Fatalf("parked %s, want %s", got, path)
-	}
+	// busy.log takes the descriptor once app.log yields it. Should
+	// busy.log end up parked instead (the two swapped again), a write
+	// makes it wait for the descriptor, and app.log yields.
+	busy := h.path("busy.log")
+	writeFile(t, busy, "busy\n")
+	waitFor(t, "app.log parked", func() bool {
+		parked := map[string]bool{}
+		h.tl.mu.Lock()
+		for _, g := range h.tl.gens {
+			g.mu.Lock()
+			parked[g.path] = g.state == genParked
+			g.mu.Unlock()
+		}
+		h.tl.mu.Unlock()
+		if parked[busy] {
+			appendFile(t, busy, "busy\n")
+		}
+		return parked[path]
+	})
 	copyFile(t, path, path+".1")
 	// Several rescans see the copy before logrotate truncates.
 	time.Sleep(5 * h.tl.rescan)
@@ -1135,13 +1149,58 @@ func TestCopytruncateCopyOfParkedFileBeforeTruncation(t *testing.T) {
 	}
 	second := numbered("b", 0, 5)
 	appendFile(t, path, second)
-	waitFor(t, "the new lines", func() bool { return h.sink.count() >= 106 })
-	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
-	var got []rec
-	for _, r := range h.sink.snapshot() {
-		if r.data != "busy" {
-			got = append(got, r)
+	appLines := func() []rec {
+		var got []rec
+		for _, r := range h.sink.snapshot() {
+			if r.data != "busy" {
+				got = append(got, r)
+			}
 		}
+		return got
 	}
-	checkExactlyOnce(t, got, first+second)
+	waitFor(t, "the new lines", func() bool { return len(appLines()) >= 105 })
+	waitFor(t, "copy recognised", func() bool { return h.metric("logship_copies_recognised_total") == 1 })
+	checkExactlyOnce(t, appLines(), first+second)
+}
+
+// TestReloadHandsOverTruncatedContent (found by the soak, seed 3): a
+// reload replaces the tailer right after it saw a copytruncate's
+// truncation and before it found the copy. The successor must still know
+// the content truncated away, so the copy is read from where the original's
+// reading stopped, not shipped again from 0.
+func TestReloadHandsOverTruncatedContent(t *testing.T) {
+	t.Parallel()
+	// A first glob that does not match the copy, as if logrotate's copy
+	// appeared only after the reload that changed the pipeline's paths.
+	h := newHarness(t, Settings{Paths: []string{"app.log"}}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	copyFile(t, path, path+".1")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 5)
+	appendFile(t, path, second)
+	h.waitLines(105)
+	waitFor(t, "the truncation seen", func() bool { return h.metric("logship_truncations_total") == 1 })
+	h.stop()
+	if err := h.tl.WaitAcked(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	next := &testSink{autoAck: true}
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, next, 0,
+		withRestore(h.tl.Snapshot()...), func(o *Options) { o.Handover = h.tl.Handover() })
+	h2.retarget(path + "*")
+	h2.start()
+	waitFor(t, "copy recognised", func() bool { return h2.metric("logship_copies_recognised_total") == 1 })
+	third := numbered("c", 0, 3)
+	appendFile(t, path, third)
+	h2.waitLines(3)
+	if got := next.datas(); len(got) != 3 {
+		t.Fatalf("successor shipped %d lines (%q...), want only the 3 new ones", len(got), got[0])
+	}
 }

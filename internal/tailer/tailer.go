@@ -86,6 +86,9 @@ type Options struct {
 	// pipelines are ignored. A discovered file whose identity matches an
 	// entry resumes at its Offset.
 	Restore []checkpoint.FileState
+	// Handover is what a predecessor of this pipeline (a reload) knew
+	// beyond its checkpoint entries; see Tailer.Handover. Zero: nothing.
+	Handover Handover
 	// Logger is enriched with component=tailer and pipeline; nil discards.
 	Logger *slog.Logger
 	// Metrics are the collectors the tailer counts into under the label
@@ -456,6 +459,7 @@ func New(opts Options) (*Tailer, error) {
 	}
 	t.log = logger.With("component", "tailer", "pipeline", p.Name)
 
+	t.ghosts = slices.Clone(opts.Handover.ghosts)
 	now := time.Now()
 	for _, st := range opts.Restore {
 		if st.Pipeline != "" && st.Pipeline != p.Name {
@@ -589,6 +593,22 @@ func (t *Tailer) requestHandover() {
 	case t.handoverReq <- struct{}{}:
 	default:
 	}
+}
+
+// Handover is what a stopped tailer passes to its successor (a reload)
+// beyond its checkpoint entries: the contents truncated away whose copies
+// may still appear (copytruncate), so that a copy the successor finds is
+// still read from where the original's reading stopped. The zero value
+// passes nothing.
+type Handover struct{ ghosts []ghost }
+
+// Handover returns what the successor of this tailer needs beyond
+// Snapshot. Call it after Run has returned (a reload's successor); safe
+// from any goroutine.
+func (t *Tailer) Handover() Handover {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return Handover{ghosts: slices.Clone(t.ghosts)}
 }
 
 // Snapshot returns one entry per known file generation: its identity, the
