@@ -111,12 +111,9 @@ When the agent cannot be reached, it prints the last checkpoint instead
 of the table, and exits 3: the output is what a stopped agent left, not
 live state.
 `)
-	path := c.configFlag()
+	c.configFlag()
 	asJSON := c.fs.Bool("json", false, "print the status document as JSON")
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}

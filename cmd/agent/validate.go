@@ -10,20 +10,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
-
-// loadConfig loads the configuration file named by -config for a command.
-// On failure it prints the problems to stderr and returns a nil config and
-// exit code 2.
-func loadConfig(path string, stderr io.Writer) (*config.Config, int) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return nil, exitUsage
-	}
-	return cfg, exitOK
-}
 
 // cmdValidate checks a configuration without touching any file or broker.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -32,10 +19,7 @@ reported with its file and line. A valid configuration prints "ok" and the
 effective pipelines.
 `)
 	path := c.configFlag()
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -55,12 +39,9 @@ device:inode, committed offset, current size ("gone" when the file is no
 longer there), unshipped bytes and when the entry was updated. Read-only,
 safe while the agent runs.
 `)
-	path := c.configFlag()
+	c.configFlag()
 	asJSON := c.fs.Bool("json", false, "print the entries as a JSON array (size -1: the file is gone)")
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
