@@ -131,9 +131,7 @@ live state.
 		done = exitStale
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
+		if err := writeJSON(stdout, doc); err != nil {
 			return exitFailure
 		}
 		return done

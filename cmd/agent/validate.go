@@ -62,9 +62,7 @@ safe while the agent runs.
 		list = append(list, ce)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
+		if err := writeJSON(stdout, list); err != nil {
 			return exitFailure
 		}
 		return exitOK
@@ -83,6 +81,14 @@ safe while the agent runs.
 		return exitFailure
 	}
 	return exitOK
+}
+
+// writeJSON prints v as indented JSON, the -json output of checkpoints and
+// status.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // checkpointEntry is one entry of `logship checkpoints`; -json prints them
