@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -265,12 +266,7 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 		r.addf(key+".topic", "invalid Kafka topic name %q: use letters, digits, '.', '_' and '-'", p.Topic)
 	}
 	oneOf(r, key+".key", p.Key, keyValues...)
-	hkeys := make([]string, 0, len(p.Headers))
-	for h := range p.Headers {
-		hkeys = append(hkeys, h)
-	}
-	sort.Strings(hkeys)
-	for _, h := range hkeys {
+	for _, h := range slices.Sorted(maps.Keys(p.Headers)) {
 		switch {
 		case strings.TrimSpace(h) == "":
 			r.add(mapKey(key+".headers", h), "header names must not be empty")
@@ -287,12 +283,7 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 		}
 	}
 	oneOf(r, key+".serializer", p.Serializer, serializerValues...)
-	fieldKeys := make([]string, 0, len(p.Fields))
-	for k := range p.Fields {
-		fieldKeys = append(fieldKeys, k)
-	}
-	sort.Strings(fieldKeys)
-	for _, k := range fieldKeys {
+	for _, k := range slices.Sorted(maps.Keys(p.Fields)) {
 		if strings.TrimSpace(k) == "" {
 			r.add(mapKey(key+".fields", k), "field names must not be empty")
 		}
