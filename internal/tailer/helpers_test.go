@@ -373,3 +373,41 @@ func (s *testSink) unackedLines() int {
 	}
 	return n
 }
+
+// limitFDs lowers the process's soft RLIMIT_NOFILE to cur (a new descriptor
+// numbered cur or more fails with EMFILE). restore puts the old limit back;
+// it may be called more than once and also runs at cleanup. The limit is
+// process-wide: tests that use it must not run in parallel.
+func limitFDs(t *testing.T, cur uint64) (restore func()) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := syscall.Rlimit{Cur: cur, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// nextFD is the number the next descriptor would get (the lowest free one):
+// limitFDs(t, nextFD(t)) leaves no descriptor free.
+func nextFD(t *testing.T) uint64 {
+	t.Helper()
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return uint64(f.Fd())
+}
