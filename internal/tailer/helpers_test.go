@@ -318,6 +318,20 @@ func writeFile(t *testing.T, path, data string) {
 	}
 }
 
+// rewriteInPlace truncates the existing file at path (same inode, as an
+// in-place rewrite does) and writes data to it.
+func rewriteInPlace(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func appendFile(t *testing.T, path, data string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

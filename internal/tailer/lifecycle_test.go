@@ -167,15 +167,8 @@ func TestTruncateRewriteShorter(t *testing.T) {
 	writeFile(t, path, first)
 	h.start()
 	h.waitLines(50)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	second := numbered("b", 0, 10)
-	if _, err := f.WriteString(second); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	rewriteInPlace(t, path, second)
 	waitFor(t, "rewritten lines", func() bool { return h.sink.count() >= 60 })
 	waitFor(t, "truncation counted", func() bool { return h.metric("logship_truncations_total") == 1 })
 	checkExactlyOnce(t, h.sink.snapshot(), first+second)
@@ -697,15 +690,8 @@ func TestTruncationLossNeverOverclaimed(t *testing.T) {
 	h.start()
 	h.waitLines(10) // the reader waits at the window cap
 	// Rewritten in place, longer than the offset read so far.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	second := numbered("b", 0, 30)
-	if _, err := f.WriteString(second); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	rewriteInPlace(t, path, second)
 	waitFor(t, "second content read", func() bool {
 		sink.ackAll()
 		return slices.Contains(h.sink.datas(), strings.TrimSuffix(numbered("b", 29, 30), "\n"))
