@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	neturl "net/url"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -210,10 +209,8 @@ func checkpointStatus(cfg *config.Config) (statusDoc, error) {
 			doc.Pipelines = append(doc.Pipelines, pipelineStatus{Name: e.Pipeline, Topic: topics[e.Pipeline], Files: []fileStatus{}})
 		}
 		f := fileStatus{Path: e.Path, Device: e.Device, Inode: e.Inode, Offset: e.Offset, Size: -1, State: "gone"}
-		if st, err := os.Stat(e.Path); err == nil && sameFile(st, e) {
-			f.Size = st.Size()
-			f.Unshipped = max(st.Size()-e.Offset, 0)
-			f.State = "stopped"
+		if size, unshipped, ok := onDisk(e); ok {
+			f.Size, f.Unshipped, f.State = size, unshipped, "stopped"
 		}
 		doc.Pipelines[i].Files = append(doc.Pipelines[i].Files, f)
 	}

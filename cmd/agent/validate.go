@@ -55,9 +55,8 @@ safe while the agent runs.
 	for _, e := range entries {
 		ce := checkpointEntry{Pipeline: e.Pipeline, Path: e.Path, Device: e.Device, Inode: e.Inode,
 			Offset: e.Offset, Size: -1, Updated: e.Updated}
-		if st, err := os.Stat(e.Path); err == nil && sameFile(st, e) {
-			ce.Size = st.Size()
-			ce.Unshipped = max(st.Size()-e.Offset, 0)
+		if size, unshipped, ok := onDisk(e); ok {
+			ce.Size, ce.Unshipped = size, unshipped
 		}
 		list = append(list, ce)
 	}
@@ -81,6 +80,17 @@ safe while the agent runs.
 		return exitFailure
 	}
 	return exitOK
+}
+
+// onDisk returns the current size of the file generation checkpointed in e
+// and the bytes of it not yet shipped (size minus committed offset, never
+// negative); ok is false when that file is gone (or replaced).
+func onDisk(e checkpoint.FileState) (size, unshipped int64, ok bool) {
+	st, err := os.Stat(e.Path)
+	if err != nil || !sameFile(st, e) {
+		return 0, 0, false
+	}
+	return st.Size(), max(st.Size()-e.Offset, 0), true
 }
 
 // writeJSON prints v as indented JSON, the -json output of checkpoints and
