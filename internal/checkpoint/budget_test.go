@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -42,19 +43,11 @@ func mustReturn(t *testing.T, ch <-chan error, want error) {
 // waitQueued waits until n Acquire calls are queued.
 func waitQueued(t *testing.T, b *Budget, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
+	waitUntil(t, fmt.Sprintf("%d queued Acquire calls", n), func() bool {
 		b.mu.Lock()
-		l := b.waiters.Len()
-		b.mu.Unlock()
-		if l == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiters queued, want %d", l, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer b.mu.Unlock()
+		return b.waiters.Len() == n
+	})
 }
 
 // heldBudget returns a budget of limit of which held is already acquired.
