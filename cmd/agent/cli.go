@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/logship/logship/internal/config"
 )
 
 // exitCodesHelp documents the exit codes; `logship help` and every
@@ -25,6 +27,7 @@ type command struct {
 	synopsis string // after "usage: logship <name> "
 	help     string // what it does, printed by -h
 	fs       *flag.FlagSet
+	config   *string // the -config flag, when configFlag added it
 }
 
 func newCommand(name, synopsis, help string) *command {
@@ -35,7 +38,25 @@ func newCommand(name, synopsis, help string) *command {
 
 // configFlag adds the -config flag every command but version has.
 func (c *command) configFlag() *string {
-	return c.fs.String("config", "agent.yaml", "configuration file")
+	c.config = c.fs.String("config", "agent.yaml", "configuration file")
+	return c.config
+}
+
+// parseConfig parses args (see parse) and loads the configuration file
+// named by -config (configFlag must have been called). It returns a nil
+// config with the exit code when the command must not run: help (0), a
+// usage error (2), or a configuration that does not load, its problems
+// printed to stderr (2).
+func (c *command) parseConfig(args []string, stdout, stderr io.Writer) (*config.Config, int) {
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return nil, code
+	}
+	cfg, err := config.Load(*c.config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitUsage
+	}
+	return cfg, exitOK
 }
 
 // parse parses args. It returns ok=false with the exit code when the

@@ -14,13 +14,7 @@ import (
 func TestRunRefusesUnsafeDataDir(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
-	shared := filepath.Join(base, "shared")
-	if err := os.Mkdir(shared, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
-		t.Fatal(err)
-	}
+	shared := sharedDir(t, base, 0o777|os.ModeSticky)
 	cfg := filepath.Join(base, "agent.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `agent:
   data_dir: %q
@@ -43,4 +37,18 @@ pipelines:
 	if fi, err := os.Stat(shared); err != nil || fi.Mode().Perm() != 0o777 {
 		t.Errorf("data_dir mode after run: %v %v, want 0777 untouched", fi.Mode(), err)
 	}
+}
+
+// sharedDir creates base/shared with mode (chmod, past the umask): a
+// data_dir others can write to, which run refuses.
+func sharedDir(t *testing.T, base string, mode os.FileMode) string {
+	t.Helper()
+	dir := filepath.Join(base, "shared")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

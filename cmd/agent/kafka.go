@@ -39,36 +39,15 @@ func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Regist
 	// The enumerations were validated by config (Load, Parse, Validate):
 	// each maps onto the producer's type here, once; an impossible value is
 	// an error, not a panic.
-	switch k.Acks {
-	case config.AcksAll:
-		opts.Acks = kafka.RequireAll
-	case config.AcksLeader:
-		opts.Acks = kafka.RequireOne
-	default:
-		return opts, fmt.Errorf("kafka: acks %q cannot be used: it returns no RecordMetadata", k.Acks)
+	var err error
+	if opts.Acks, err = enumOption("acks", k.Acks, acksOptions); err != nil {
+		return opts, err
 	}
-	switch k.Compression {
-	case config.CompressionNone:
-	case config.CompressionGzip:
-		opts.Compression = kafka.Gzip
-	case config.CompressionSnappy:
-		opts.Compression = kafka.Snappy
-	case config.CompressionLZ4:
-		opts.Compression = kafka.Lz4
-	case config.CompressionZstd:
-		opts.Compression = kafka.Zstd
-	default:
-		return opts, fmt.Errorf("kafka: unknown compression %q", k.Compression)
+	if opts.Compression, err = enumOption("compression", k.Compression, compressionOptions); err != nil {
+		return opts, err
 	}
-	switch k.OversizeRecord {
-	case config.OversizeRecordSplit:
-		opts.Oversize = producer.OversizeSplit
-	case config.OversizeRecordTruncate:
-		opts.Oversize = producer.OversizeTruncate
-	case config.OversizeRecordDeadLetter:
-		opts.Oversize = producer.OversizeDeadLetter
-	default:
-		return opts, fmt.Errorf("kafka: unknown oversize_record %q", k.OversizeRecord)
+	if opts.Oversize, err = enumOption("oversize_record", k.OversizeRecord, oversizeOptions); err != nil {
+		return opts, err
 	}
 	tlsCfg, err := tlsConfig(k.TLS)
 	if err != nil {
@@ -81,6 +60,37 @@ func producerOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Regist
 	}
 	opts.SASL = mech
 	return opts, nil
+}
+
+// The producer's value for each validated enumeration. acks=none is absent
+// on purpose: it returns no RecordMetadata, so nothing could be checkpointed.
+var (
+	acksOptions = map[config.Acks]kafka.RequiredAcks{
+		config.AcksAll:    kafka.RequireAll,
+		config.AcksLeader: kafka.RequireOne,
+	}
+	compressionOptions = map[config.Compression]kafka.Compression{
+		config.CompressionNone:   0,
+		config.CompressionGzip:   kafka.Gzip,
+		config.CompressionSnappy: kafka.Snappy,
+		config.CompressionLZ4:    kafka.Lz4,
+		config.CompressionZstd:   kafka.Zstd,
+	}
+	oversizeOptions = map[config.OversizeRecord]producer.OversizePolicy{
+		config.OversizeRecordSplit:      producer.OversizeSplit,
+		config.OversizeRecordTruncate:   producer.OversizeTruncate,
+		config.OversizeRecordDeadLetter: producer.OversizeDeadLetter,
+	}
+)
+
+// enumOption looks the validated value v of setting up in table; a value
+// the table lacks is an error naming the setting.
+func enumOption[E ~string, T any](setting string, v E, table map[E]T) (T, error) {
+	t, ok := table[v]
+	if !ok {
+		return t, fmt.Errorf("kafka: unknown %s %q", setting, v)
+	}
+	return t, nil
 }
 
 // tlsConfig builds a verifying TLS configuration, or nil when TLS is off.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/kafkatest/pki"
+	"github.com/logship/logship/internal/producer"
+	"github.com/segmentio/kafka-go"
 )
 
 func TestTLSConfig(t *testing.T) {
@@ -92,5 +94,45 @@ func TestSASLMechanism(t *testing.T) {
 	_, err := saslMechanism(config.SASL{Mechanism: "gssapi", Username: "agent", Password: pw})
 	if err == nil || strings.Contains(err.Error(), pw) {
 		t.Fatalf("unknown mechanism: got %v, want an error without the password", err)
+	}
+}
+
+func TestProducerOptionsEnums(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		set     func(*config.Kafka)
+		check   func(producer.Options) bool
+		wantErr string
+	}{
+		{"acks all", func(k *config.Kafka) { k.Acks = config.AcksAll },
+			func(o producer.Options) bool { return o.Acks == kafka.RequireAll }, ""},
+		{"acks leader", func(k *config.Kafka) { k.Acks = config.AcksLeader },
+			func(o producer.Options) bool { return o.Acks == kafka.RequireOne }, ""},
+		{"acks none", func(k *config.Kafka) { k.Acks = "none" }, nil, `unknown acks "none"`},
+		{"compression none", func(k *config.Kafka) { k.Compression = config.CompressionNone },
+			func(o producer.Options) bool { return o.Compression == 0 }, ""},
+		{"compression zstd", func(k *config.Kafka) { k.Compression = config.CompressionZstd },
+			func(o producer.Options) bool { return o.Compression == kafka.Zstd }, ""},
+		{"compression unknown", func(k *config.Kafka) { k.Compression = "brotli" }, nil, `unknown compression "brotli"`},
+		{"oversize dead letter", func(k *config.Kafka) { k.OversizeRecord = config.OversizeRecordDeadLetter },
+			func(o producer.Options) bool { return o.Oversize == producer.OversizeDeadLetter }, ""},
+		{"oversize unknown", func(k *config.Kafka) { k.OversizeRecord = "drop" }, nil, `unknown oversize_record "drop"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{Kafka: config.Kafka{Acks: config.AcksAll, Compression: config.CompressionLZ4,
+				OversizeRecord: config.OversizeRecordSplit}}
+			tc.set(&cfg.Kafka)
+			opts, err := producerOptions(cfg, nil, nil)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !tc.check(opts) {
+				t.Fatalf("got %+v, %v", opts, err)
+			}
+		})
 	}
 }

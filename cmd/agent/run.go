@@ -46,10 +46,7 @@ the pipelines from the configuration file. Under systemd (Type=notify) it
 sends READY=1 once the HTTP endpoint is bound and every pipeline runs.
 `)
 	path := c.configFlag()
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}

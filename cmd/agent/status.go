@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	neturl "net/url"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -111,12 +110,9 @@ When the agent cannot be reached, it prints the last checkpoint instead
 of the table, and exits 3: the output is what a stopped agent left, not
 live state.
 `)
-	path := c.configFlag()
+	c.configFlag()
 	asJSON := c.fs.Bool("json", false, "print the status document as JSON")
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -134,9 +130,7 @@ live state.
 		done = exitStale
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
+		if err := writeJSON(stdout, doc); err != nil {
 			return exitFailure
 		}
 		return done
@@ -215,10 +209,8 @@ func checkpointStatus(cfg *config.Config) (statusDoc, error) {
 			doc.Pipelines = append(doc.Pipelines, pipelineStatus{Name: e.Pipeline, Topic: topics[e.Pipeline], Files: []fileStatus{}})
 		}
 		f := fileStatus{Path: e.Path, Device: e.Device, Inode: e.Inode, Offset: e.Offset, Size: -1, State: "gone"}
-		if st, err := os.Stat(e.Path); err == nil && sameFile(st, e) {
-			f.Size = st.Size()
-			f.Unshipped = max(st.Size()-e.Offset, 0)
-			f.State = "stopped"
+		if size, unshipped, ok := onDisk(e); ok {
+			f.Size, f.Unshipped, f.State = size, unshipped, "stopped"
 		}
 		doc.Pipelines[i].Files = append(doc.Pipelines[i].Files, f)
 	}

@@ -10,20 +10,7 @@ import (
 	"time"
 
 	"github.com/logship/logship/internal/checkpoint"
-	"github.com/logship/logship/internal/config"
 )
-
-// loadConfig loads the configuration file named by -config for a command.
-// On failure it prints the problems to stderr and returns a nil config and
-// exit code 2.
-func loadConfig(path string, stderr io.Writer) (*config.Config, int) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return nil, exitUsage
-	}
-	return cfg, exitOK
-}
 
 // cmdValidate checks a configuration without touching any file or broker.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -32,10 +19,7 @@ reported with its file and line. A valid configuration prints "ok" and the
 effective pipelines.
 `)
 	path := c.configFlag()
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -55,12 +39,9 @@ device:inode, committed offset, current size ("gone" when the file is no
 longer there), unshipped bytes and when the entry was updated. Read-only,
 safe while the agent runs.
 `)
-	path := c.configFlag()
+	c.configFlag()
 	asJSON := c.fs.Bool("json", false, "print the entries as a JSON array (size -1: the file is gone)")
-	if code, ok := c.parse(args, stdout, stderr); !ok {
-		return code
-	}
-	cfg, code := loadConfig(*path, stderr)
+	cfg, code := c.parseConfig(args, stdout, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -74,16 +55,13 @@ safe while the agent runs.
 	for _, e := range entries {
 		ce := checkpointEntry{Pipeline: e.Pipeline, Path: e.Path, Device: e.Device, Inode: e.Inode,
 			Offset: e.Offset, Size: -1, Updated: e.Updated}
-		if st, err := os.Stat(e.Path); err == nil && sameFile(st, e) {
-			ce.Size = st.Size()
-			ce.Unshipped = max(st.Size()-e.Offset, 0)
+		if size, unshipped, ok := onDisk(e); ok {
+			ce.Size, ce.Unshipped = size, unshipped
 		}
 		list = append(list, ce)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
+		if err := writeJSON(stdout, list); err != nil {
 			return exitFailure
 		}
 		return exitOK
@@ -102,6 +80,25 @@ safe while the agent runs.
 		return exitFailure
 	}
 	return exitOK
+}
+
+// onDisk returns the current size of the file generation checkpointed in e
+// and the bytes of it not yet shipped (size minus committed offset, never
+// negative); ok is false when that file is gone (or replaced).
+func onDisk(e checkpoint.FileState) (size, unshipped int64, ok bool) {
+	st, err := os.Stat(e.Path)
+	if err != nil || !sameFile(st, e) {
+		return 0, 0, false
+	}
+	return st.Size(), max(st.Size()-e.Offset, 0), true
+}
+
+// writeJSON prints v as indented JSON, the -json output of checkpoints and
+// status.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // checkpointEntry is one entry of `logship checkpoints`; -json prints them

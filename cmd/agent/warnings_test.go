@@ -15,13 +15,7 @@ import (
 func TestRunWarnsAboutInsecureSettings(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
-	shared := filepath.Join(base, "shared")
-	if err := os.Mkdir(shared, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	shared := sharedDir(t, base, 0o777)
 	pw := filepath.Join(base, "password")
 	if err := os.WriteFile(pw, []byte("Sup3rSecret\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -42,18 +43,28 @@ func mustReturn(t *testing.T, ch <-chan error, want error) {
 // waitQueued waits until n Acquire calls are queued.
 func waitQueued(t *testing.T, b *Budget, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
+	waitUntil(t, fmt.Sprintf("%d queued Acquire calls", n), func() bool {
 		b.mu.Lock()
-		l := b.waiters.Len()
-		b.mu.Unlock()
-		if l == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiters queued, want %d", l, n)
-		}
-		time.Sleep(time.Millisecond)
+		defer b.mu.Unlock()
+		return b.waiters.Len() == n
+	})
+}
+
+// heldBudget returns a budget of limit of which held is already acquired.
+func heldBudget(t *testing.T, limit, held int64) *Budget {
+	t.Helper()
+	b := NewBudget(limit)
+	if err := b.Acquire(t.Context(), held); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// wantInUse fails the test unless b has exactly n in use.
+func wantInUse(t *testing.T, b *Budget, n int64) {
+	t.Helper()
+	if got := b.InUse(); got != n {
+		t.Fatalf("InUse=%d, want %d", got, n)
 	}
 }
 
@@ -73,28 +84,18 @@ func TestBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.Release(100)
-		if b.InUse() != 0 {
-			t.Fatalf("InUse=%d", b.InUse())
-		}
+		wantInUse(t, b, 0)
 	})
 	t.Run("blocks until release", func(t *testing.T) {
-		b := NewBudget(100)
-		if err := b.Acquire(t.Context(), 80); err != nil {
-			t.Fatal(err)
-		}
+		b := heldBudget(t, 100, 80)
 		ch := acquireAsync(t.Context(), b, 30)
 		mustBlock(t, ch)
 		b.Release(10)
 		mustReturn(t, ch, nil)
-		if b.InUse() != 100 {
-			t.Fatalf("InUse=%d, want 100", b.InUse())
-		}
+		wantInUse(t, b, 100)
 	})
 	t.Run("ctx cancel holds nothing", func(t *testing.T) {
-		b := NewBudget(100)
-		if err := b.Acquire(t.Context(), 100); err != nil {
-			t.Fatal(err)
-		}
+		b := heldBudget(t, 100, 100)
 		ctx, cancel := context.WithCancel(t.Context())
 		ch := acquireAsync(ctx, b, 50)
 		waitQueued(t, b, 1)
@@ -102,23 +103,16 @@ func TestBudget(t *testing.T) {
 		mustReturn(t, ch, context.Canceled)
 		waitQueued(t, b, 0)
 		b.Release(100)
-		if b.InUse() != 0 {
-			t.Fatalf("InUse=%d after cancelled Acquire", b.InUse())
-		}
+		wantInUse(t, b, 0)
 	})
 	t.Run("ctx deadline", func(t *testing.T) {
-		b := NewBudget(10)
-		if err := b.Acquire(t.Context(), 10); err != nil {
-			t.Fatal(err)
-		}
+		b := heldBudget(t, 10, 10)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
 		defer cancel()
 		if err := b.Acquire(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Acquire = %v", err)
 		}
-		if b.InUse() != 10 {
-			t.Fatalf("InUse=%d", b.InUse())
-		}
+		wantInUse(t, b, 10)
 	})
 	t.Run("already cancelled", func(t *testing.T) {
 		b := NewBudget(10)
@@ -127,28 +121,18 @@ func TestBudget(t *testing.T) {
 		if err := b.Acquire(ctx, 1); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Acquire = %v", err)
 		}
-		if b.InUse() != 0 {
-			t.Fatalf("InUse=%d", b.InUse())
-		}
+		wantInUse(t, b, 0)
 	})
 	t.Run("oversize granted when empty", func(t *testing.T) {
-		b := NewBudget(100)
-		if err := b.Acquire(t.Context(), 1000); err != nil {
-			t.Fatal(err)
-		}
-		if b.InUse() != 1000 {
-			t.Fatalf("InUse=%d", b.InUse())
-		}
+		b := heldBudget(t, 100, 1000)
+		wantInUse(t, b, 1000)
 		ch := acquireAsync(t.Context(), b, 1)
 		mustBlock(t, ch)
 		b.Release(1000)
 		mustReturn(t, ch, nil)
 	})
 	t.Run("oversize waits for everything", func(t *testing.T) {
-		b := NewBudget(100)
-		if err := b.Acquire(t.Context(), 10); err != nil {
-			t.Fatal(err)
-		}
+		b := heldBudget(t, 100, 10)
 		big := acquireAsync(t.Context(), b, 500)
 		mustBlock(t, big)
 		b.Release(10)
@@ -156,10 +140,7 @@ func TestBudget(t *testing.T) {
 		b.Release(500)
 	})
 	t.Run("fifo: large waiter not starved", func(t *testing.T) {
-		b := NewBudget(100)
-		if err := b.Acquire(t.Context(), 60); err != nil {
-			t.Fatal(err)
-		}
+		b := heldBudget(t, 100, 60)
 		big := acquireAsync(t.Context(), b, 80)
 		waitQueued(t, b, 1)
 		small := acquireAsync(t.Context(), b, 10) // would fit, but queues behind big
@@ -168,15 +149,10 @@ func TestBudget(t *testing.T) {
 		b.Release(60)
 		mustReturn(t, big, nil)
 		mustReturn(t, small, nil)
-		if b.InUse() != 90 {
-			t.Fatalf("InUse=%d", b.InUse())
-		}
+		wantInUse(t, b, 90)
 	})
 	t.Run("cancelled head unblocks the next", func(t *testing.T) {
-		b := NewBudget(100)
-		if err := b.Acquire(t.Context(), 60); err != nil {
-			t.Fatal(err)
-		}
+		b := heldBudget(t, 100, 60)
 		ctx, cancel := context.WithCancel(t.Context())
 		big := acquireAsync(ctx, b, 80)
 		waitQueued(t, b, 1)
@@ -185,9 +161,7 @@ func TestBudget(t *testing.T) {
 		cancel()
 		mustReturn(t, big, context.Canceled)
 		mustReturn(t, small, nil)
-		if b.InUse() != 70 {
-			t.Fatalf("InUse=%d", b.InUse())
-		}
+		wantInUse(t, b, 70)
 	})
 	t.Run("misuse panics", func(t *testing.T) {
 		for name, f := range map[string]func(){
@@ -241,9 +215,7 @@ func TestBudgetStress(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if b.InUse() != 0 {
-		t.Fatalf("InUse=%d at the end", b.InUse())
-	}
+	wantInUse(t, b, 0)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.waiters.Len() != 0 {

@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,12 +68,7 @@ func (a *Agent) validate(r *reporter, key string) {
 	if a.Host == "" {
 		r.add(key+".host", "required")
 	}
-	switch {
-	case a.DataDir == "":
-		r.add(key+".data_dir", "required")
-	case !filepath.IsAbs(a.DataDir):
-		r.addf(key+".data_dir", "must be an absolute path, got %q", a.DataDir)
-	}
+	requiredAbs(r, key+".data_dir", a.DataDir, "required")
 	if a.MemoryLimit < minMemoryLimit {
 		r.addf(key+".memory_limit", "must be at least %s, got %s", minMemoryLimit, a.MemoryLimit)
 	}
@@ -149,12 +145,7 @@ func (k *Kafka) validate(r *reporter, key string, memoryLimit ByteSize) {
 	}
 	durationIn(r, key+".metadata_refresh", k.MetadataRefresh, 100*time.Millisecond, time.Hour)
 	if oneOf(r, key+".oversize_record", k.OversizeRecord, oversizeRecordValues...) && k.OversizeRecord == OversizeRecordDeadLetter {
-		switch {
-		case k.DeadLetterDir == "":
-			r.add(key+".dead_letter_dir", "required with oversize_record: dead_letter")
-		case !filepath.IsAbs(k.DeadLetterDir):
-			r.addf(key+".dead_letter_dir", "must be an absolute path, got %q", k.DeadLetterDir)
-		}
+		requiredAbs(r, key+".dead_letter_dir", k.DeadLetterDir, "required with oversize_record: dead_letter")
 	}
 	if k.DeadLetterMaxBytes < minRecordBytes {
 		r.addf(key+".dead_letter_max_bytes", "must be at least %s, got %s", minRecordBytes, k.DeadLetterMaxBytes)
@@ -265,12 +256,7 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 		r.addf(key+".topic", "invalid Kafka topic name %q: use letters, digits, '.', '_' and '-'", p.Topic)
 	}
 	oneOf(r, key+".key", p.Key, keyValues...)
-	hkeys := make([]string, 0, len(p.Headers))
-	for h := range p.Headers {
-		hkeys = append(hkeys, h)
-	}
-	sort.Strings(hkeys)
-	for _, h := range hkeys {
+	for _, h := range slices.Sorted(maps.Keys(p.Headers)) {
 		switch {
 		case strings.TrimSpace(h) == "":
 			r.add(mapKey(key+".headers", h), "header names must not be empty")
@@ -287,12 +273,7 @@ func (p *Pipeline) validate(r *reporter, key string, memoryLimit ByteSize) {
 		}
 	}
 	oneOf(r, key+".serializer", p.Serializer, serializerValues...)
-	fieldKeys := make([]string, 0, len(p.Fields))
-	for k := range p.Fields {
-		fieldKeys = append(fieldKeys, k)
-	}
-	sort.Strings(fieldKeys)
-	for _, k := range fieldKeys {
+	for _, k := range slices.Sorted(maps.Keys(p.Fields)) {
 		if strings.TrimSpace(k) == "" {
 			r.add(mapKey(key+".fields", k), "field names must not be empty")
 		}
@@ -374,6 +355,17 @@ func durationIn(r *reporter, key string, d, lo, hi time.Duration) bool {
 		return true
 	}
 	return false
+}
+
+// requiredAbs reports path under key when it is empty (with the problem
+// missing) or not absolute.
+func requiredAbs(r *reporter, key, path, missing string) {
+	switch {
+	case path == "":
+		r.add(key, missing)
+	case !filepath.IsAbs(path):
+		r.addf(key, "must be an absolute path, got %q", path)
+	}
 }
 
 // fmtDuration prints d without trailing zero units ("1h", not "1h0m0s").

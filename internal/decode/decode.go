@@ -300,13 +300,7 @@ func (d *Decoder) Run(ctx context.Context) error {
 // flushQuiet flushes the pending events that have been waiting for at least
 // the timeout at now.
 func (d *Decoder) flushQuiet(ctx context.Context, now time.Time) error {
-	d.mu.Lock()
-	states := make([]*state, 0, len(d.states))
-	for _, st := range d.states {
-		states = append(states, st)
-	}
-	d.mu.Unlock()
-	for _, st := range states {
+	for _, st := range d.snapshot() {
 		st.mu.Lock()
 		quiet := now.Sub(st.last)
 		if st.open && quiet >= d.timeout {
@@ -328,15 +322,21 @@ func (d *Decoder) flushQuiet(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// abandonAll abandons the pending event of every file.
-func (d *Decoder) abandonAll() {
+// snapshot returns the per-file states, copied under d.mu and released
+// before the caller locks any of them: the lock order is st.mu, then d.mu.
+func (d *Decoder) snapshot() []*state {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	states := make([]*state, 0, len(d.states))
 	for _, st := range d.states {
 		states = append(states, st)
 	}
-	d.mu.Unlock()
-	for _, st := range states {
+	return states
+}
+
+// abandonAll abandons the pending event of every file.
+func (d *Decoder) abandonAll() {
+	for _, st := range d.snapshot() {
 		st.mu.Lock()
 		st.abandon()
 		st.mu.Unlock()

@@ -21,12 +21,7 @@ const ts1 = "2026-11-26T21:00:00.123456789Z"
 
 func TestCRI(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name      string
-		lines     []string
-		want      []string
-		malformed int
-	}{
+	testFormat(t, config.Pipeline{Format: "cri"}, "/x/a.log", []formatCase{
 		{"full lines", []string{ts1 + " stdout F hello", ts1 + " stderr F world"}, []string{"hello", "world"}, 0},
 		{"partials joined", []string{ts1 + " stdout P ab", ts1 + " stdout P cd", ts1 + " stdout F ef"}, []string{"abcdef"}, 0},
 		{"empty messages", []string{ts1 + " stdout F", ts1 + " stdout F "}, []string{"", ""}, 0},
@@ -38,13 +33,27 @@ func TestCRI(t *testing.T) {
 		{"bad tag", []string{ts1 + " stdout X x"}, []string{ts1 + " stdout X x"}, 1},
 		{"partial cut by malformed", []string{ts1 + " stdout P ab", "junk", ts1 + " stdout F c"}, []string{"ab", "junk", "c"}, 1},
 		{"partials of two streams", []string{ts1 + " stdout P ab", ts1 + " stderr F err", ts1 + " stdout F c"}, []string{"ab", "err", "c"}, 0},
-	}
+	})
+}
+
+// formatCase is one decoding case: the lines emitted, the messages shipped
+// and how many lines were counted as malformed.
+type formatCase struct {
+	name      string
+	lines     []string
+	want      []string
+	malformed int
+}
+
+// testFormat runs each case on a fresh decoder of pc for a file at path.
+func testFormat(t *testing.T, pc config.Pipeline, path string, cases []formatCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, config.Pipeline{Format: "cri"}, "/x/a.log")
+			r := newRig(t, pc, path)
 			r.emit(tc.lines...)
 			if got := r.sink.messages(); !slices.Equal(got, tc.want) {
-				t.Fatalf("messages %q, want %q", got, tc.want)
+				t.Fatalf("messages %.200q, want %.200q", got, tc.want)
 			}
 			if got := r.counter("logship_decode_errors_total"); got != float64(tc.malformed) {
 				t.Fatalf("decode errors %v, want %d", got, tc.malformed)
@@ -114,32 +123,14 @@ func dockerLine(t *testing.T, log, stream string) string {
 func TestDocker(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("0123456789abcdef", 1024) // 16 KiB chunk
-	cases := []struct {
-		name      string
-		lines     []string
-		want      []string
-		malformed int
-	}{
+	testFormat(t, config.Pipeline{Format: "docker"}, "/x/c-json.log", []formatCase{
 		{"lines", []string{dockerLine(t, "hello\n", "stdout"), dockerLine(t, "err\r\n", "stderr")}, []string{"hello", "err"}, 0},
 		{"16KiB partials joined", []string{dockerLine(t, big, "stdout"), dockerLine(t, big, "stdout"), dockerLine(t, "end\n", "stdout")}, []string{big + big + "end"}, 0},
 		{"escapes", []string{dockerLine(t, "tab\there \"q\" \u00e9\n", "stdout")}, []string{"tab\there \"q\" \u00e9"}, 0},
 		{"malformed json", []string{`{"log":"x`, dockerLine(t, "ok\n", "stdout")}, []string{`{"log":"x`, "ok"}, 1},
 		{"no log key", []string{`{"stream":"stdout","time":"` + ts1 + `"}`}, []string{`{"stream":"stdout","time":"` + ts1 + `"}`}, 1},
 		{"bad time", []string{`{"log":"a\n","stream":"stdout","time":"now"}`}, []string{`{"log":"a\n","stream":"stdout","time":"now"}`}, 1},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, config.Pipeline{Format: "docker"}, "/x/c-json.log")
-			r.emit(tc.lines...)
-			if got := r.sink.messages(); !slices.Equal(got, tc.want) {
-				t.Fatalf("messages %.200q, want %.200q", got, tc.want)
-			}
-			if got := r.counter("logship_decode_errors_total"); got != float64(tc.malformed) {
-				t.Fatalf("decode errors %v, want %d", got, tc.malformed)
-			}
-			r.settled()
-		})
-	}
+	})
 }
 
 func TestMultiline(t *testing.T) {

@@ -39,12 +39,7 @@ func parseCRI(line []byte) (msg []byte, ts time.Time, stream string, partial, ok
 	if j < 0 {
 		return
 	}
-	switch string(rest[:j]) {
-	case stdout:
-		stream = stdout
-	case stderr:
-		stream = stderr
-	default:
+	if stream = streamName(string(rest[:j])); stream == "" {
 		return
 	}
 	rest = rest[j+1:]
@@ -83,12 +78,7 @@ func parseDocker(line []byte) (msg []byte, ts time.Time, stream string, partial,
 	if err := json.Unmarshal(line, &r); err != nil || r.Log == nil {
 		return
 	}
-	switch r.Stream {
-	case stdout:
-		stream = stdout
-	case stderr:
-		stream = stderr
-	default:
+	if stream = streamName(r.Stream); stream == "" {
 		return
 	}
 	ts, err := time.Parse(time.RFC3339Nano, r.Time)
@@ -105,4 +95,16 @@ func parseDocker(line []byte) (msg []byte, ts time.Time, stream string, partial,
 		partial = true
 	}
 	return []byte(s), ts, stream, partial, true
+}
+
+// streamName returns the constant for a stream name, stdout or stderr (so a
+// decoded line holds no copy of it), or "" for any other name.
+func streamName(s string) string {
+	switch s {
+	case stdout:
+		return stdout
+	case stderr:
+		return stderr
+	}
+	return ""
 }

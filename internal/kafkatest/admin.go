@@ -191,26 +191,14 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions, rf i
 	for _, k := range slices.Sorted(maps.Keys(configs)) {
 		topic.ConfigEntries = append(topic.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: configs[k]})
 	}
-	retried := false
-	var last error
-	err := pollUntil(ctx, 200*time.Millisecond, func() (bool, error) {
-		err := c.createOnce(ctx, topic)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, kafka.TopicAlreadyExists) && retried:
-			return true, nil // an earlier attempt got through but its answer was lost
-		case isRetriable(err):
-			retried, last = true, err
-			return false, nil
-		default:
-			return false, err
+	err := c.retryAdmin(ctx, kafka.TopicAlreadyExists, func(client *kafka.Client) error {
+		resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{topic}})
+		if err != nil {
+			return err
 		}
+		return resp.Errors[topic.Topic]
 	})
 	if err != nil {
-		if last != nil {
-			err = fmt.Errorf("%w (last: %v)", err, last)
-		}
 		return fmt.Errorf("kafkatest: create topic %s: %w", name, err)
 	}
 	if err := c.waitTopic(ctx, name, partitions); err != nil {
@@ -219,7 +207,36 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions, rf i
 	return nil
 }
 
-func (c *Cluster) createOnce(ctx context.Context, topic kafka.TopicConfig) error {
+// retryAdmin sends one admin request through op to the running nodes,
+// retrying retriable errors every 200ms until ctx ends. lostAnswer is the
+// error a retry gets when an earlier attempt got through but its answer was
+// lost (topic already exists, unknown topic); after a retry it counts as
+// success. A failure after retries names the last retriable error.
+func (c *Cluster) retryAdmin(ctx context.Context, lostAnswer error, op func(*kafka.Client) error) error {
+	retried := false
+	var last error
+	err := pollUntil(ctx, 200*time.Millisecond, func() (bool, error) {
+		err := c.adminOnce(op)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, lostAnswer) && retried:
+			return true, nil // an earlier attempt got through but its answer was lost
+		case isRetriable(err):
+			retried, last = true, err
+			return false, nil
+		default:
+			return false, err
+		}
+	})
+	if err != nil && last != nil {
+		err = fmt.Errorf("%w (last: %v)", err, last)
+	}
+	return err
+}
+
+// adminOnce runs op once with a client addressed to every running node.
+func (c *Cluster) adminOnce(op func(*kafka.Client) error) error {
 	var addrs []string
 	for _, n := range c.runningNodes() {
 		addrs = append(addrs, n.addr())
@@ -229,12 +246,7 @@ func (c *Cluster) createOnce(ctx context.Context, topic kafka.TopicConfig) error
 	}
 	tr := &kafka.Transport{DialTimeout: dialTimeout}
 	defer tr.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second, Transport: tr}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{topic}})
-	if err != nil {
-		return err
-	}
-	return resp.Errors[topic.Topic]
+	return op(&kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second, Transport: tr})
 }
 
 var errNoRunningNode = errors.New("no running node")

@@ -125,6 +125,12 @@ func TestSingleNodeProduceConsume(t *testing.T) {
 	if _, err := c.ReadAll(ctx, "no-such-topic"); !errors.Is(err, kafka.UnknownTopicOrPartition) {
 		t.Fatalf("reading a missing topic: got %v, want UnknownTopicOrPartition", err)
 	}
+	if err := c.DeleteTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTopic(ctx, topic, 1, 1, nil); err != nil {
+		t.Fatalf("creating %s after delete: %v", topic, err)
+	}
 }
 
 func TestThreeNodeLeaderFailover(t *testing.T) {

@@ -102,31 +102,24 @@ func (c *Cluster) Kill(i int) error {
 
 // Pause freezes node i with SIGSTOP to its process group. Connections stay
 // open; requests hang until Resume.
-func (c *Cluster) Pause(i int) error {
-	_, pid, err := c.live(i)
-	if err != nil {
-		return fmt.Errorf("kafkatest: pause: %w", err)
-	}
-	if err := signalGroup(pid, syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("kafkatest: pause node %d: %w", i, err)
-	}
-	if err := waitStopped(pid, true); err != nil {
-		return fmt.Errorf("kafkatest: pause node %d: %w", i, err)
-	}
-	return nil
-}
+func (c *Cluster) Pause(i int) error { return c.signalStop(i, "pause", syscall.SIGSTOP, true) }
 
 // Resume continues node i after Pause with SIGCONT.
-func (c *Cluster) Resume(i int) error {
+func (c *Cluster) Resume(i int) error { return c.signalStop(i, "resume", syscall.SIGCONT, false) }
+
+// signalStop sends sig to the process group of node i and waits until the
+// kernel reports the process stopped (or no longer stopped); op names the
+// action in errors.
+func (c *Cluster) signalStop(i int, op string, sig syscall.Signal, stopped bool) error {
 	_, pid, err := c.live(i)
 	if err != nil {
-		return fmt.Errorf("kafkatest: resume: %w", err)
+		return fmt.Errorf("kafkatest: %s: %w", op, err)
 	}
-	if err := signalGroup(pid, syscall.SIGCONT); err != nil {
-		return fmt.Errorf("kafkatest: resume node %d: %w", i, err)
+	if err := signalGroup(pid, sig); err != nil {
+		return fmt.Errorf("kafkatest: %s node %d: %w", op, i, err)
 	}
-	if err := waitStopped(pid, false); err != nil {
-		return fmt.Errorf("kafkatest: resume node %d: %w", i, err)
+	if err := waitStopped(pid, stopped); err != nil {
+		return fmt.Errorf("kafkatest: %s node %d: %w", op, i, err)
 	}
 	return nil
 }

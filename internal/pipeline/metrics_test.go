@@ -2,12 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"maps"
 	"testing"
 
 	"github.com/logship/logship/internal/config"
 	"github.com/logship/logship/internal/tailer"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestMetricsOneSeriesAcrossReload: the collectors are registered once; a
@@ -38,35 +38,20 @@ func TestMetricsOneSeriesAcrossReload(t *testing.T) {
 	emitInvalid("a")
 	emitInvalid("a") // the successor after a reload
 	emitInvalid("b")
-	if got, want := alteredSeries(t, reg), map[string]float64{"a": 2, "b": 1}; !maps.Equal(got, want) {
-		t.Fatalf("series = %v, want %v (one per pipeline, a counted across the reload)", got, want)
-	}
-	m.Forget("a")
-	if got, want := alteredSeries(t, reg), map[string]float64{"b": 1}; !maps.Equal(got, want) {
-		t.Fatalf("series after removing pipeline a = %v, want %v", got, want)
-	}
-}
-
-// alteredSeries gathers logship_lines_altered_total from reg: value by
-// pipeline label.
-func alteredSeries(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "logship_lines_altered_total" {
-			continue
+	// want holds the value of each pipeline's series; no other series may
+	// exist.
+	check := func(when string, want map[string]float64) {
+		t.Helper()
+		if n := testutil.CollectAndCount(m.altered); n != len(want) {
+			t.Fatalf("%s: %d series, want %d (one per pipeline)", when, n, len(want))
 		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "pipeline" {
-					out[l.GetValue()] = m.GetCounter().GetValue()
-				}
+		for name, v := range want {
+			if got := testutil.ToFloat64(m.altered.WithLabelValues(name)); got != v {
+				t.Fatalf("%s: pipeline %s counted %v, want %v", when, name, got, v)
 			}
 		}
 	}
-	return out
+	check("after a reload (a counted across it)", map[string]float64{"a": 2, "b": 1})
+	m.Forget("a")
+	check("after removing pipeline a", map[string]float64{"b": 1})
 }

@@ -3,6 +3,7 @@ package recordbatch
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -22,7 +23,7 @@ func newCompressor(codec Codec) (compressor, error) {
 	case 0:
 		return nil, nil
 	case kafka.Gzip:
-		return &gzipCompressor{w: gzip.NewWriter(nil)}, nil
+		return &streamCompressor{w: gzip.NewWriter(nil)}, nil
 	case kafka.Snappy:
 		return snappyCompressor{}, nil
 	case kafka.Lz4:
@@ -35,7 +36,7 @@ func newCompressor(codec Codec) (compressor, error) {
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false), lz4.ConcurrencyOption(1)); err != nil {
 			return nil, fmt.Errorf("recordbatch: lz4 writer: %w", err)
 		}
-		return &lz4Compressor{w: w}, nil
+		return &streamCompressor{w: w}, nil
 	case kafka.Zstd:
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
 		if err != nil {
@@ -55,33 +56,24 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// gzipCompressor writes one gzip member per batch.
-type gzipCompressor struct {
-	w   *gzip.Writer
+// streamCompressor compresses each batch with a reusable stream writer:
+// gzip (one gzip member per batch) or LZ4 (one LZ4 frame per batch: the
+// standard frame format (KIP-57: the header checksum covers the descriptor
+// only), which Kafka requires for magic 1 and later, with independent 64 KiB
+// blocks and no content checksum).
+type streamCompressor struct {
+	w   resettableWriter
 	out appendWriter
 }
 
-func (c *gzipCompressor) compress(dst, src []byte) ([]byte, error) {
-	c.out.b = dst
-	c.w.Reset(&c.out)
-	_, err := c.w.Write(src)
-	if cerr := c.w.Close(); err == nil {
-		err = cerr
-	}
-	dst, c.out.b = c.out.b, nil
-	return dst, err
+// resettableWriter is a compressing writer that can start a new stream on
+// another io.Writer: *gzip.Writer and *lz4.Writer.
+type resettableWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
 }
 
-// lz4Compressor writes one LZ4 frame per batch: the standard frame format
-// (KIP-57: the header checksum covers the descriptor only), which Kafka
-// requires for magic 1 and later, with independent 64 KiB blocks and no
-// content checksum.
-type lz4Compressor struct {
-	w   *lz4.Writer
-	out appendWriter
-}
-
-func (c *lz4Compressor) compress(dst, src []byte) ([]byte, error) {
+func (c *streamCompressor) compress(dst, src []byte) ([]byte, error) {
 	c.out.b = dst
 	c.w.Reset(&c.out)
 	_, err := c.w.Write(src)

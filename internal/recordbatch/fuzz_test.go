@@ -19,10 +19,7 @@ func FuzzEncoder(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00"), uint8(0x55), int64(-1))
 	encoders := make([]*Encoder, len(codecs))
 	for i, c := range codecs {
-		e, err := NewEncoder(c.codec)
-		if err != nil {
-			f.Fatal(err)
-		}
+		e := newEncoder(f, c.codec)
 		encoders[i] = e
 	}
 	f.Fuzz(func(t *testing.T, data []byte, flags uint8, ms int64) {

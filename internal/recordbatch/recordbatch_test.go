@@ -186,6 +186,17 @@ func sampleRecords() []rec {
 	}
 }
 
+// newEncoder returns an encoder for codec, failing the test when there is
+// none.
+func newEncoder(tb testing.TB, codec Codec) *Encoder {
+	tb.Helper()
+	e, err := NewEncoder(codec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
 // TestRoundTrip: every codec's batch is read back by kafka-go (CRC-32C
 // checked) with each record byte for byte, and the header fields are as
 // specified (base offset 0, epoch -1, magic 2, codec bits, deltas,
@@ -194,10 +205,7 @@ func TestRoundTrip(t *testing.T) {
 	recs := sampleRecords()
 	for _, c := range codecs {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := NewEncoder(c.codec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := newEncoder(t, c.codec)
 			for _, p := range []Producer{NoProducer, {ID: 4711, Epoch: 3, BaseSequence: 1 << 20}} {
 				set := encode(t, e, p, recs)
 				got, attrs := decode(t, set)
@@ -224,10 +232,7 @@ func TestRoundTrip(t *testing.T) {
 // TestCorruptionDetected: flipping any byte covered by the CRC makes
 // kafka-go reject the batch, so the CRC really covers attributes..end.
 func TestCorruptionDetected(t *testing.T) {
-	e, err := NewEncoder(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEncoder(t, 0)
 	set := encode(t, e, NoProducer, sampleRecords()[:3])
 	value := bytes.Index(set, []byte("empty key"))
 	for _, at := range []int{sizePrefix + offBaseTimestamp + 7, sizePrefix + offProducerID + 7, value + 3} {
@@ -247,10 +252,7 @@ func TestReuse(t *testing.T) {
 	recs := sampleRecords()
 	for _, c := range codecs {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := NewEncoder(c.codec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := newEncoder(t, c.codec)
 			buf := make([]byte, 0, 1<<20)
 			for _, n := range []int{len(recs), 1, 3, len(recs)} {
 				e.Begin(buf, NoProducer)
@@ -277,10 +279,7 @@ func TestReuse(t *testing.T) {
 // TestShrink: a scratch buffer grown by a large batch is dropped by Shrink
 // under its size and kept over it; batches still encode afterwards.
 func TestShrink(t *testing.T) {
-	e, err := NewEncoder(kafka.Lz4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEncoder(t, kafka.Lz4)
 	recs := sampleRecords()
 	encode(t, e, NoProducer, recs)
 	grown := cap(e.raw)
@@ -299,10 +298,7 @@ func TestShrink(t *testing.T) {
 // TestEmptyAndUnbegun: an empty batch and Finish without Begin are errors,
 // not batches the broker would reject.
 func TestEmptyAndUnbegun(t *testing.T) {
-	e, err := NewEncoder(kafka.Lz4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEncoder(t, kafka.Lz4)
 	if _, err := e.Finish(); err == nil {
 		t.Fatal("Finish without Begin succeeded")
 	}
@@ -318,10 +314,7 @@ func TestEmptyAndUnbegun(t *testing.T) {
 // TestZeroTime: a record without a time gets the batch's current time, as
 // kafka-go gives it.
 func TestZeroTime(t *testing.T) {
-	e, err := NewEncoder(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEncoder(t, 0)
 	before := time.Now().UnixMilli()
 	got, _ := decode(t, encode(t, e, NoProducer, []rec{{value: []byte("a")}, {value: []byte("b")}}))
 	after := time.Now().UnixMilli()
@@ -343,10 +336,7 @@ func TestAppendAllocatesNothing(t *testing.T) {
 	recs := sampleRecords()
 	for _, c := range codecs {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := NewEncoder(c.codec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := newEncoder(t, c.codec)
 			var buf []byte
 			batch := func() {
 				e.Begin(buf, NoProducer)

@@ -90,30 +90,16 @@ func TestEMFILEDuringDiscovery(t *testing.T) {
 	h.start()
 	h.waitLines(1)
 	waitFor(t, "a.log idle", func() bool { return fileState(h, h.path("a.log")) == StateIdle })
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
 	// No descriptor left: the lowest free one is beyond the limit.
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim := syscall.Rlimit{Cur: uint64(f.Fd()), Max: old.Max}
-	f.Close()
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
+	restore := limitFDs(t, nextFD(t))
 	waitFor(t, "EMFILE met by a rescan", func() bool {
 		if st := fileState(h, h.path("a.log")); st != StateIdle {
-			syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+			restore()
 			t.Fatalf("a.log is %q after a rescan met EMFILE, want idle", st)
 		}
 		return h.metric("logship_discovery_errors_total", "reason", reasonDirEMFILE) >= 1
 	})
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	appendFile(t, h.path("a.log"), "a2\n")
 	h.waitLines(2)
 	if n := h.metric("logship_rotations_total"); n != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/logship/logship/internal/agenttest"
 	"github.com/logship/logship/internal/checkpoint"
 )
 
@@ -252,12 +253,8 @@ func (h *harness) stop() {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := agenttest.Until(10*time.Second, 5*time.Millisecond, what, func() (bool, error) { return cond(), nil }); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -318,6 +315,20 @@ func writeFile(t *testing.T, path, data string) {
 	}
 }
 
+// rewriteInPlace truncates the existing file at path (same inode, as an
+// in-place rewrite does) and writes data to it.
+func rewriteInPlace(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func appendFile(t *testing.T, path, data string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -372,4 +383,42 @@ func (s *testSink) unackedLines() int {
 		}
 	}
 	return n
+}
+
+// limitFDs lowers the process's soft RLIMIT_NOFILE to cur (a new descriptor
+// numbered cur or more fails with EMFILE). restore puts the old limit back;
+// it may be called more than once and also runs at cleanup. The limit is
+// process-wide: tests that use it must not run in parallel.
+func limitFDs(t *testing.T, cur uint64) (restore func()) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := syscall.Rlimit{Cur: cur, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// nextFD is the number the next descriptor would get (the lowest free one):
+// limitFDs(t, nextFD(t)) leaves no descriptor free.
+func nextFD(t *testing.T) uint64 {
+	t.Helper()
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return uint64(f.Fd())
 }

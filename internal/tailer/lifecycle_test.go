@@ -167,15 +167,8 @@ func TestTruncateRewriteShorter(t *testing.T) {
 	writeFile(t, path, first)
 	h.start()
 	h.waitLines(50)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	second := numbered("b", 0, 10)
-	if _, err := f.WriteString(second); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	rewriteInPlace(t, path, second)
 	waitFor(t, "rewritten lines", func() bool { return h.sink.count() >= 60 })
 	waitFor(t, "truncation counted", func() bool { return h.metric("logship_truncations_total") == 1 })
 	checkExactlyOnce(t, h.sink.snapshot(), first+second)
@@ -459,29 +452,13 @@ func TestEMFILE(t *testing.T) {
 		writeFile(t, h.path(fmt.Sprintf("f%03d.log", i)), c)
 		want.WriteString(c)
 	}
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Room for the watcher and a handful of files only.
-	lim := syscall.Rlimit{Cur: uint64(len(ents) + 12), Max: old.Max}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	defer restore()
+	limit := uint64(len(ents) + 12)
+	restore := limitFDs(t, limit)
 	h.start()
 	waitFor(t, "all lines", func() bool { return h.sink.count() >= files*10 })
 	emfile := h.metric("logship_open_emfile_total")
@@ -498,7 +475,7 @@ func TestEMFILE(t *testing.T) {
 	if n := strings.Count(string(logged), "out of file descriptors"); n != 1 {
 		t.Errorf("%d EMFILE warnings for %v EMFILE opens, want 1 per minute", n, emfile)
 	}
-	t.Logf("%d files under RLIMIT_NOFILE %d: all lines read, logship_open_emfile_total %v", files, lim.Cur, emfile)
+	t.Logf("%d files under RLIMIT_NOFILE %d: all lines read, logship_open_emfile_total %v", files, limit, emfile)
 }
 
 // TestPermissionDenied runs TestUnreadableFile as an unprivileged user (root
@@ -607,31 +584,9 @@ func TestGoneWhileClosedCounted(t *testing.T) {
 // so in logship_watch_fallback, and still finds and reads files.
 func TestWatcherUnavailableFallsBackToRescan(t *testing.T) {
 	h := newHarness(t, Settings{}, nil, 0)
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	// The next descriptor gets the lowest free number; a limit at that
-	// number makes every new descriptor fail with EMFILE.
-	probe, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim := syscall.Rlimit{Cur: uint64(probe.Fd()), Max: old.Max}
-	probe.Close()
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	defer restore()
+	// A limit at the next descriptor's number makes every new descriptor
+	// fail with EMFILE.
+	restore := limitFDs(t, nextFD(t))
 	h.start()
 	waitFor(t, "watcher failure counted", func() bool {
 		return h.metric("logship_discovery_errors_total", "reason", "watcher") == 1
@@ -735,15 +690,8 @@ func TestTruncationLossNeverOverclaimed(t *testing.T) {
 	h.start()
 	h.waitLines(10) // the reader waits at the window cap
 	// Rewritten in place, longer than the offset read so far.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	second := numbered("b", 0, 30)
-	if _, err := f.WriteString(second); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	rewriteInPlace(t, path, second)
 	waitFor(t, "second content read", func() bool {
 		sink.ackAll()
 		return slices.Contains(h.sink.datas(), strings.TrimSuffix(numbered("b", 29, 30), "\n"))

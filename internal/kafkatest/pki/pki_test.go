@@ -63,16 +63,23 @@ func handshake(t *testing.T, srv *Cert, clientCAs *x509.CertPool, client *tls.Co
 	return clientErr, <-errc
 }
 
+// twoCAs returns the CA the tests trust and an unrelated one.
+func twoCAs(t *testing.T) (trusted, other *CA) {
+	t.Helper()
+	trusted, err := NewCA("test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err = NewCA("unrelated-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trusted, other
+}
+
 func TestServerCertificateVerifies(t *testing.T) {
 	t.Parallel()
-	ca, err := NewCA("test-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := NewCA("unrelated-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, other := twoCAs(t)
 	srv, err := ca.Server("localhost", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -110,14 +117,7 @@ func TestServerCertificateVerifies(t *testing.T) {
 
 func TestClientCertificateRequired(t *testing.T) {
 	t.Parallel()
-	ca, err := NewCA("test-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := NewCA("unrelated-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, other := twoCAs(t)
 	srv, err := ca.Server("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
