@@ -189,16 +189,20 @@ func (t *Tailer) addGhost(gh ghost) {
 }
 
 // expireGhosts forgets truncated contents no copy was found for within
-// close_inactive + two rescans after their last line was acknowledged,
-// counting their unread bytes as lost.
+// close_inactive + two rescans after their last line was acknowledged and
+// no file waited for a descriptor any more, counting their unread bytes as
+// lost.
 // Called from the Run goroutine.
 func (t *Tailer) expireGhosts(now time.Time) {
 	ttl := t.closeIdle + 2*t.rescan
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// A copy may be among the files waiting for a descriptor (not looked
+	// at yet): nothing is forgotten until they were.
+	waiting := len(t.waiting) > 0
 	for i := range t.ghosts {
-		if tr := t.ghosts[i].tracker; tr != nil && tr.Pending() > 0 {
-			t.ghosts[i].at = now // a copy may still come once these are acknowledged
+		if tr := t.ghosts[i].tracker; waiting || tr != nil && tr.Pending() > 0 {
+			t.ghosts[i].at = now // a copy may still come
 		}
 	}
 	t.ghosts = slices.DeleteFunc(t.ghosts, func(gh ghost) bool {

@@ -1152,3 +1152,26 @@ func TestReloadHandsOverTruncatedContent(t *testing.T) {
 		t.Fatalf("successor shipped %d lines (%q...), want only the 3 new ones", len(got), got[0])
 	}
 }
+
+// TestGhostKeptWhileFilesWaitForDescriptor (found by the soak, seed 7): the
+// copy of a truncated file may wait for a descriptor far longer than a
+// truncated content is remembered (close_inactive + 2 rescans). While any
+// matched file waits for a descriptor, a copy may still be among them, so
+// the content is remembered; once none waits, it expires as before.
+func TestGhostKeptWhileFilesWaitForDescriptor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Settings{}, nil, 0)
+	tl := h.tl
+	old := time.Now().Add(-time.Hour)
+	tl.ghosts = []ghost{{fp: "f", fpLen: fingerprintMax, readEnd: 10, lastSize: 10, path: h.path("a.log"), at: old}}
+	tl.waiting = map[string]time.Time{h.path("copy.log"): old}
+	tl.expireGhosts(time.Now())
+	if len(tl.ghosts) != 1 {
+		t.Fatal("a truncated content was forgotten while a file waited for a descriptor: its copy would be shipped again from 0")
+	}
+	tl.waiting = map[string]time.Time{}
+	tl.expireGhosts(time.Now().Add(time.Hour))
+	if len(tl.ghosts) != 0 {
+		t.Fatal("a truncated content was kept with no file waiting")
+	}
+}
