@@ -282,7 +282,13 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			t.startReader(ctx, g, f, info, readEnd)
 			return g, false
 		case different:
-			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
+			// Another file on this inode, or this file truncated and grown
+			// past where it was read while it was closed (copytruncate of
+			// a parked file): either way the content read so far is gone
+			// from here, and a copy of it may still come.
+			t.log.Info("file at this inode no longer starts as it did, reading it from the start", "path", c.path, "inode", info.key.ino)
+			t.addGhost(ghost{fp: fp, fpLen: fpLen, readEnd: readEnd, lastSize: size, path: c.path, at: now,
+				tail: tail, tracker: tracker})
 		case truncated:
 			// Closed with lines in flight (descriptor budget, read error):
 			// its copy must wait for them like the copy of a live file.

@@ -1175,3 +1175,73 @@ func TestGhostKeptWhileFilesWaitForDescriptor(t *testing.T) {
 		t.Fatal("a truncated content was kept with no file waiting")
 	}
 }
+
+// TestCopytruncateOfParkedFileRegrownBeyond (found by the soak, seed 7): a
+// file parked for the descriptor budget is copytruncated and grows past its
+// old read offset before it gets a descriptor back. Reopened, it no longer
+// starts like what was read (it looks like another file on the same inode),
+// yet the content read so far was truncated away, not lost: its copy, found
+// later, is read from where the original's reading stopped.
+func TestCopytruncateOfParkedFileRegrownBeyond(t *testing.T) {
+	t.Parallel()
+	sink := &testSink{autoAck: true}
+	h := newHarness(t, Settings{Paths: []string{"app.log*", "busy.log"}, MaxOpenFiles: 1}, sink, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 100)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(100)
+	// busy.log keeps growing, so the single descriptor is always wanted.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	// Exits when the test cancels ctx.
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			appendFile(t, h.path("busy.log"), "busy\n")
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	waitFor(t, "app.log parked", func() bool {
+		h.tl.mu.Lock()
+		defer h.tl.mu.Unlock()
+		for _, g := range h.tl.gens {
+			g.mu.Lock()
+			parked := g.path == path && g.state == genParked
+			g.mu.Unlock()
+			if parked {
+				return true
+			}
+		}
+		return false
+	})
+	// copytruncate whose copy appears late (written under another name
+	// first), while the original regrows past its old size.
+	tmp := filepath.Join(t.TempDir(), "copy")
+	writeFile(t, tmp, first)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 300)
+	appendFile(t, path, second)
+	appLines := func() []rec {
+		var got []rec
+		for _, r := range sink.snapshot() {
+			if r.data != "busy" {
+				got = append(got, r)
+			}
+		}
+		return got
+	}
+	waitFor(t, "the rewritten content", func() bool { return len(appLines()) >= 400 })
+	if err := os.Rename(tmp, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the copy looked at", func() bool {
+		return h.metric("logship_copies_recognised_total") == 1 || len(appLines()) > 400
+	})
+	cancel()
+	<-done
+	checkExactlyOnce(t, appLines(), first+second)
+}
