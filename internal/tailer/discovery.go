@@ -313,7 +313,11 @@ func (t *Tailer) handle(ctx context.Context, c candidate, initial bool, now time
 			t.countTruncation(c.path, rst.Offset, info.size)
 			t.addGhost(ghost{fp: rst.Fingerprint, fpLen: rst.FingerprintLen, readEnd: rst.Offset, lastSize: rst.Size, path: c.path, at: now})
 		default:
-			t.log.Info("inode reused by a different file, reading from the start", "path", c.path, "inode", info.key.ino)
+			// Another file on this inode, or this one truncated and grown
+			// past its checkpointed offset while the agent was away: a copy
+			// of the content the entry describes may still come.
+			t.log.Info("file at this inode no longer starts as it did, reading it from the start", "path", c.path, "inode", info.key.ino)
+			t.addGhost(ghost{fp: rst.Fingerprint, fpLen: rst.FingerprintLen, readEnd: rst.Offset, lastSize: rst.Size, path: c.path, at: now})
 		}
 		t.mu.Lock()
 		delete(t.restored, info.key)

@@ -1245,3 +1245,43 @@ func TestCopytruncateOfParkedFileRegrownBeyond(t *testing.T) {
 	<-done
 	checkExactlyOnce(t, appLines(), first+second)
 }
+
+// TestRestartCopytruncateRegrownBeyond (found by the soak, seed 7): a
+// checkpointed file is copytruncated and grows past its checkpointed
+// offset while the agent is stopped (or before the restarted agent gets a
+// descriptor for it). It no longer starts like its entry, yet the content
+// the entry describes was truncated away, not lost: its copy, found later,
+// is read from the checkpointed offset, not shipped again from 0.
+func TestRestartCopytruncateRegrownBeyond(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Settings{Paths: []string{"app.log*"}}, nil, 0)
+	path := h.path("app.log")
+	first := numbered("a", 0, 300)
+	writeFile(t, path, first)
+	h.start()
+	h.waitLines(300)
+	waitFor(t, "checkpointed", func() bool { st, _ := h.stateOf(path); return st.Offset == int64(len(first)) })
+	h.stop()
+	restore := h.tl.Snapshot()
+
+	tmp := filepath.Join(t.TempDir(), "copy")
+	writeFile(t, tmp, first)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := numbered("b", 0, 600)
+	appendFile(t, path, second)
+
+	next := &testSink{autoAck: true}
+	h2 := newHarness(t, Settings{Paths: []string{"unused"}}, next, 0, withRestore(restore...))
+	h2.retarget(path + "*")
+	h2.start()
+	h2.waitLines(600)
+	if err := os.Rename(tmp, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the copy looked at", func() bool {
+		return h2.metric("logship_copies_recognised_total") == 1 || next.count() > 600
+	})
+	checkExactlyOnce(t, next.snapshot(), second)
+}
